@@ -1,0 +1,97 @@
+"""Profiles, seeding, paths and progress bars shared by every notebook and module.
+
+A *profile* names a size of study: ``smoke`` (every notebook in a minute or two, used by the
+tests), ``cpu`` (the real study on a 2-core machine, whose outputs are committed) and ``gpu``
+(paper-scale settings). Notebooks hold the profile name as a plain papermill parameter and derive
+their sizes from it in code with :func:`by_profile`, so injected parameters never go stale.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+"""The profiles every notebook understands, smallest first."""
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root (the folder holding ``pruning_core/``)."""
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is known, else raise a ValueError that lists the valid ones."""
+    if profile not in PROFILES:
+        raise ValueError(
+            f"Unknown PROFILE {profile!r}. Use one of {', '.join(PROFILES)} "
+            "(e.g. `PROFILE=smoke ./run_all.sh` or `papermill -p PROFILE smoke ...`)."
+        )
+    return profile
+
+
+def by_profile(profile: str, **choices: T) -> T:
+    """Pick the value for ``profile`` from keyword choices, e.g. ``by_profile(p, smoke=1, cpu=5, gpu=50)``."""
+    check_profile(profile)
+    missing = [p for p in PROFILES if p not in choices]
+    if missing:
+        raise TypeError(f"by_profile needs a value for every profile; missing {missing}")
+    return choices[profile]
+
+
+def results_root() -> Path:
+    """Where studies write their outputs: ``$PRUNING_CORE_RESULTS`` or ``<repo>/results``."""
+    return Path(os.environ.get("PRUNING_CORE_RESULTS", REPO_ROOT / "results"))
+
+
+def cache_root() -> Path:
+    """Where trained dense models, base networks and agent checkpoints are cached.
+
+    ``$PRUNING_CORE_CACHE`` or ``<repo>/cache``. Entries are keyed by a hash of their config, so a
+    change of config never silently reuses a stale model.
+    """
+    return Path(os.environ.get("PRUNING_CORE_CACHE", REPO_ROOT / "cache"))
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a torch Generator seeded the same.
+
+    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def progress_enabled() -> bool:
+    """Progress bars are on unless ``PRUNING_CORE_PROGRESS=0`` (the tests set it)."""
+    return os.environ.get("PRUNING_CORE_PROGRESS", "1") not in ("0", "false", "False", "")
+
+
+def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
+    """A plain ``tqdm`` bar that works in a terminal, in JupyterLab and under papermill.
+
+    ``tqdm.auto`` widgets do not update in papermill's saved notebooks; plain tqdm writes text
+    lines to stderr, which both show. Updates are throttled so logs stay short.
+    """
+    kwargs.setdefault("mininterval", 2.0)
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("disable", not progress_enabled())
+    return tqdm(iterable, **kwargs)

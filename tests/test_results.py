@@ -1,0 +1,102 @@
+"""Run folders, atomic writes, NaN refusal, checkpoints and corruption detection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+
+from pruning_core import results
+from pruning_core.config import by_profile, check_profile
+
+matplotlib.use("Agg")
+
+
+def test_failed_write_leaves_previous_file_intact(tmp_path: Path) -> None:
+    p = tmp_path / "metrics.json"
+    results.write_json(p, {"top1": 0.9})
+    with pytest.raises(RuntimeError, match="boom"), results.atomic_open(p) as fh:
+        fh.write('{"top1": 0.1, "half')
+        raise RuntimeError("boom")
+    assert json.loads(p.read_text()) == {"top1": 0.9}
+    assert [f.name for f in tmp_path.iterdir()] == ["metrics.json"]  # no temp file left
+
+
+def test_nan_refused_with_clear_message(tmp_path: Path) -> None:
+    p = tmp_path / "summary.json"
+    results.write_json(p, {"top1": 0.5})
+    with pytest.raises(ValueError, match=r"top1 is NaN.*learning rate"):
+        results.write_json(p, {"top1": float("nan")})
+    assert json.loads(p.read_text()) == {"top1": 0.5}
+
+
+def test_run_dir_layout_and_provenance(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    run = results.RunDir("01_mdp_design", "smoke", config={"seeds": [0, 1]}, root=tmp_path)
+    assert run.path == tmp_path / "smoke" / "01_mdp_design"
+    cfg = json.loads((run.path / "config.json").read_text())
+    assert cfg["config"] == {"seeds": [0, 1]}
+    assert set(cfg["git"]) == {"commit", "dirty"}
+    assert cfg["packages"]["torch"] is not None and cfg["device"]["cpu_count"] >= 1
+    run.write_table("table", pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]}))
+    assert (run.path / "table.csv").read_text().splitlines()[0] == "a,b"
+    assert "| a | b |" in (run.path / "table.md").read_text()
+    run.summary(dense_top1=0.9)
+    assert run.summary(purl_top1=0.8) == {"dense_top1": 0.9, "purl_top1": 0.8}
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = run.save_fig(fig, "curve")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run.path / "figures" / "curve.svg").is_file()
+    assert "wall_seconds" in run.finish()
+    with pytest.raises(ValueError, match="Unknown PROFILE"):
+        results.RunDir("x", "laptop", root=tmp_path)
+
+
+def test_profiles() -> None:
+    assert by_profile("cpu", smoke=1, cpu=2, gpu=3) == 2
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        check_profile("fast")
+    with pytest.raises(TypeError, match="missing"):
+        by_profile("cpu", smoke=1, cpu=2)
+
+
+def test_checkpoint_roundtrip_and_corruption(tmp_path: Path) -> None:
+    p = tmp_path / "model.pt"
+    results.save_checkpoint(p, {"w": torch.arange(5)})
+    assert torch.equal(results.load_checkpoint(p)["w"], torch.arange(5))
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(results.CorruptCheckpointError, match="Delete"):
+        results.load_checkpoint(p)
+    with pytest.raises(FileNotFoundError):
+        results.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:
+    p = tmp_path / "dense.pt"
+    calls = []
+
+    def build() -> dict:
+        calls.append(1)
+        return {"v": len(calls)}
+
+    assert results.cached(p, build) == {"v": 1}
+    assert results.cached(p, build) == {"v": 1}  # loaded, not rebuilt
+    p.write_bytes(b"not a checkpoint")
+    p.with_name("dense.pt.sha256").unlink()
+    logs: list[str] = []
+    assert results.cached(p, build, log=logs.append) == {"v": 2}
+    assert "cannot be read" in logs[0]
+    assert (tmp_path / "dense.pt.corrupt").is_file()
+
+
+def test_config_hash_stable() -> None:
+    assert results.config_hash({"a": 1, "b": [1, 2]}) == results.config_hash({"b": [1, 2], "a": 1})
+    assert results.config_hash({"a": 1}) != results.config_hash({"a": 2})
