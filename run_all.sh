@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Set up the environment and reproduce the study.
+#
+#   ./run_all.sh          make .venv if missing, install, run every notebooks/NN_*.ipynb through
+#                         papermill at $PROFILE (default cpu); outputs go to results/<profile>/
+#   ./run_all.sh test     the same environment, then ruff and pytest (unit tests + notebook smoke runs)
+#   ./run_all.sh setup    only make / update the environment
+#
+# Environment: PROFILE=smoke|cpu|gpu, FORCE=1 re-runs notebooks whose outputs are already complete
+# for the same code and profile, PYTHON=python3.11 picks the interpreter that makes .venv,
+# ONLY=02 runs only notebooks whose name starts with that prefix.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$PWD"
+MODE="${1:-run}"
+PROFILE="${PROFILE:-cpu}"
+PYTHON="${PYTHON:-python3}"
+
+case "$PROFILE" in
+  smoke|cpu|gpu) ;;
+  *) echo "run_all.sh: unknown PROFILE '$PROFILE': use smoke, cpu or gpu" >&2; exit 2 ;;
+esac
+
+setup() {
+  if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv with $PYTHON"
+    "$PYTHON" -m venv .venv
+  fi
+  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "[setup] installing pruning_core and its pinned dependencies (log: .venv/install.log)"
+    if ! .venv/bin/python -m pip install -e ".[dev]" >.venv/install.log 2>&1; then
+      grep -v '^WARNING: Location' .venv/install.log | tail -40 >&2
+      echo "run_all.sh: installation failed; full log in .venv/install.log" >&2
+      exit 1
+    fi
+    rm -f .venv/.installed-*
+    touch "$stamp"
+  fi
+  export PATH="$ROOT/.venv/bin:$PATH"
+  export PYTHONUNBUFFERED=1
+}
+
+# The hash that says whether a notebook's outputs are complete for this code and profile.
+code_hash() {
+  { cat "$1" pyproject.toml; find pruning_core -name '*.py' -o -name '*.pt' | LC_ALL=C sort | xargs cat; echo "$PROFILE"; } |
+    sha256sum | cut -c1-16
+}
+
+run_notebooks() {
+  local t_all=$SECONDS n=0 skipped=0
+  shopt -s nullglob
+  local notebooks=(notebooks/[0-9][0-9]_*.ipynb)
+  for nb in "${notebooks[@]}"; do
+    local stem; stem="$(basename "$nb" .ipynb)"
+    if [ -n "${ONLY:-}" ] && [[ "$stem" != "$ONLY"* ]]; then continue; fi
+    local out="results/$PROFILE/$stem"
+    local stamp="$out/.complete"
+    local hash; hash="$(code_hash "$nb")"
+    if [ "${FORCE:-0}" != "1" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
+      echo "[skip] $stem: outputs in $out are complete for this code and PROFILE=$PROFILE (FORCE=1 re-runs)"
+      skipped=$((skipped + 1))
+      continue
+    fi
+    mkdir -p "$out"
+    rm -f "$stamp"
+    local t0=$SECONDS
+    echo "[run ] $stem at PROFILE=$PROFILE ..."
+    if ! papermill -k python3 --cwd notebooks "$nb" "$out/$stem.ipynb" -p PROFILE "$PROFILE" --no-progress-bar; then
+      echo "run_all.sh: FAILED $nb after $((SECONDS - t0)) s at PROFILE=$PROFILE." >&2
+      echo "  papermill's error is above; the executed notebook with the failing cell is $out/$stem.ipynb" >&2
+      exit 1
+    fi
+    echo "$hash" >"$stamp"
+    n=$((n + 1))
+    echo "[done] $stem in $((SECONDS - t0)) s -> $out/"
+  done
+  python -m pruning_core.summary --profile "$PROFILE"
+  echo "[all ] $n notebook(s) run, $skipped already complete, $((SECONDS - t_all)) s; summary: results/SUMMARY.md"
+}
+
+case "$MODE" in
+  setup) setup ;;
+  test)
+    setup
+    echo "[test] ruff"
+    ruff check pruning_core tests
+    echo "[test] pytest (unit tests and notebook smoke runs)"
+    python -m pytest -q -p no:cacheprovider
+    ;;
+  run|notebooks) setup; run_notebooks ;;
+  *) echo "usage: ./run_all.sh [run|test|setup]" >&2; exit 2 ;;
+esac
