@@ -1,0 +1,599 @@
+"""The PuRL pipeline shared by notebooks 02 (ResNet-50) and 03 (MobileNet-V2).
+
+dense baseline (trained, or loaded from the cache) -> PuRL search (DQN, reward at every step)
+-> greedy policy -> masks -> fine-tuning with masks fixed -> test top-1 / top-5; then global and
+uniform magnitude pruning at exactly the sparsity PuRL reached, with the same fine-tuning budget.
+Everything a notebook shows is returned as a DataFrame and written to its run folder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from pruning_core import masking
+from pruning_core.config import by_profile, cache_root, seed_everything
+from pruning_core.export import plain_state_dict
+from pruning_core.models import build_model
+from pruning_core.results import cached, config_hash
+from pruning_core.train import TrainConfig, evaluate, fine_tune, fit
+
+Tensors = tuple[torch.Tensor, torch.Tensor]
+Data = Tensors | torch.utils.data.DataLoader
+
+
+@dataclass(frozen=True)
+class PurlStudySizes:
+    """Everything that sets the size of a PuRL study; derived from the profile in code."""
+
+    model: str
+    """torchvision architecture: ``resnet50`` or ``mobilenet_v2``."""
+    dataset: str
+    """``digits`` (offline, smoke / cpu) or ``imagenet`` (gpu, from ``DATA_ROOT``)."""
+    small_input: bool
+    """Adapt the stem for tiny images (see ``models.describe_adaptation``)."""
+    image_size: int
+    """Input side in pixels (digits are 8x8; larger values upsample them)."""
+    reward_subset: int
+    """Validation images the reward is measured on (held out of train; never the test split)."""
+    dense: TrainConfig
+    """Dense training (ignored when pretrained weights are used)."""
+    finetune: TrainConfig
+    """The one fine-tuning budget every method gets after pruning."""
+    search_episodes: int
+    """DQN episodes of the PuRL search."""
+    target_sparsity: float
+    """``S*`` of PuRL's reward."""
+    accuracy_slack: float
+    """``A* = dense validation accuracy - slack`` (fraction)."""
+    seeds: tuple[int, ...]
+    """Seeds of the whole pipeline (search, fine-tuning); mean and std are reported over them."""
+    operating_points: tuple[float, ...]
+    """Sparsities of the accuracy-vs-sparsity curve of the magnitude baselines."""
+    exclude: tuple[str, ...] = ()
+    """Layers left dense (name patterns), e.g. the first conv."""
+    train_limit: int | None = None
+    """Use only the first N training images (smoke runs); None: all."""
+    pretrained: bool = False
+    """Start from torchvision's IMAGENET1K_V1 weights in the local torch cache (gpu)."""
+    dqn: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the DQN hyperparameters for this study."""
+
+
+def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
+    """The sizes of notebook 02 (``resnet50``) or 03 (``mobilenet_v2``) at ``profile``."""
+    is_resnet = model == "resnet50"
+    dense = by_profile(
+        profile,
+        smoke=TrainConfig(epochs=1, lr=2e-3, optimizer="adam", weight_decay=0.0, batch_size=64),
+        cpu=TrainConfig(epochs=10, lr=2e-3, optimizer="adam", weight_decay=0.0, batch_size=64),
+        gpu=TrainConfig(epochs=0),
+    )
+    finetune = by_profile(
+        profile,
+        smoke=TrainConfig(epochs=1, lr=5e-4, optimizer="adam", weight_decay=0.0, batch_size=64),
+        cpu=TrainConfig(
+            epochs=2 if is_resnet else 3, lr=5e-4, optimizer="adam", weight_decay=0.0, batch_size=64
+        ),
+        gpu=TrainConfig(epochs=10, lr=0.01, batch_size=256, weight_decay=1e-4, label_smoothing=0.1),
+    )
+    return PurlStudySizes(
+        model=model,
+        dataset=by_profile(profile, smoke="digits", cpu="digits", gpu="imagenet"),
+        small_input=False,
+        image_size=by_profile(profile, smoke=32, cpu=32, gpu=224),
+        reward_subset=by_profile(profile, smoke=32, cpu=128, gpu=5000),
+        dense=dense,
+        finetune=finetune,
+        search_episodes=by_profile(profile, smoke=2, cpu=25 if is_resnet else 40, gpu=120),
+        target_sparsity=0.8 if is_resnet else 0.6,
+        accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
+        seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0,)),
+        operating_points=by_profile(
+            profile, smoke=(0.9,), cpu=(0.5, 0.9, 0.95), gpu=(0.7, 0.8, 0.9)
+        ),
+        pretrained=profile == "gpu",
+        train_limit=by_profile(profile, smoke=256, cpu=None, gpu=None),
+    )
+
+
+def build(sizes: PurlStudySizes, num_classes: int) -> nn.Module:
+    """The study's torchvision model (unmodified architecture unless ``small_input``)."""
+    return build_model(
+        sizes.model, num_classes, small_input=sizes.small_input, pretrained=sizes.pretrained
+    )
+
+
+@dataclass
+class StudyData:
+    """The three splits of a PuRL study.
+
+    ``train`` trains and fine-tunes, ``reward`` (preloaded tensors held out of train) is what the
+    agent's reward is measured on, ``test`` is touched only for the reported numbers.
+    """
+
+    train: Data
+    reward: Tensors
+    test: Data
+    example: torch.Tensor
+    num_classes: int
+    description: str
+
+
+def load_study_data(sizes: PurlStudySizes, seed: int = 0) -> StudyData:
+    """Digits (offline; smoke / cpu) or ImageNet from ``DATA_ROOT`` (gpu) as :class:`StudyData`."""
+    if sizes.dataset == "digits":
+        from pruning_core.data.images import load_digits_splits
+
+        d = load_digits_splits(seed=seed, image_size=sizes.image_size)
+        n = min(sizes.reward_subset, len(d.x_val))
+        m = sizes.train_limit or len(d.x_train)
+        return StudyData(
+            train=(d.x_train[:m], d.y_train[:m]),
+            reward=(d.x_val[:n], d.y_val[:n]),
+            test=(d.x_test, d.y_test),
+            example=d.x_test[:1],
+            num_classes=d.num_classes,
+            description=(
+                f"scikit-learn digits: {m} train, {n} reward (validation), "
+                f"{len(d.x_test)} test images, 8x8 upsampled to {sizes.image_size}x{sizes.image_size}"
+            ),
+        )
+    if sizes.dataset == "imagenet":
+        from pruning_core.data.images import load_imagenet, make_loaders
+
+        splits = load_imagenet(val_size=sizes.reward_subset, seed=seed)
+        loaders = make_loaders(
+            splits, batch_size=sizes.finetune.batch_size, num_workers=8, seed=seed
+        )
+        xs, ys = zip(*(splits.val[i] for i in range(len(splits.val))), strict=True)
+        reward = (torch.stack(xs), torch.tensor(ys))
+        return StudyData(
+            train=loaders.train,
+            reward=reward,
+            test=loaders.test,
+            example=reward[0][:1],
+            num_classes=splits.num_classes,
+            description=f"ImageNet from DATA_ROOT: {len(splits.train)} train, {len(reward[1])} reward, "
+            f"{len(splits.test)} test (official val) images",
+        )
+    raise ValueError(f"unknown dataset {sizes.dataset!r}: use 'digits' or 'imagenet'")
+
+
+def dense_model(
+    sizes: PurlStudySizes, data: StudyData, seed: int = 0, log: Callable[[str], None] = print
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Train the dense baseline, or load it from the cache (keyed by a hash of its config).
+
+    With ``sizes.pretrained`` (gpu) torchvision's ImageNet weights are the dense model.
+    """
+    if sizes.pretrained or sizes.dense.epochs == 0:
+        return build(sizes, data.num_classes), pd.DataFrame()
+    key = config_hash(
+        {"model": sizes.model, "small": sizes.small_input, "size": sizes.image_size,
+         "dense": sizes.dense, "seed": seed, "data": data.description}
+    )  # fmt: skip
+    path = cache_root() / "dense" / f"{sizes.model}-{key}.pt"
+
+    def train_it() -> dict[str, Any]:
+        seed_everything(seed)
+        model = build(sizes, data.num_classes)
+        hist = fit(
+            model, data.train, replace(sizes.dense, seed=seed), val_data=data.reward,
+            desc=f"dense {sizes.model}",
+        )  # fmt: skip
+        return {
+            "state": {k: v.cpu() for k, v in model.state_dict().items()},
+            "history": hist.to_dict("list"),
+        }
+
+    blob = cached(path, train_it, log=log)
+    model = build(sizes, data.num_classes)
+    model.load_state_dict(blob["state"])
+    return model, pd.DataFrame(blob["history"])
+
+
+def test_metrics(
+    model: nn.Module, data: StudyData, masker: masking.Masker | None = None
+) -> dict[str, Any]:
+    """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with)."""
+    acc = evaluate(model, data.test)
+    rep = masking.sparsity_report(model, data.example, layers=masker.layers if masker else None)
+    return {"top1": acc["top1"], "top5": acc["top5"], **rep.as_dict()}
+
+
+@dataclass
+class PrunedResult:
+    """One pruned-and-fine-tuned model: metrics before and after fine-tuning, and its state."""
+
+    method: str
+    seed: int
+    masks: masking.Masks
+    one_shot: dict[str, Any]
+    final: dict[str, Any]
+    layer_sparsity: dict[str, float]
+    state: dict[str, torch.Tensor]
+
+
+def prune_finetune(
+    method: str,
+    masks: masking.Masks,
+    dense: nn.Module,
+    sizes: PurlStudySizes,
+    data: StudyData,
+    seed: int,
+    finetune: bool = True,
+) -> PrunedResult:
+    """Apply ``masks`` to a fresh copy of the dense model, fine-tune with masks fixed, measure test."""
+    model = build(sizes, data.num_classes)
+    model.load_state_dict(dense.state_dict())
+    mk = masking.Masker(model, exclude=sizes.exclude)
+    mk.set_masks(masks)
+    one_shot = test_metrics(model, data, mk)
+    if finetune and sizes.finetune.epochs > 0:
+        seed_everything(seed)
+        fine_tune(
+            model, mk, data.train, replace(sizes.finetune, seed=seed), desc=f"fine-tune {method}"
+        )
+    final = test_metrics(model, data, mk) if finetune else one_shot
+    state = plain_state_dict(model) if method == "PuRL" else {}  # only PuRL's is exported
+    return PrunedResult(method, seed, masks, one_shot, final, mk.layer_sparsity(), state)
+
+
+def magnitude_masks(
+    method: str, dense: nn.Module, sizes: PurlStudySizes, sparsity: float
+) -> masking.Masks:
+    """Masks of a magnitude baseline (``gmp`` or ``uniform``) at exactly ``sparsity``."""
+    layers = masking.prunable_layers(dense, exclude=sizes.exclude)
+    if method == "gmp":
+        return masking.global_magnitude_masks(layers, sparsity, min_keep=0.01)
+    if method == "uniform":
+        return masking.uniform_magnitude_masks(layers, sparsity)
+    raise ValueError(f"unknown baseline {method!r}: use 'gmp' or 'uniform'")
+
+
+def result_row(
+    r: PrunedResult, dense: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One row of the results table: dense vs pruned, before and after fine-tuning."""
+    f = r.final
+    row = {
+        "method": r.method,
+        "seed": r.seed,
+        "dense_top1": dense["top1"],
+        "dense_top5": dense["top5"],
+        "one_shot_top1": r.one_shot["top1"],
+        "top1": f["top1"],
+        "top5": f["top5"],
+        "delta_top1": f["top1"] - dense["top1"],
+        "delta_top5": f["top5"] - dense["top5"],
+        "sparsity_prunable": f["sparsity_prunable"],
+        "sparsity_total": f["sparsity_total"],
+        "params_total": f["params_total"],
+        "params_nonzero": f["params_nonzero"],
+        "flops_dense": f["flops_dense"],
+        "flops_nonzero": f["flops_nonzero"],
+    }
+    row.update(extra or {})
+    return row
+
+
+@dataclass
+class SearchResult:
+    """The outcome of one PuRL search: the greedy policy's masks and the training log."""
+
+    seed: int
+    masks: masking.Masks
+    policy: pd.DataFrame
+    log: pd.DataFrame
+    seconds: float
+    episodes: int
+    reward_accuracy: float
+    sparsity: float
+
+
+def purl_search(
+    sizes: PurlStudySizes,
+    dense: nn.Module,
+    reward_data: Tensors,
+    seed: int,
+    target_accuracy: float,
+    target_sparsity: float | None = None,
+    work_dir: Any = None,
+) -> SearchResult:
+    """Train PuRL's DQN on a copy of ``dense`` and return its greedy policy's masks.
+
+    The DQN checkpoints into ``work_dir`` (default: the cache, keyed by the search's config),
+    so an interrupted search resumes where it stopped.
+    """
+    import copy
+
+    from pruning_core.agents import dqn
+    from pruning_core.envs.purl import PuRLConfig, PuRLEnv
+
+    s_star = sizes.target_sparsity if target_sparsity is None else target_sparsity
+    env_cfg = PuRLConfig(
+        target_sparsity=s_star, target_accuracy=target_accuracy, exclude=sizes.exclude
+    )
+    dqn_cfg = dqn.DQNConfig(seed=seed, episodes=sizes.search_episodes, **sizes.dqn)
+    model = copy.deepcopy(dense)
+    env = PuRLEnv(model, reward_data, env_cfg)
+    key = config_hash(
+        {"model": sizes.model, "env": env_cfg, "dqn": dqn_cfg, "n": len(reward_data[0]),
+         "dense": float(sum(float(p.detach().double().sum()) for p in dense.parameters()))}
+    )  # fmt: skip
+    folder = work_dir or cache_root() / "purl_search" / f"{sizes.model}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    agent = dqn.train(
+        env, dqn_cfg, log_path=folder / "log.csv", checkpoint_path=folder / "dqn.pt",
+        desc=f"PuRL search {sizes.model} seed {seed}",
+    )  # fmt: skip
+    rollout = dqn.greedy_policy(agent, env, seed=seed)
+    seconds = time.perf_counter() - t0
+    log = agent.log.copy()
+    if "wall_seconds" in log and len(log):
+        seconds = max(seconds, float(log["wall_seconds"].iloc[-1]))
+    env.close()
+    return SearchResult(
+        seed=seed,
+        masks=rollout.masks,
+        policy=rollout.table(),
+        log=log,
+        seconds=seconds,
+        episodes=dqn_cfg.episodes,
+        reward_accuracy=rollout.accuracy,
+        sparsity=rollout.sparsity,
+    )
+
+
+def _masks_key(masks: masking.Masks) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(masks):
+        h.update(name.encode())
+        h.update(masks[name].cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached_prune_finetune(
+    method: str,
+    masks: masking.Masks,
+    dense: nn.Module,
+    sizes: PurlStudySizes,
+    data: StudyData,
+    seed: int,
+    finetune: bool = True,
+) -> PrunedResult:
+    """:func:`prune_finetune`, cached by masks, fine-tuning config and data (a rerun resumes)."""
+    key = config_hash(
+        {"m": method, "masks": _masks_key(masks), "ft": sizes.finetune if finetune else None,
+         "seed": seed, "model": sizes.model, "data": data.description,
+         "dense": float(sum(float(p.detach().double().abs().sum()) for p in dense.parameters()))}
+    )  # fmt: skip
+    path = cache_root() / "purl_finetune" / f"{sizes.model}-{method}-{key}.pt"
+    blob = cached(
+        path, lambda: prune_finetune(method, masks, dense, sizes, data, seed, finetune).__dict__
+    )
+    return PrunedResult(**blob)
+
+
+@dataclass
+class StudyOutputs:
+    """Everything a PuRL notebook reports, as tables (each also written to the run folder)."""
+
+    table: pd.DataFrame
+    """One row per method and seed: dense vs pruned top-1 / top-5, sparsity, params, FLOPs."""
+    summary_table: pd.DataFrame
+    """Mean and standard deviation over seeds per method."""
+    per_layer: pd.DataFrame
+    """Per-layer sparsity of every method (seed of the first search)."""
+    search_log: pd.DataFrame
+    """Per-episode return, sparsity and accuracy of every search."""
+    curve: pd.DataFrame
+    """Accuracy against sparsity of the three methods over several operating points."""
+    policy: pd.DataFrame
+    """The greedy policy of the first search: one row per layer with its alpha."""
+    summary: dict[str, Any]
+    """The headline numbers (also in ``summary.json``)."""
+
+
+def run_study(
+    sizes: PurlStudySizes,
+    data: StudyData,
+    dense: nn.Module,
+    run: Any,
+    log: Callable[[str], None] = print,
+) -> StudyOutputs:
+    """PuRL search per seed, then PuRL / GMP / uniform at PuRL's sparsity, then the curves.
+
+    Writes every table, the pruned checkpoint (a plain state_dict, zeros in place) and
+    ``summary.json`` into ``run`` (a :class:`pruning_core.results.RunDir`).
+    """
+    from pruning_core.export import save_compact
+
+    dense_metrics = test_metrics(dense, data)
+    target_acc = evaluate(dense, data.reward)["top1"] - sizes.accuracy_slack
+    rows: list[dict[str, Any]] = []
+    logs, layer_frames, curve_rows = [], [], []
+    policy = pd.DataFrame()
+    checkpoint = None
+    for i, seed in enumerate(sizes.seeds):
+        search = purl_search(sizes, dense, data.reward, seed, target_acc)
+        logs.append(search.log.assign(seed=seed))
+        extra = {"search_episodes": search.episodes, "search_seconds": search.seconds,
+                 "finetune_epochs": sizes.finetune.epochs}  # fmt: skip
+        purl = cached_prune_finetune("PuRL", search.masks, dense, sizes, data, seed)
+        rows.append(result_row(purl, dense_metrics, extra))
+        s = purl.final["sparsity_prunable"]
+        results = {"PuRL": purl}
+        for method in ("GMP", "uniform"):
+            masks = magnitude_masks(method.lower(), dense, sizes, s)
+            results[method] = cached_prune_finetune(method, masks, dense, sizes, data, seed)
+            rows.append(
+                result_row(
+                    results[method], dense_metrics, {"finetune_epochs": sizes.finetune.epochs}
+                )
+            )
+        if i == 0:
+            policy = search.policy
+            for method, r in results.items():
+                layer_frames.append(
+                    pd.DataFrame({"layer": list(r.layer_sparsity), "sparsity": list(r.layer_sparsity.values())})
+                    .assign(method=method, position=range(len(r.layer_sparsity)))
+                )  # fmt: skip
+            checkpoint = run.file(f"checkpoints/{sizes.model}_purl_seed{seed}.pt")
+            from pruning_core.results import save_checkpoint
+
+            save_checkpoint(checkpoint, purl.state)
+            sizes_bytes = save_compact(
+                purl.state, run.file(f"checkpoints/{sizes.model}_purl_seed{seed}.compact.pt")
+            )
+        for method, r in results.items():
+            curve_rows.append({"method": method, "seed": seed, "target": r.final["sparsity_prunable"],
+                               "sparsity": r.final["sparsity_prunable"], "one_shot_top1": r.one_shot["top1"],
+                               "top1": r.final["top1"]})  # fmt: skip
+    # operating points of the magnitude baselines, and one-shot uniform at 90% (no fine-tuning)
+    seed0 = sizes.seeds[0]
+    for sp in sizes.operating_points:
+        for method in ("GMP", "uniform"):
+            r = cached_prune_finetune(
+                method, magnitude_masks(method.lower(), dense, sizes, sp), dense, sizes, data, seed0
+            )
+            curve_rows.append({"method": method, "seed": seed0, "target": sp, "sparsity": r.final["sparsity_prunable"],
+                               "one_shot_top1": r.one_shot["top1"], "top1": r.final["top1"]})  # fmt: skip
+    uni90 = cached_prune_finetune(
+        "uniform",
+        magnitude_masks("uniform", dense, sizes, 0.9),
+        dense,
+        sizes,
+        data,
+        seed0,
+        finetune=False,
+    )
+    table = pd.DataFrame(rows)
+    agg = (
+        table.groupby("method", sort=False)[["top1", "top5", "delta_top1", "one_shot_top1", "sparsity_prunable", "sparsity_total"]]
+        .agg(["mean", "std"])
+    )  # fmt: skip
+    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
+    summary_table = agg.reset_index()
+    search_log = pd.concat(logs, ignore_index=True)
+    curve = pd.DataFrame(curve_rows)
+    per_layer = pd.concat(layer_frames, ignore_index=True)
+    run.write_table("results", table)
+    run.write_table("results_mean_std", summary_table)
+    run.write_table("per_layer_sparsity", per_layer, markdown=False)
+    run.write_table("search_log", search_log, markdown=False)
+    run.write_table("accuracy_vs_sparsity", curve)
+    run.write_table("greedy_policy", policy, markdown=False)
+
+    def mean(method: str, col: str) -> float:
+        return float(table.loc[table["method"] == method, col].mean())
+
+    def std(method: str, col: str) -> float:
+        v = table.loc[table["method"] == method, col]
+        return float(v.std()) if len(v) > 1 else 0.0
+
+    purl_rows = table[table["method"] == "PuRL"]
+    summary = {
+        "model": sizes.model,
+        "data": data.description,
+        "seeds": list(sizes.seeds),
+        "dense_top1": dense_metrics["top1"],
+        "dense_top5": dense_metrics["top5"],
+        "purl_top1": mean("PuRL", "top1"),
+        "purl_top1_std": std("PuRL", "top1"),
+        "purl_top5": mean("PuRL", "top5"),
+        "purl_delta_top1": mean("PuRL", "delta_top1"),
+        "purl_one_shot_top1": mean("PuRL", "one_shot_top1"),
+        "purl_sparsity_prunable": mean("PuRL", "sparsity_prunable"),
+        "purl_sparsity_prunable_std": std("PuRL", "sparsity_prunable"),
+        "purl_sparsity_total": mean("PuRL", "sparsity_total"),
+        "gmp_top1": mean("GMP", "top1"),
+        "gmp_top1_std": std("GMP", "top1"),
+        "uniform_top1": mean("uniform", "top1"),
+        "uniform_top1_std": std("uniform", "top1"),
+        "uniform90_one_shot_top1": uni90.one_shot["top1"],
+        "search_episodes": int(purl_rows["search_episodes"].iloc[0]),
+        "search_seconds": float(purl_rows["search_seconds"].mean()),
+        "finetune_epochs": sizes.finetune.epochs,
+        "params_total": int(purl_rows["params_total"].iloc[0]),
+        "purl_params_nonzero": float(purl_rows["params_nonzero"].mean()),
+        "flops_dense": int(purl_rows["flops_dense"].iloc[0]),
+        "purl_flops_nonzero": float(purl_rows["flops_nonzero"].mean()),
+        "checkpoint": str(checkpoint.relative_to(run.path.parent.parent.parent))
+        if checkpoint
+        else None,
+        "checkpoint_bytes_dense": sizes_bytes["dense"],
+        "checkpoint_bytes_compact": sizes_bytes["compact"],
+    }
+    run.summary(**summary)
+    return StudyOutputs(table, summary_table, per_layer, search_log, curve, policy, summary)
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def plot_per_layer(per_layer: pd.DataFrame, title: str) -> Any:
+    """Per-layer sparsity of PuRL, global and uniform magnitude pruning, in forward order."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    sns.lineplot(
+        data=per_layer, x="position", y="sparsity", hue="method", marker="o", ax=ax, markersize=4
+    )
+    ax.set(xlabel="prunable layer (forward order)", ylabel="sparsity", title=title, ylim=(0, 1.02))
+    fig.tight_layout()
+    return fig
+
+
+def plot_search(search_log: pd.DataFrame, title: str) -> Any:
+    """Return, final sparsity and final reward accuracy per episode, mean and std band over seeds."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax, col, label in zip(
+        axes, ("return", "final_sparsity", "final_accuracy"),
+        ("episode return", "sparsity at episode end", "reward accuracy at episode end"), strict=True,
+    ):  # fmt: skip
+        sns.lineplot(data=search_log, x="episode", y=col, errorbar="sd", ax=ax)
+        ax.set(xlabel="episode", ylabel=label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curve(curve: pd.DataFrame, dense_top1: float, title: str) -> Any:
+    """Test top-1 after fine-tuning (and one-shot, dashed) against sparsity for the three methods."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = {"PuRL": "C0", "GMP": "C1", "uniform": "C2"}
+    for method, g in curve.groupby("method", sort=False):
+        g = g.sort_values("sparsity")
+        ax.plot(
+            g["sparsity"], g["top1"], "o-", color=colors.get(method), label=f"{method} fine-tuned"
+        )
+        ax.plot(
+            g["sparsity"],
+            g["one_shot_top1"],
+            "x--",
+            color=colors.get(method),
+            alpha=0.6,
+            label=f"{method} one-shot",
+        )
+    ax.axhline(dense_top1, color="k", lw=0.8, ls=":", label="dense")
+    ax.set(xlabel="sparsity of prunable weights", ylabel="test top-1", title=title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
