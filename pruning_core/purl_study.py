@@ -238,9 +238,19 @@ def prune_finetune(
     one_shot = test_metrics(model, data, mk)
     if finetune and sizes.finetune.epochs > 0:
         seed_everything(seed)
-        fine_tune(
-            model, mk, data.train, replace(sizes.finetune, seed=seed), desc=f"fine-tune {method}"
-        )
+        cfg = replace(sizes.finetune, seed=seed)
+        if sizes.dataset == "imagenet" and torch.cuda.device_count() > 1:
+            from pruning_core import ddp  # one process per GPU through torchrun
+
+            job = ddp.write_job(
+                cache_root() / "ddp" / f"{sizes.model}-{method}-seed{seed}.pt", sizes.model,
+                data.num_classes, dense.state_dict(), masks, cfg,
+                {"dataset": "imagenet", "val_size": sizes.reward_subset},
+            )  # fmt: skip
+            model.load_state_dict(ddp.launch(job))
+            mk.apply()
+        else:
+            fine_tune(model, mk, data.train, cfg, desc=f"fine-tune {method}")
     final = test_metrics(model, data, mk) if finetune else one_shot
     state = plain_state_dict(model) if method == "PuRL" else {}  # only PuRL's is exported
     return PrunedResult(method, seed, masks, one_shot, final, mk.layer_sparsity(), state)
