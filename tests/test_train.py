@@ -72,3 +72,38 @@ def test_fine_tune_needs_masks() -> None:
 
 def test_device_auto() -> None:
     assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_recalibrate_bn_fixes_stale_statistics_without_training() -> None:
+    from pruning_core.train import recalibrate_bn
+
+    seed_everything(0)
+    train, val = _digits()
+    model = nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
+    fit(model, train, TrainConfig(epochs=5, lr=0.05, batch_size=64), device="cpu")
+    Masker(model).global_magnitude(0.85)
+    stale = evaluate(model, val)["top1"]
+    weights = [p.detach().clone() for p in model.parameters()]
+    recalibrate_bn(model, train, max_batches=10)
+    assert evaluate(model, val)["top1"] > stale
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True))
+    assert model[1].momentum == 0.1
+
+
+def test_use_batch_statistics_matches_train_mode_and_is_pure() -> None:
+    from pruning_core.train import use_batch_statistics
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    with torch.no_grad():
+        model[1].running_mean.fill_(5.0)
+    x = torch.randn(6, 3, 8, 8)
+    use_batch_statistics(model)
+    assert isinstance(model[1], nn.BatchNorm2d)
+    with torch.inference_mode():
+        out = model(x)
+    expected = torch.relu(
+        nn.functional.batch_norm(model[0](x), None, None, model[1].weight, model[1].bias, True)
+    )
+    torch.testing.assert_close(out, expected)
+    assert torch.all(model[1].running_mean == 5.0)
