@@ -37,6 +37,9 @@ PACKAGES = (
 )  # fmt: skip
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 # --- atomic writes ---------------------------------------------------------------------------
 
 
@@ -55,6 +58,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

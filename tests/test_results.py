@@ -100,3 +100,8 @@ def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:
 def test_config_hash_stable() -> None:
     assert results.config_hash({"a": 1, "b": [1, 2]}) == results.config_hash({"b": [1, 2], "a": 1})
     assert results.config_hash({"a": 1}) != results.config_hash({"a": 2})
+
+
+def test_written_files_are_world_readable(tmp_path: Path) -> None:
+    p = results.write_json(tmp_path / "a.json", {"x": 1})
+    assert p.stat().st_mode & 0o044 == 0o044

@@ -1,0 +1,219 @@
+"""Performance figures of the repository, as ratios: ``python -m pruning_core.bench``.
+
+PuRL's cost is its environment step: a reward is one evaluation of the validation subset, so a
+step should cost little more than one plain forward pass over that subset, and less where the
+prefix cache reuses the already-pruned part of the network. This module measures
+
+    (mean seconds per PuRLEnv step over an episode) / (seconds of one plain forward pass)
+
+for a small CNN and for ResNet-50 (small-input stem) side by side in one run, repeats each
+measurement and takes medians, prints a table and merges the ratios into ``results/bench.json``
+(keys ``purl_step_over_forward_small_cnn`` and ``purl_step_over_forward_resnet50``; other keys
+already in the file are kept). ``--quick`` is a tiny run (a few images, one repeat) that writes
+``results/bench_quick.json`` instead, so it never overwrites the real figures.
+
+Sizes (the cpu profile, see :func:`bench_sizes`): the small CNN on 8x8 digits with the 270-image
+validation split (notebook 01); ResNet-50 at the input size and reward-subset size of the cpu
+profile of notebooks 02/03. Each subset is evaluated in one batch, on one thread by default.
+Networks are untrained (timing does not depend on the weights' values); actions are uniformly
+random.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pruning_core.config import results_root
+from pruning_core.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.results import write_json
+
+__all__ = ["BenchCase", "BenchSizes", "bench_sizes", "main", "measure_step_ratio", "write_bench"]
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One network to time, with its input size and validation-subset size."""
+
+    name: str
+    """Key suffix in bench.json: ``small_cnn`` or ``resnet50``."""
+    image_size: int
+    """Side of the square input images (digits, resized)."""
+    val_size: int
+    """Images in the validation subset (at most the digits validation split, 270)."""
+    small_input: bool = True
+    """ResNet-50's small-input stem (ignored for the small CNN)."""
+    repeats: int = 3
+    """Measurements of each quantity; the medians are reported."""
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    """How much the benchmark measures."""
+
+    cases: tuple[BenchCase, ...]
+    """The networks, measured side by side."""
+    episodes: int
+    """Episodes timed per repeat (the step time is their mean per step)."""
+
+
+def bench_sizes(quick: bool = False) -> BenchSizes:
+    """The cpu-profile sizes, or a tiny run with ``quick``.
+
+    Small CNN: notebook 01's setting (8x8 digits, the 270-image validation split). ResNet-50:
+    the reward subset and input size of the cpu profile of notebooks 02/03
+    (:func:`pruning_core.purl_study.purl_study_sizes`) when that module is present, with the
+    small-input stem as configured there; otherwise 32x32 and 128 images.
+    """
+    if quick:
+        cases = (BenchCase("small_cnn", 8, 32, repeats=5), BenchCase("resnet50", 8, 16, repeats=2))
+        return BenchSizes(cases=cases, episodes=1)
+    try:
+        from pruning_core.purl_study import purl_study_sizes
+
+        cpu = purl_study_sizes("resnet50", "cpu")
+        resnet = BenchCase("resnet50", cpu.image_size, cpu.reward_subset, cpu.small_input, 3)
+    except (ImportError, AttributeError, TypeError):
+        resnet = BenchCase("resnet50", 32, 128, small_input=True, repeats=3)
+    small = BenchCase("small_cnn", 8, 270, repeats=25)
+    return BenchSizes(cases=(small, resnet), episodes=1)
+
+
+def _time_forward(model: nn.Module, x: torch.Tensor) -> float:
+    model.eval()
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        model(x)
+        return time.perf_counter() - t0
+
+
+def _time_episode(env: PuRLEnv, rng: np.random.Generator) -> float:
+    """Mean seconds per step over one episode of random actions (reset not included)."""
+    env.reset()
+    n = env.action_space.n
+    t0 = time.perf_counter()
+    for _ in range(env.episode_length):
+        env.step(int(rng.integers(n)))
+    return (time.perf_counter() - t0) / env.episode_length
+
+
+def measure_step_ratio(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    repeats: int,
+    episodes: int = 1,
+    prefix_cache: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Median step seconds / median forward seconds of ``model`` on ``(x, y)``.
+
+    Each repeat times one plain forward pass, then ``episodes`` episodes, then a forward pass, so load from
+    other processes hits both alike. One untimed forward and episode warm up the kernels.
+    """
+    env = PuRLEnv(
+        model,
+        (x, y),
+        PuRLConfig(target_accuracy=1.0, prefix_cache=prefix_cache, eval_batch_size=len(x)),
+    )
+    rng = np.random.default_rng(seed)
+    _time_forward(model, x)
+    _time_episode(env, rng)
+    fwd, step = [], []
+    for _ in range(repeats):
+        fwd.append(_time_forward(model, x))
+        step.append(statistics.fmean(_time_episode(env, rng) for _ in range(episodes)))
+        fwd.append(_time_forward(model, x))
+    env.reset()
+    f, s = statistics.median(fwd), statistics.median(step)
+    return {
+        "ratio": s / f,
+        "forward_seconds": f,
+        "step_seconds": s,
+        "layers": env.num_layers,
+        "prefix_cache": env.prefix_cache_enabled,
+    }
+
+
+def write_bench(values: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """Merge ``values`` into the JSON file at ``path`` (atomically) and return the whole file."""
+    path = Path(path)
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current.update(values)
+    write_json(path, current)
+    return current
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command line: measure, print a table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny run (writes bench_quick.json)")
+    parser.add_argument("--repeats", type=int, default=None, help="override the repeats")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: steady timings on a shared machine; 0 = torch's default)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to merge into")
+    parser.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="also measure steps without the prefix cache (full forward per step)",
+    )
+    args = parser.parse_args(argv)
+    from pruning_core.data.images import load_digits_splits
+    from pruning_core.models import build_resnet50, build_small_cnn
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    sizes = bench_sizes(args.quick)
+    if args.repeats is not None:
+        sizes = replace(sizes, cases=tuple(replace(c, repeats=args.repeats) for c in sizes.cases))
+    rows, details = [], {}
+    for case in sizes.cases:
+        data = load_digits_splits(seed=0, image_size=case.image_size, channels=3)
+        x, y = data.x_val[: case.val_size], data.y_val[: case.val_size]
+        torch.manual_seed(0)
+        if case.name == "resnet50":
+            model = build_resnet50(num_classes=10, small_input=case.small_input)
+        else:
+            model = build_small_cnn(num_classes=10, in_channels=3, width=16)
+        for cache in [True, False] if args.compare_full else [True]:
+            r = measure_step_ratio(model, x, y, case.repeats, sizes.episodes, prefix_cache=cache)
+            label = case.name if cache else f"{case.name} (no prefix cache)"
+            r = {**asdict(case), **r}
+            rows.append({"model": label, **r})
+            details[label] = r
+    table = pd.DataFrame(rows).drop(columns="name")
+    print("PuRLEnv step / plain forward pass over the same validation subset (medians)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    out = args.out or results_root() / ("bench_quick.json" if args.quick else "bench.json")
+    values: dict[str, Any] = {
+        "purl_step_over_forward_small_cnn": details["small_cnn"]["ratio"],
+        "purl_step_over_forward_resnet50": details["resnet50"]["ratio"],
+        "purl_step_over_forward_details": {
+            "episodes_per_repeat": sizes.episodes,
+            "threads": torch.get_num_threads(),
+            "measured": details,
+            "what": "median seconds per PuRLEnv step (mean over an episode of random actions) "
+            "divided by median seconds of one plain forward pass over the same subset",
+        },
+    }
+    write_bench(values, out)
+    print(f"wrote {out}")
+    return values
+
+
+if __name__ == "__main__":
+    main()
