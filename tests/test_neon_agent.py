@@ -1,0 +1,152 @@
+"""NEON's actor-critic: returns, learning on a toy task, save / load / resume, the shipped agent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from gymnasium import spaces
+
+from pruning_core.agents.actor_critic import (
+    SHIPPED_AGENT,
+    A2CConfig,
+    ActorCriticAgent,
+    discounted_returns,
+    gae,
+    load_shipped_agent,
+)
+from pruning_core.envs.neon import OBS_DIM, NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.mlp import (
+    MLPData,
+    MLPSpec,
+    MLPTrainConfig,
+    accuracy,
+    build_mlp,
+    count_params,
+    prune_mlp,
+    train_mlp,
+)
+from pruning_core.neon_study import CPU_DATASETS
+
+torch.set_num_threads(1)
+
+
+class Bandit(gym.Env):
+    """Three steps per episode; action 2 pays 1, the others 0. A learner must prefer 2."""
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-1, 1, shape=(4,), dtype=np.float32)
+        self.action_space = spaces.Discrete(3)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(4, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(4, self.np_random.uniform(-1, 1), dtype=np.float32)
+        return obs, float(action == 2), self.t >= 3, False, {}
+
+
+def test_returns_by_hand() -> None:
+    np.testing.assert_allclose(discounted_returns([1.0, 0.0, 2.0], 0.5), [1.5, 1.0, 2.0])
+    r, v = np.array([1.0, 0.0, 2.0]), np.array([0.5, 0.25, 1.0])
+    np.testing.assert_allclose(gae(r, v, 0.5, 1.0), discounted_returns(r, 0.5) - v)
+    np.testing.assert_allclose(gae(r, v, 0.5, 0.0), [1 + 0.125 - 0.5, 0 + 0.5 - 0.25, 2 - 1])
+
+
+def test_agent_learns_a_bandit_and_warmup_is_uniform() -> None:
+    env = Bandit()
+    agent = ActorCriticAgent.for_env(
+        env, A2CConfig(lr=3e-2, warmup_episodes=5, reward_scale=1.0, entropy_coef=0.0)
+    )
+    assert np.allclose(agent.policy(np.zeros(4)), 1 / 3)  # uniform before training
+    log = agent.train(env, 5)
+    assert log["warmup"].all()
+    assert np.allclose(agent.policy(np.zeros(4)), 1 / 3, atol=1e-6)  # critic-only updates
+    agent.train(env, 80)
+    assert agent.policy(np.zeros(4))[2] > 0.8
+    assert agent.act(np.zeros(4), greedy=True) == 2
+
+
+def _tiny_env(seed: int = 0) -> NeonEnv:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(160, 5, generator=g)
+    y = (x[:, 0] > 0.5).long()
+    spec = MLPSpec(5, 2, (12, 8), ("relu", "relu"), (False, True), (0.0, 0.0))
+    model = build_mlp(spec, seed=0)
+    train_mlp(model, x[:110], y[:110], x[110:], y[110:], MLPTrainConfig(lr=1e-2, max_epochs=10))
+    task = NeonTask.from_model(model, x[:110], y[:110], x[110:], y[110:])
+    cfg = NeonEnvConfig(passes=1, ft=MLPTrainConfig(max_steps=3, steps_per_check=3), stat_rows=40)
+    return NeonEnv([task], cfg)
+
+
+def test_resume_gives_the_same_agent_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    cfg = A2CConfig(warmup_episodes=2, seed=3)
+    straight = ActorCriticAgent.for_env(env := _tiny_env(), cfg)
+    straight.train(env, 6)
+
+    ckpt, log_csv = tmp_path / "agent.pt", tmp_path / "log.csv"
+    first = ActorCriticAgent.for_env(env1 := _tiny_env(), cfg)
+    first.train(env1, 4, checkpoint_path=ckpt, log_path=log_csv, checkpoint_every=2)
+    assert ckpt.is_file() and len(pd.read_csv(log_csv)) == 4
+    resumed = ActorCriticAgent.for_env(env2 := _tiny_env(), cfg)  # a fresh process, in effect
+    log = resumed.train(env2, 6, checkpoint_path=ckpt, log_path=log_csv)
+    assert resumed.episodes_done == 6 and len(log) == 6 and len(pd.read_csv(log_csv)) == 6
+    for k, v in straight.net.state_dict().items():
+        assert torch.allclose(v, resumed.net.state_dict()[k]), k
+    pd.testing.assert_series_equal(straight.log()["return"], log["return"])
+    # a finished checkpoint is reused as is
+    again = ActorCriticAgent.for_env(_tiny_env(), cfg)
+    again.train(_tiny_env(), 6, checkpoint_path=ckpt)
+    assert again.episodes_done == 6
+
+
+def test_save_load_and_export(tmp_path: Path) -> None:
+    agent = ActorCriticAgent(OBS_DIM, 5, A2CConfig(seed=1))
+    agent.save(tmp_path / "a.pt")
+    small = agent.export(tmp_path / "small.pt")
+    for path in (tmp_path / "a.pt", small):
+        back = ActorCriticAgent.load(path)
+        obs = np.random.default_rng(0).uniform(-1, 1, OBS_DIM)
+        np.testing.assert_allclose(back.policy(obs), agent.policy(obs), rtol=1e-6)
+    assert small.stat().st_size < 300_000
+    with pytest.raises(ValueError, match="observation"):
+        agent.act(np.zeros(OBS_DIM + 1))
+    with pytest.raises(FileNotFoundError, match="neon_study ship"):
+        load_shipped_agent(tmp_path / "missing.pt")
+
+
+def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
+    assert SHIPPED_AGENT.is_file(), "build it: python -m pruning_core.neon_study ship"
+    assert SHIPPED_AGENT.stat().st_size < 500_000
+    card = json.loads(SHIPPED_AGENT.with_suffix(".json").read_text())
+    assert card["episodes"] > 0 and card["obs_dim"] == OBS_DIM
+    name = "breast_cancer"
+    assert name not in card["datasets"] and name not in CPU_DATASETS  # never seen in training
+    d = MLPData.from_tabular(name)
+    spec = MLPSpec(
+        d.n_features, d.n_classes, (64, 64), ("relu", "relu"), (False, False), (0.0, 0.0)
+    )
+    model = build_mlp(spec, seed=0)
+    train_mlp(model, d.x_train, d.y_train, d.x_val, d.y_val, MLPTrainConfig(max_epochs=40))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    small, report = prune_mlp(
+        model, d.x_train.numpy(), d.y_train.numpy(), d.x_val.numpy(), d.y_val.numpy(), C=5.0,
+        passes=4, ft=replace(NeonEnvConfig().ft, max_steps=30),
+    )  # fmt: skip
+    assert count_params(small) < count_params(model)
+    assert report["compression"] == pytest.approx(count_params(model) / count_params(small))
+    majority = float(np.bincount(d.y_train.numpy()).max() / len(d.y_train))
+    assert accuracy(small, d.x_test, d.y_test) > majority + 0.05
+    assert small(d.x_test[:3]).shape == (3, 2)
+    for k, v in model.state_dict().items():  # the caller's model is not modified
+        assert torch.equal(v, before[k])
