@@ -103,9 +103,13 @@ def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
         reward_subset=by_profile(profile, smoke=32, cpu=128, gpu=5000),
         dense=dense,
         finetune=finetune,
-        search_episodes=by_profile(profile, smoke=2, cpu=25 if is_resnet else 40, gpu=120),
+        search_episodes=by_profile(profile, smoke=2, cpu=25 if is_resnet else 60, gpu=120),
         target_sparsity=0.85 if is_resnet else 0.6,
         exclude=() if is_resnet else MOBILENET_DENSE,
+        # an env step costs a forward pass, a Q-update almost nothing: learn more per step
+        dqn={}
+        if is_resnet
+        else {"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
         accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
         seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0,)),
         operating_points=by_profile(

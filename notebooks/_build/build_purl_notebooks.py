@@ -139,7 +139,7 @@ def cells(stem: str, spec: dict) -> list:
         ),
         new_code_cell(
             "fig = ps.plot_per_layer(pd.read_csv(run.path / 'per_layer_sparsity.csv'), "
-            f"'{title}: per-layer sparsity (seed {{sizes.seeds[0]}})')\n"
+            f"f'{title}: per-layer sparsity (seed {{sizes.seeds[0]}})')\n"
             "run.save_fig(fig, 'per_layer_sparsity')\n"
             "plt.show()"
         ),
