@@ -67,10 +67,8 @@ def cells(stem: str, spec: dict) -> list:
         ),
         new_code_cell('PROFILE = "cpu"', metadata={"tags": ["parameters"]}),
         new_code_cell(
-            "import matplotlib\n"
             "import matplotlib.pyplot as plt\n"
             "import pandas as pd\n"
-            "import torch\n"
             "import torchvision\n\n"
             "from pruning_core import purl_study as ps\n"
             "from pruning_core.masking import sparsity_report\n"
