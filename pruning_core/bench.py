@@ -154,6 +154,86 @@ def write_bench(values: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return current
 
 
+def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
+    """NEON: prune a new MLP with the shipped agent vs train a per-network agent; MLP latency.
+
+    A 3-hidden-layer MLP (256/256/128, ReLU) is trained on breast_cancer (a real dataset from the
+    offline suite); both costs are measured on it in this run. The per-network agent's cost is
+    also extrapolated to 300 episodes (AMC's per-network budget). The pruned MLP is structurally
+    smaller, so its CPU latency is timed against the original on 4,096 rows.
+    """
+    from pruning_core.agents.actor_critic import A2CConfig, ActorCriticAgent
+    from pruning_core.data.tabular import load_tabular
+    from pruning_core.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+    from pruning_core.mlp import (
+        MLPSpec,
+        MLPTrainConfig,
+        build_mlp,
+        count_params,
+        prune_mlp,
+        train_mlp,
+    )
+    from pruning_core.sparse import latency
+
+    d = load_tabular("breast_cancer", seed=0)
+    xt, yt = torch.tensor(d.X_train), torch.tensor(d.y_train)
+    xv, yv = torch.tensor(d.X_val), torch.tensor(d.y_val)
+    spec = MLPSpec(
+        d.n_features, d.n_classes, (256, 256, 128), ("relu",) * 3, (False,) * 3, (0.0,) * 3
+    )
+    model = build_mlp(spec, seed=0)
+    train_mlp(model, xt, yt, xv, yv, MLPTrainConfig(max_epochs=5 if quick else 30))
+    t0 = time.perf_counter()
+    small, report = prune_mlp(model, xt, yt, xv, yv, C=1.0)
+    prune_s = time.perf_counter() - t0
+    env = NeonEnv(
+        [NeonTask.from_model(model, xt, yt, xv, yv, name="bench")], NeonEnvConfig(C_values=(1.0,))
+    )
+    fresh = ActorCriticAgent.for_env(env, A2CConfig(seed=1))
+    t0 = time.perf_counter()
+    fresh.train(env, episodes, desc="per-network agent")
+    train_s = time.perf_counter() - t0
+    x = torch.rand(4096, d.n_features)
+    lat_dense, lat_small = latency(model, x, repeats=20), latency(small, x, repeats=20)
+    return {
+        "neon_prune_seconds": prune_s,
+        "neon_per_network_agent_seconds": train_s,
+        "neon_per_network_agent_episodes": episodes,
+        "neon_prune_over_per_network_agent": prune_s / train_s,
+        "neon_prune_over_per_network_agent_300_episodes": prune_s / (train_s / episodes * 300),
+        "neon_mlp_compression": count_params(model) / count_params(small),
+        "neon_mlp_latency_pruned_over_dense": lat_small / lat_dense,
+    }
+
+
+def measure_pruned_cnns(quick: bool = False) -> dict[str, Any]:
+    """The committed PuRL checkpoints: nonzero FLOPs, stored size and sparse-kernel latency vs dense."""
+    import torchvision
+
+    from pruning_core.export import load_compact
+    from pruning_core.masking import sparsity_report
+    from pruning_core.sparse import latency, to_sparse_inference
+
+    out: dict[str, Any] = {}
+    for stem, name in (("02_resnet50_purl", "resnet50"), ("03_mobilenetv2_purl", "mobilenet_v2")):
+        path = results_root() / "cpu" / stem / "checkpoints" / f"{name}_purl_seed0.compact.pt"
+        if not path.is_file():
+            print(f"skip {name}: no {path} (run the cpu profile of {stem} first)")
+            continue
+        model = getattr(torchvision.models, name)(num_classes=10).eval()
+        model.load_state_dict(load_compact(path))
+        x = torch.randn(8 if quick else 128, 3, 32, 32)
+        rep = sparsity_report(model, x)
+        dense_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        lat_dense = latency(model, x, repeats=3 if quick else 10)
+        lat_sparse = latency(to_sparse_inference(model), x, repeats=3 if quick else 10)
+        out[f"{name}_flops_nonzero_over_dense"] = rep.flops_nonzero / rep.flops_dense
+        out[f"{name}_compact_bytes_over_dense"] = path.stat().st_size / dense_bytes
+        out[f"{name}_sparse_latency_over_dense"] = lat_sparse / lat_dense
+        out[f"{name}_sparsity_prunable"] = rep.sparsity_prunable
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: measure, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -166,6 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="torch threads (default 1: steady timings on a shared machine; 0 = torch's default)",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON file to merge into")
+    parser.add_argument("--purl-only", action="store_true", help="only the PuRL step ratios")
     parser.add_argument(
         "--compare-full",
         action="store_true",
@@ -210,6 +291,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "divided by median seconds of one plain forward pass over the same subset",
         },
     }
+    if not args.purl_only:
+        values.update(measure_neon(episodes=3 if args.quick else 10, quick=args.quick))
+        values.update(measure_pruned_cnns(quick=args.quick))
+    ratios = {k: v for k, v in values.items() if isinstance(v, float)}
+    print("\nratios measured side by side in this run")
+    print(pd.Series(ratios).to_string(float_format=lambda v: f"{v:.4g}"))
     write_bench(values, out)
     print(f"wrote {out}")
     return values

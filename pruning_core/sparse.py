@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +74,7 @@ class SparseLinear(nn.Module):
 
 def to_sparse_inference(model: nn.Module, min_sparsity: float = 0.5) -> nn.Module:
     """A copy of ``model`` (eval mode) whose layers sparser than ``min_sparsity`` use CSR kernels."""
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
     out = copy.deepcopy(model).eval()
     for name, module in list(out.named_modules()):
         if (
