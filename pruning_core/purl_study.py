@@ -107,9 +107,7 @@ def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
         target_sparsity=0.85 if is_resnet else 0.6,
         exclude=() if is_resnet else MOBILENET_DENSE,
         # an env step costs a forward pass, a Q-update almost nothing: learn more per step
-        dqn={}
-        if is_resnet
-        else {"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
+        dqn={"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
         accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
         seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0,)),
         operating_points=by_profile(
