@@ -71,7 +71,9 @@ def test_notebook_conventions(path: Path) -> None:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_smoke_run(path: Path, tmp_path: Path) -> None:
+def test_notebook_smoke_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one OpenMP thread in the kernel: on a busy 2-core machine two threads thrash (10x slower)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / path.name
     pm.execute_notebook(
         str(path),
