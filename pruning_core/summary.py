@@ -73,12 +73,14 @@ def render(root: Path, profiles: tuple[str, ...] = PROFILES) -> str:
 def main(argv: list[str] | None = None) -> Path:
     """Write ``results/SUMMARY.md`` and return its path."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", choices=PROFILES, default=None, help="the profile just run")
     parser.add_argument(
-        "--profile", choices=PROFILES, default=None, help="unused; all profiles are listed"
+        "--include-smoke", action="store_true", help="also list smoke runs (never committed)"
     )
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
     root = results_root()
-    out = atomic_write_text(root / "SUMMARY.md", render(root))
+    shown = PROFILES if args.include_smoke or args.profile == "smoke" else ("cpu", "gpu")
+    out = atomic_write_text(root / "SUMMARY.md", render(root, shown))
     print(f"wrote {out}")
     return out
 

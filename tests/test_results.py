@@ -105,3 +105,13 @@ def test_config_hash_stable() -> None:
 def test_written_files_are_world_readable(tmp_path: Path) -> None:
     p = results.write_json(tmp_path / "a.json", {"x": 1})
     assert p.stat().st_mode & 0o044 == 0o044
+
+
+def test_summary_lists_committed_profiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pruning_core import summary
+
+    for profile in ("smoke", "cpu"):
+        results.write_json(tmp_path / profile / "01_x" / "summary.json", {"top1": 0.5, "seeds": [0]})
+    monkeypatch.setenv("PRUNING_CORE_RESULTS", str(tmp_path))
+    text = summary.main(["--profile", "cpu"]).read_text()
+    assert "## Profile `cpu`" in text and "smoke" not in text and "| top1 | 0.5 |" in text
