@@ -2,7 +2,8 @@
 # Set up the environment and reproduce the study.
 #
 #   ./run_all.sh          make .venv if missing, install, run every notebooks/NN_*.ipynb through
-#                         papermill at $PROFILE (default cpu); outputs go to results/<profile>/
+#                         papermill at $PROFILE (default cpu); outputs go to results/<profile>/;
+#                         then regenerate results/SUMMARY.md and results/bench.json
 #   ./run_all.sh test     the same environment, then ruff and pytest (unit tests + notebook smoke runs)
 #   ./run_all.sh setup    only make / update the environment
 #
@@ -76,6 +77,10 @@ run_notebooks() {
     echo "[done] $stem in $((SECONDS - t0)) s -> $out/"
   done
   python -m pruning_core.summary --profile "$PROFILE"
+  if [ "$n" -gt 0 ]; then
+    echo "[bench] python -m pruning_core.bench $([ "$PROFILE" = smoke ] && echo --quick)"
+    python -m pruning_core.bench $([ "$PROFILE" = smoke ] && echo --quick) >/dev/null
+  fi
   echo "[all ] $n notebook(s) run, $skipped already complete, $((SECONDS - t_all)) s; summary: results/SUMMARY.md"
 }
 
