@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from common import build_notebook
 
 OUT = Path(__file__).resolve().parent.parent / "05_ablations.ipynb"
 
@@ -426,22 +426,7 @@ are within the noise, and the ranking may change at paper scale.
 
 def build() -> nbformat.NotebookNode:
     """The notebook, without outputs, with the `parameters` tag on the parameters cell."""
-    cells = []
-    for kind, source in CELLS:
-        if kind == "md":
-            cells.append(new_markdown_cell(source))
-        elif kind == "params":
-            cells.append(new_code_cell(source, metadata={"tags": ["parameters"]}))
-        else:
-            cells.append(new_code_cell(source))
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return build_notebook(CELLS)
 
 
 if __name__ == "__main__":

@@ -118,10 +118,7 @@ def cells(stem: str, spec: dict) -> list:
             "for the same number of epochs. Every search and fine-tuning is cached, so an "
             "interrupted run resumes where it stopped."
         ),
-        new_code_cell(
-            "out = ps.run_study(sizes, data, dense, run)\n"
-            "out.summary_table"
-        ),
+        new_code_cell("out = ps.run_study(sizes, data, dense, run)\nout.summary_table"),
         new_markdown_cell(
             "The full table, one row per method and seed, with what a pruning result is reported "
             "with: dense and pruned top-1 / top-5 and their difference, the sparsity of the prunable "
@@ -226,7 +223,11 @@ def cells(stem: str, spec: dict) -> list:
 def main() -> None:
     for stem, spec in SPECS.items():
         nb = new_notebook(cells=cells(stem, spec))
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nb.metadata["language_info"] = {"name": "python"}
         nbformat.write(nb, HERE / f"{stem}.ipynb")
         print("wrote", HERE / f"{stem}.ipynb")
