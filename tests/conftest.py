@@ -42,3 +42,12 @@ class TinyNet(nn.Module):
 def tiny_net() -> TinyNet:
     torch.manual_seed(0)
     return TinyNet()
+
+
+@pytest.fixture
+def one_thread() -> object:
+    """Tiny tensors: one thread is faster, and steady on a shared machine (no OpenMP spinning)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -23,14 +23,7 @@ from pruning_core.agents.dqn import (
 )
 from pruning_core.envs.purl import PuRLConfig, PuRLEnv
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: one thread is faster, and steady on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ChainEnv(gym.Env):

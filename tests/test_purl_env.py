@@ -26,14 +26,7 @@ from pruning_core.envs.purl import (
 from pruning_core.masking import NoPrunableLayerError, threshold_mask
 from pruning_core.rewards import neon_reward, purl_reward, purl_step_reward
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: one thread is faster, and steady on a shared machine (no OpenMP spinning)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def seq_net() -> nn.Module:

@@ -111,7 +111,9 @@ def test_summary_lists_committed_profiles(tmp_path: Path, monkeypatch: pytest.Mo
     from pruning_core import summary
 
     for profile in ("smoke", "cpu"):
-        results.write_json(tmp_path / profile / "01_x" / "summary.json", {"top1": 0.5, "seeds": [0]})
+        results.write_json(
+            tmp_path / profile / "01_x" / "summary.json", {"top1": 0.5, "seeds": [0]}
+        )
     monkeypatch.setenv("PRUNING_CORE_RESULTS", str(tmp_path))
     text = summary.main(["--profile", "cpu"]).read_text()
     assert "## Profile `cpu`" in text and "smoke" not in text and "| top1 | 0.5 |" in text
