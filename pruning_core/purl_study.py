@@ -360,7 +360,7 @@ def purl_search(
     env = PuRLEnv(model, reward_data, env_cfg)
     key = config_hash(
         {"model": sizes.model, "env": env_cfg, "dqn": dqn_cfg, "n": len(reward_data[0]),
-         "dense": float(sum(float(p.detach().double().sum()) for p in dense.parameters()))}
+         "dense": _weights_fingerprint(dense)}
     )  # fmt: skip
     folder = work_dir or cache_root() / "purl_search" / f"{sizes.model}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -387,6 +387,11 @@ def purl_search(
     )
 
 
+def _weights_fingerprint(model: nn.Module) -> float:
+    """Sum of absolute weights: a cheap cache-key component that changes with the dense model."""
+    return float(sum(float(p.detach().double().abs().sum()) for p in model.parameters()))
+
+
 def _masks_key(masks: masking.Masks) -> str:
     import hashlib
 
@@ -410,7 +415,7 @@ def cached_prune_finetune(
     key = config_hash(
         {"m": method, "masks": _masks_key(masks), "ft": sizes.finetune if finetune else None,
          "seed": seed, "model": sizes.model, "data": data.description,
-         "dense": float(sum(float(p.detach().double().abs().sum()) for p in dense.parameters()))}
+         "dense": _weights_fingerprint(dense)}
     )  # fmt: skip
     path = cache_root() / "purl_finetune" / f"{sizes.model}-{method}-{key}.pt"
     blob = cached(
