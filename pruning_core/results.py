@@ -308,12 +308,20 @@ class RunDir:
         return current
 
     def save_fig(self, fig: Any, name: str, formats: tuple[str, ...] = ("png", "svg")) -> Path:
-        """Save a matplotlib figure as PNG (and SVG) into ``figures/``; returns the PNG path."""
+        """Save a matplotlib figure as PNG (and SVG) into ``figures/``; returns the PNG path.
+
+        The files are byte-reproducible (no date, fixed SVG ids), so a rerun that draws the same
+        figure leaves git with nothing to report.
+        """
+        import matplotlib
+
         first = None
         for ext in formats:
             p = self.file(f"figures/{name}.{ext}")
-            with atomic_open(p, "wb") as fh:
-                fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight")
+            meta = {"Date": None} if ext in ("svg", "pdf") else None
+            salt = {"svg.hashsalt": f"pruning_core/{name}"}
+            with matplotlib.rc_context(salt), atomic_open(p, "wb") as fh:
+                fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
             first = first or p
         return first  # type: ignore[return-value]
 

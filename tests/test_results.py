@@ -58,6 +58,25 @@ def test_run_dir_layout_and_provenance(tmp_path: Path) -> None:
         results.RunDir("x", "laptop", root=tmp_path)
 
 
+def test_figures_are_byte_reproducible(tmp_path: Path) -> None:
+    """Drawing the same figure twice writes identical PNG and SVG bytes (no dates, fixed ids)."""
+    import matplotlib.pyplot as plt
+
+    saved = []
+    for folder in ("a", "b"):
+        run = results.RunDir("fig", "smoke", root=tmp_path / folder)
+        fig, ax = plt.subplots()
+        ax.imshow([[0.0, 1.0], [1.0, 0.0]])  # an image adds a clip path with a generated id
+        ax.set_title("same figure")
+        run.save_fig(fig, "same")
+        plt.close(fig)
+        saved.append(
+            {ext: (run.path / "figures" / f"same.{ext}").read_bytes() for ext in ("png", "svg")}
+        )
+    assert saved[0] == saved[1]
+    assert b"<dc:date>" not in saved[0]["svg"]
+
+
 def test_profiles() -> None:
     assert by_profile("cpu", smoke=1, cpu=2, gpu=3) == 2
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
