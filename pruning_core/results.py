@@ -146,7 +146,8 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """The current git commit and whether the work tree has uncommitted changes."""
+    """The current git commit and whether tracked files other than ``results/`` have uncommitted
+    changes (a run rewrites committed results as it goes; that alone does not make it dirty)."""
 
     def run(*args: str) -> str | None:
         try:
@@ -157,7 +158,7 @@ def git_info(repo: Path = REPO_ROOT) -> dict[str, Any]:
             return None
 
     commit = run("rev-parse", "HEAD")
-    status = run("status", "--porcelain", "--untracked-files=no")
+    status = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

@@ -77,6 +77,27 @@ def test_figures_are_byte_reproducible(tmp_path: Path) -> None:
     assert b"<dc:date>" not in saved[0]["svg"]
 
 
+def test_git_dirty_flag_ignores_results(tmp_path: Path) -> None:
+    """Rewritten results do not make a run dirty; a changed source file does."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "summary.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert results.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "summary.json").write_text('{"top1": 0.9}')
+    assert results.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    info = results.git_info(tmp_path)
+    assert info["dirty"] is True and len(info["commit"]) == 40
+
+
 def test_profiles() -> None:
     assert by_profile("cpu", smoke=1, cpu=2, gpu=3) == 2
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
