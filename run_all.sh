@@ -78,8 +78,12 @@ run_notebooks() {
   done
   python -m pruning_core.summary --profile "$PROFILE"
   if [ "$n" -gt 0 ]; then
-    echo "[bench] python -m pruning_core.bench $([ "$PROFILE" = smoke ] && echo --quick)"
-    python -m pruning_core.bench $([ "$PROFILE" = smoke ] && echo --quick) >/dev/null
+    # smoke: a tiny run into bench_quick.json; otherwise the full benchmark, with the PuRL step
+    # also measured without the prefix cache so that bench.json holds both sides of that ratio
+    local bench_args="--compare-full"
+    [ "$PROFILE" = smoke ] && bench_args="--quick"
+    echo "[bench] python -m pruning_core.bench $bench_args"
+    python -m pruning_core.bench $bench_args >/dev/null
   fi
   echo "[all ] $n notebook(s) run, $skipped already complete, $((SECONDS - t_all)) s; summary: results/SUMMARY.md"
 }
