@@ -974,6 +974,130 @@ def ranking(effect_tables: Sequence[pd.DataFrame], primary: dict[str, str]) -> p
     return pd.concat(out, ignore_index=True)[cols]
 
 
+def _fmt_p(p: float) -> str:
+    """A p-value or ratio to three significant digits, "n/a" when it is not finite."""
+    return "n/a" if not np.isfinite(p) else f"{p:.3g}"
+
+
+def findings(
+    runs: dict[str, pd.DataFrame],
+    effect_table: pd.DataFrame,
+    rank: pd.DataFrame,
+    alpha: float = 0.05,
+) -> list[str]:
+    """The measured facts behind notebook 05's conclusions, one Markdown bullet per ablation.
+
+    ``runs`` maps an ablation to its per-seed run table (``reward_timing``, ``reward_shape``,
+    ``state``, ``action_space``, ``agent``, ``neon``); ``effect_table`` holds every effect
+    (:func:`effects`) and ``rank`` the ranking (:func:`ranking`). Computed from the tables so that
+    the closing text of a notebook never quotes numbers of another run.
+    """
+    missing = {"reward_timing", "reward_shape", "action_space", "agent", "neon"} - set(runs)
+    if missing:
+        raise KeyError(f"findings() needs the run tables of {sorted(missing)}")
+    out: list[str] = []
+
+    t = runs["reward_timing"]
+    tm = t.groupby("variant").mean(numeric_only=True)
+    wide = t.pivot_table(index="seed", columns="variant", values="episodes_to_common_level")
+    first = int((wide["step"] < wide["episodic"]).sum())
+    ties = int((wide["step"] == wide["episodic"]).sum())
+    s_c, e_c = (
+        tm.loc["step", "episodes_to_common_level"],
+        tm.loc["episodic", "episodes_to_common_level"],
+    )
+    ratio = e_c / s_c if s_c > 0 else math.nan
+    out.append(
+        f"**Reward timing.** Episodes to the common level: per-step reward {s_c:.0f}, "
+        f"end-of-episode reward {e_c:.0f} (ratio {_fmt_p(ratio)}); the per-step agent got there first "
+        f"with {first} of {len(wide)} seeds"
+        + (f" ({ties} {'tie' if ties == 1 else 'ties'})" if ties else "")
+        + ". "
+        f"Episodes to each one's own plateau: {tm.loc['step', 'episodes_to_plateau']:.0f} against "
+        f"{tm.loc['episodic', 'episodes_to_plateau']:.0f}. Final yardstick "
+        f"{tm.loc['step', 'yardstick']:.2f} against {tm.loc['episodic', 'yardstick']:.2f}, at "
+        f"sparsity {tm.loc['step', 'sparsity']:.2f} against {tm.loc['episodic', 'sparsity']:.2f}."
+    )
+
+    purl = rank[rank["family"] == "purl"]
+    if len(purl):
+        top = purl.iloc[0]
+        sig = purl[purl["p_holm"] < alpha]
+        sig_text = ", ".join(f"{r.ablation}:{r.variant} ({r.diff:+.2f})" for r in sig.itertuples())
+        out.append(
+            f"**Largest PuRL effect.** {top['ablation']}:{top['variant']} moves the yardstick from "
+            f"{top['default_mean']:.2f} to {top['mean']:.2f} ({top['diff']:+.2f}, Holm-adjusted p "
+            f"{_fmt_p(top['p_holm'])}). Significant after Holm's adjustment at {alpha:g}: "
+            f"{sig_text or 'none'}."
+        )
+
+    purl_tables = [runs[k] for k in ("reward_timing", "reward_shape", "state", "action_space", "agent")
+                   if k in runs]  # fmt: skip
+    allp = pd.concat(purl_tables, ignore_index=True)
+    by_cfg = allp.groupby(["ablation", "variant"], sort=False).mean(numeric_only=True)
+    if ("agent", "random_search") in by_cfg.index:
+        rs = by_cfg.loc[("agent", "random_search"), "yardstick"]
+        # the "default" rows of the other ablations are the same runs as agent:default
+        same = [(a, v) for a, v in by_cfg.index if v == "default" and a != "agent"]
+        dqn = by_cfg.drop(index=[("agent", "random_search"), *same])["yardstick"]
+        best = dqn.idxmax()
+        out.append(
+            f"**Random search.** Best of as many random episodes as the DQN's: yardstick {rs:.2f}; "
+            f"the best DQN configuration ({best[0]}:{best[1]}) {dqn.max():.2f}; random search "
+            f"beats {int((rs > dqn).sum())} of the {len(dqn)} DQN configurations."
+        )
+
+    default_collapse = by_cfg.loc[("agent", "default"), "late_collapses"]
+    calm = [f"{a}:{v}" for (a, v), x in by_cfg["late_collapses"].items()
+            if x == 0 and v not in ("default", "random_search")]  # fmt: skip
+    out.append(
+        f"**Late collapses.** The default's greedy policy prunes a layer away (validation accuracy "
+        f"below half the dense one) in {default_collapse:.0%} of its late evaluations; "
+        f"configurations with none: {', '.join(calm) or 'none'}."
+    )
+
+    later = effect_table[(effect_table["metric"] == "episodes_to_plateau")
+                         & (effect_table["p_value"] < alpha)]  # fmt: skip
+    plateau_text = ", ".join(
+        f"{r.ablation}:{r.variant} {r.mean:.0f} vs {r.default_mean:.0f} (p {_fmt_p(r.p_value)})"
+        for r in later.itertuples()
+    )
+    shape = runs["reward_shape"].groupby("variant").mean(numeric_only=True)
+    act = runs["action_space"].groupby("variant").mean(numeric_only=True)
+    extra = []
+    if "neon_C1" in shape.index:
+        extra.append(
+            f"NEON's reward (C = 1) in PuRL's MDP: sparsity {shape.loc['neon_C1', 'sparsity']:.2f} "
+            f"at test accuracy {shape.loc['neon_C1', 'test_accuracy']:.3f} (default "
+            f"{shape.loc['default', 'sparsity']:.2f} at {shape.loc['default', 'test_accuracy']:.3f})."
+        )
+    if "passes_3" in act.index:
+        extra.append(
+            f"Three passes cost {act.loc['passes_3', 'seconds'] / act.loc['default', 'seconds']:.1f}x "
+            "the default's time per run."
+        )
+    out.append(
+        "**Plateau episodes** that differ from the default at Welch p < "
+        f"{alpha:g} (unadjusted): {plateau_text or 'none'}. " + " ".join(extra)
+    )
+
+    n = runs["neon"].groupby("variant", sort=False).mean(numeric_only=True)
+    d = n.loc["default"]
+    parts = [
+        f"{v} x{r['train_compression']:.1f} (greedy x{r['compression']:.1f}, validation "
+        f"{r['delta_val_pp']:+.1f} pp, {r['seconds_per_episode'] / d['seconds_per_episode']:.2f}x "
+        "the time per episode)"
+        for v, r in n.iterrows()
+        if v != "default"
+    ]
+    out.append(
+        f"**NEON.** Compression of the sampled policy late in training: default "
+        f"x{d['train_compression']:.1f} (greedy x{d['compression']:.1f}, validation "
+        f"{d['delta_val_pp']:+.1f} pp); " + "; ".join(parts) + "."
+    )
+    return [f"* {line}" for line in out]
+
+
 def _holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment (NaN p-values are left out and stay NaN)."""
     out = np.full(len(p), math.nan)

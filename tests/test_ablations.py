@@ -136,6 +136,52 @@ def test_effects_and_ranking() -> None:
     assert A.finite_or_none([1.0, math.nan]) == [1.0, None]
 
 
+def _purl_runs(ablation: str, variants: dict[str, list[float]], **const: float) -> pd.DataFrame:
+    """Per-seed PuRL runs with the given yardsticks (other metrics constant unless given)."""
+    rows = []
+    for variant, ys in variants.items():
+        for seed, y in enumerate(ys):
+            rows.append({"ablation": ablation, "variant": variant, "seed": seed, "yardstick": y,
+                         "sparsity": 0.5, "test_accuracy": 0.9, "late_collapses": 0.0,
+                         "episodes_to_plateau": 40.0, "seconds": 1.0, **const})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_findings_are_computed_from_the_tables() -> None:
+    timing = _purl_runs("reward_timing", {"step": [-1.0, -1.2, -1.1], "episodic": [-2.0] * 3})
+    timing["episodes_to_common_level"] = [50.0, 60.0, 90.0, 100.0, 60.0, 95.0]  # 2 firsts, 1 tie
+    agent = _purl_runs("agent", {"default": [-2.0, -2.1, -1.9], "random_search": [-0.5] * 3})
+    agent.loc[agent["variant"] == "default", "late_collapses"] = [0.0, 0.5, 0.0]
+    shape = _purl_runs("reward_shape", {"default": [-2.0, -2.1, -1.9], "neon_C1": [-3.0] * 3})
+    action = _purl_runs("action_space", {"default": [-2.0, -2.1, -1.9], "passes_3": [-2.0] * 3})
+    action.loc[action["variant"] == "passes_3", ["episodes_to_plateau", "seconds"]] = [90.0, 3.0]
+    action.loc[action.index[-1], "episodes_to_plateau"] = 88.0  # Welch needs some spread
+    neon = pd.DataFrame(
+        {"ablation": "neon", "variant": ["default"] * 2 + ["passes_1"] * 2, "seed": [0, 1] * 2,
+         "compression": [6.0, 6.0, 2.0, 2.0], "train_compression": [5.0, 5.0, 2.0, 2.0],
+         "delta_val_pp": [-1.0] * 4, "seconds_per_episode": [0.1, 0.1, 0.05, 0.05]}
+    )  # fmt: skip
+    runs = {"reward_timing": timing, "reward_shape": shape, "action_space": action,
+            "agent": agent, "neon": neon}  # fmt: skip
+    eff = pd.concat(
+        [A.effects(r, ["yardstick", "episodes_to_plateau"], default=d)
+         for r, d in [(timing, "step"), (shape, "default"), (action, "default"), (agent, "default")]],
+        ignore_index=True,
+    )  # fmt: skip
+    rank = A.ranking([eff], {"purl": "yardstick"})
+    text = "\n".join(A.findings(runs, eff, rank))
+    assert "per-step reward 67, end-of-episode reward 85" in text
+    assert "first with 2 of 3 seeds (1 tie)" in text
+    assert "agent:random_search moves the yardstick from -2.00 to -0.50" in text
+    # random search beats both DQN configurations; the shape/action defaults are not counted twice
+    assert "random search beats 5 of the 5 DQN configurations" in text
+    assert "in 17% of its late evaluations" in text
+    assert "action_space:passes_3 89 vs 40" in text and "Three passes cost 3.0x" in text
+    assert "passes_1 x2.0 (greedy x2.0, validation -1.0 pp, 0.50x the time per episode)" in text
+    with pytest.raises(KeyError, match="neon"):
+        A.findings({k: v for k, v in runs.items() if k != "neon"}, eff, rank)
+
+
 # --- a tiny PuRL problem ---------------------------------------------------------------------
 
 

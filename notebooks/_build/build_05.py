@@ -363,45 +363,62 @@ rank.round(4)""",
     ),
     (
         "md",
+        """## What was measured
+
+The findings of this run, computed from the tables above (and written to `findings.md`). A smoke
+run trains far too briefly for any of them to mean anything; read the cpu profile's.""",
+    ),
+    (
+        "code",
+        """from IPython.display import Markdown, display
+
+from pruning_core.results import atomic_write_text
+
+facts = A.findings(
+    {"reward_timing": timing_runs, "reward_shape": shape_runs, "state": state_runs,
+     "action_space": action_runs, "agent": agent_runs, "neon": neon_runs},
+    pd.read_csv(run.file("effects.csv")),
+    rank,
+)
+atomic_write_text(run.file("findings.md"), "\\n".join(facts) + "\\n")
+display(Markdown("\\n".join(facts)))""",
+    ),
+    (
+        "md",
         """## What the results mean
 
-The numbers below are those of the cpu profile (3 seeds; `results/cpu/05_ablations/`); a smoke
-run trains far too briefly for any of them to mean anything.
+How to read the measurements above, and what they say when they come out as in the committed cpu
+run (3 seeds, `results/cpu/05_ablations/`):
 
-* **Reward timing.** Per-step rewards learn faster on the common scale: the per-step agent reached
-  the level both reach after about 80 episodes on average, the end-of-episode agent after about
-  123 (ratio about 1.5), and the per-step agent got there first with every seed. It also ended
-  higher (yardstick about -1.36 against -1.97 after 200 episodes, at 0.66 against 0.56
-  sparsity). Measured against its *own* final level the per-step agent plateaus later (about 143
-  against 123 episodes) because it keeps improving until episode 170, while the end-of-episode
-  agent settles on a worse level: the "episodes to plateau" of a single curve rewards settling
-  early, which is why the common level is the fairer measure of learning speed.
-* **Random search is the strongest "agent" here.** The best of 100 random episodes (the same
-  number of network evaluations) beats the default DQN by about 1.0 on the yardstick (about -1.25
-  against -2.29); it is the only effect that stays significant after Holm's adjustment. The MDP is
-  small (5 layers, 23 actions each) and its reward landscape smooth, so a blind search of 100
-  episodes finds good configurations; an RL agent has to earn its keep on deeper networks, where
-  random search has no chance (23^L policies).
-* **Stability of the greedy policy is what most changes buy.** After 100 episodes the default's
-  greedy policy still sometimes prunes a layer away (validation accuracy near 0.1 in 2 of its 18
-  late evaluations, `late_collapses`), which drags its final level down. Smaller rewards (beta 1),
-  a faster epsilon decay, plain DQN, a coarser grid of 12 alphas, QLP's two-feature state, the
-  sparsity-ratio grid and S\\* = 0.9 all end about 0.4-0.6 higher, most of them with no collapse
-  at all late in training; none of these effects is significant after Holm's adjustment. The
-  learned policies are nearly state-independent (the same alpha for most layers), which is why
-  QLP's state (layer index and density) loses nothing.
-* **Reward shape.** NEON's reward (C = 1 point) keeps the accuracy (0.99) but prunes only 29% of
-  the weights: it has no sparsity target, pays `L` for a step within C and `-L³` beyond it, so
-  timid pruning is safe. PuRL's two targets trade accuracy against sparsity explicitly.
-* **Action space.** Sparsity ratios and three passes reach their plateau about twice as late (87
-  and 82 episodes against 40; both significant), and three passes double the cost per episode.
-* **NEON.** One pass against four is the one choice that matters: the trained policies compress
-  about 1.9x instead of 5.2x (and the four-pass policy also loses 1-3 validation points, more
-  than C), at a third of the time per episode. Warm-up, masking instead of removal (the same
-  neurons, hence the same decisions; only about 25% slower) and fine-tuning the whole network
-  change compression by less than 0.3x. After 60 episodes the greedy (argmax) policy is still
-  close to arbitrary: it keeps every neuron, keeps 90% at every step (2.05x) or prunes hard (17x
-  at -5.6 points), depending on the seed.
+* **Reward timing.** "Episodes to plateau" compares each curve with its *own* final level, so an
+  agent that settles early on a worse level looks fast; episodes to the *common* level measure
+  learning speed on one scale. When the per-step agent reaches the common level first and also
+  ends higher, that is PuRL's claim at this scale: a reward at every step tells the agent which
+  layer's action cost accuracy, while an end-of-episode reward must spread one number over all
+  five decisions.
+* **Random search is a strong baseline on a small MDP.** Five layers with 23 actions each and a
+  smooth reward landscape: a blind search of as many episodes as the DQN trains for finds good
+  configurations. An RL agent has to earn its keep on deeper networks, where 23^L policies put
+  blind search out of reach. Compare the random-search line above with the best DQN
+  configuration.
+* **Stability of the greedy policy is what most changes buy.** After a short training the default
+  greedy policy still sometimes prunes a layer away (the late collapses above), which drags its
+  final level down. Changes that shrink or smooth the learning signal (smaller rewards, faster
+  epsilon decay, plain DQN, coarser action grids) tend to remove those collapses; with three
+  seeds such effects rarely survive Holm's adjustment. The learned policies are nearly
+  state-independent (the same alpha for most layers), which is why QLP's two-feature state loses
+  little.
+* **Reward shape.** NEON's reward has no sparsity target: it pays `L` for a step within C and
+  `-L³` beyond it, so timid pruning is safe and it keeps accuracy at low sparsity. PuRL's two
+  targets trade accuracy against sparsity explicitly.
+* **Action space.** A grid of sparsity ratios or several passes over the layers gives the agent
+  more ways to reach the same network, so it needs more episodes to settle, and extra passes
+  multiply the cost of an episode.
+* **NEON.** The number of passes sets how far a policy can prune (each pass removes at most a
+  share of what is left), so one pass caps compression. Masking instead of removal takes the
+  same decisions on the same neurons and only costs time. After a few dozen episodes the greedy
+  (argmax) policy is still close to arbitrary, which is why the ranking uses the sampled
+  policy's compression.
 
 What this does not show: the sizes are small (a 5-layer CNN, 100-200 episodes, 3 seeds, NEON
 agents of 60 episodes on three networks), so effects smaller than about half a yardstick point
