@@ -1165,14 +1165,22 @@ def plot_runs(
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics) + 1, 3.8))
     axes = np.atleast_1d(axes)
     for ax, m in zip(axes, metrics, strict=True):
-        sns.stripplot(data=runs, x="variant", y=m, order=order, color="0.55", size=4,
-                      jitter=0.15, ax=ax)  # fmt: skip
+        # seaborn draws the jitter from numpy's global RNG: seed it here (and put the state back)
+        # so that the same runs give the same figure, byte for byte
+        state = np.random.get_state()
+        np.random.seed(0)
+        try:
+            sns.stripplot(data=runs, x="variant", y=m, order=order, color="0.55", size=4,
+                          jitter=0.15, ax=ax)  # fmt: skip
+        finally:
+            np.random.set_state(state)
         s = summary[summary["metric"] == m].set_index("variant").loc[order]
         x = np.arange(len(order))
         lo = (s["mean"] - s["ci_low"]).fillna(0).to_numpy()
         hi = (s["ci_high"] - s["mean"]).fillna(0).to_numpy()
         ax.errorbar(x, s["mean"], yerr=[lo, hi], fmt="o", color="tab:red", capsize=4,
                     label="mean, 95% t-interval")  # fmt: skip
+        ax.set_xlim(-0.5, len(order) - 0.5)
         ax.set_xlabel("")
         ax.set_ylabel(m)
         ax.tick_params(axis="x", rotation=35)

@@ -182,6 +182,31 @@ def test_findings_are_computed_from_the_tables() -> None:
         A.findings({k: v for k, v in runs.items() if k != "neon"}, eff, rank)
 
 
+def test_plot_runs_does_not_depend_on_the_global_rng() -> None:
+    """The seed dots' jitter is seeded: the same runs give the same figure, and the caller's
+    numpy RNG stream is left where it was."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    runs = _purl_runs("state", {"default": [-2.0, -2.1, -1.9], "qlp": [-1.5, -1.7, -1.6]})
+    summary = A.summarise(runs, ["yardstick"])
+    svgs = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        fig = A.plot_runs(runs, summary, ["yardstick"])
+        assert fig.axes[0].get_xlim() == (-0.5, 1.5)
+        buf = io.StringIO()
+        with plt.rc_context({"svg.hashsalt": "t"}):
+            fig.savefig(buf, format="svg", metadata={"Date": None})
+        plt.close(fig)
+        svgs.append(buf.getvalue())
+        after = np.random.random()
+        np.random.seed(seed)
+        assert after == np.random.random()
+    assert svgs[0] == svgs[1]
+
+
 # --- a tiny PuRL problem ---------------------------------------------------------------------
 
 
