@@ -974,9 +974,9 @@ def ranking(effect_tables: Sequence[pd.DataFrame], primary: dict[str, str]) -> p
     return pd.concat(out, ignore_index=True)[cols]
 
 
-def _fmt_p(p: float) -> str:
+def _g3(x: float) -> str:
     """A p-value or ratio to three significant digits, "n/a" when it is not finite."""
-    return "n/a" if not np.isfinite(p) else f"{p:.3g}"
+    return "n/a" if not np.isfinite(x) else f"{x:.3g}"
 
 
 def findings(
@@ -984,8 +984,8 @@ def findings(
     effect_table: pd.DataFrame,
     rank: pd.DataFrame,
     alpha: float = 0.05,
-) -> list[str]:
-    """The measured facts behind notebook 05's conclusions, one Markdown bullet per ablation.
+) -> str:
+    """The measured facts behind notebook 05's conclusions, as Markdown (a bullet per ablation).
 
     ``runs`` maps an ablation to its per-seed run table (``reward_timing``, ``reward_shape``,
     ``state``, ``action_space``, ``agent``, ``neon``); ``effect_table`` holds every effect
@@ -996,9 +996,14 @@ def findings(
     if missing:
         raise KeyError(f"findings() needs the run tables of {sorted(missing)}")
     out: list[str] = []
+    # every PuRL configuration's means over seeds, computed once: by_cfg.loc[ablation] is the
+    # per-variant table of one ablation
+    purl_names = ("reward_timing", "reward_shape", "state", "action_space", "agent")
+    allp = pd.concat([runs[k] for k in purl_names if k in runs], ignore_index=True)
+    by_cfg = allp.groupby(["ablation", "variant"], sort=False).mean(numeric_only=True)
 
     t = runs["reward_timing"]
-    tm = t.groupby("variant").mean(numeric_only=True)
+    tm = by_cfg.loc["reward_timing"]
     wide = t.pivot_table(index="seed", columns="variant", values="episodes_to_common_level")
     first = int((wide["step"] < wide["episodic"]).sum())
     ties = int((wide["step"] == wide["episodic"]).sum())
@@ -1009,7 +1014,7 @@ def findings(
     ratio = e_c / s_c if s_c > 0 else math.nan
     out.append(
         f"**Reward timing.** Episodes to the common level: per-step reward {s_c:.0f}, "
-        f"end-of-episode reward {e_c:.0f} (ratio {_fmt_p(ratio)}); the per-step agent got there first "
+        f"end-of-episode reward {e_c:.0f} (ratio {_g3(ratio)}); the per-step agent got there first "
         f"with {first} of {len(wide)} seeds"
         + (f" ({ties} {'tie' if ties == 1 else 'ties'})" if ties else "")
         + ". "
@@ -1027,14 +1032,10 @@ def findings(
         out.append(
             f"**Largest PuRL effect.** {top['ablation']}:{top['variant']} moves the yardstick from "
             f"{top['default_mean']:.2f} to {top['mean']:.2f} ({top['diff']:+.2f}, Holm-adjusted p "
-            f"{_fmt_p(top['p_holm'])}). Significant after Holm's adjustment at {alpha:g}: "
+            f"{_g3(top['p_holm'])}). Significant after Holm's adjustment at {alpha:g}: "
             f"{sig_text or 'none'}."
         )
 
-    purl_tables = [runs[k] for k in ("reward_timing", "reward_shape", "state", "action_space", "agent")
-                   if k in runs]  # fmt: skip
-    allp = pd.concat(purl_tables, ignore_index=True)
-    by_cfg = allp.groupby(["ablation", "variant"], sort=False).mean(numeric_only=True)
     if ("agent", "random_search") in by_cfg.index:
         rs = by_cfg.loc[("agent", "random_search"), "yardstick"]
         # the "default" rows of the other ablations are the same runs as agent:default
@@ -1059,11 +1060,10 @@ def findings(
     later = effect_table[(effect_table["metric"] == "episodes_to_plateau")
                          & (effect_table["p_value"] < alpha)]  # fmt: skip
     plateau_text = ", ".join(
-        f"{r.ablation}:{r.variant} {r.mean:.0f} vs {r.default_mean:.0f} (p {_fmt_p(r.p_value)})"
+        f"{r.ablation}:{r.variant} {r.mean:.0f} vs {r.default_mean:.0f} (p {_g3(r.p_value)})"
         for r in later.itertuples()
     )
-    shape = runs["reward_shape"].groupby("variant").mean(numeric_only=True)
-    act = runs["action_space"].groupby("variant").mean(numeric_only=True)
+    shape, act = by_cfg.loc["reward_shape"], by_cfg.loc["action_space"]
     extra = []
     if "neon_C1" in shape.index:
         extra.append(
@@ -1095,7 +1095,7 @@ def findings(
         f"x{d['train_compression']:.1f} (greedy x{d['compression']:.1f}, validation "
         f"{d['delta_val_pp']:+.1f} pp); " + "; ".join(parts) + "."
     )
-    return [f"* {line}" for line in out]
+    return "\n".join(f"* {line}" for line in out)
 
 
 def _holm(p: np.ndarray) -> np.ndarray:

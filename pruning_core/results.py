@@ -293,11 +293,15 @@ class RunDir:
         """Write JSON into the run folder, atomically; NaN is refused."""
         return write_json(self.file(name), obj)
 
+    def write_text(self, name: str, text: str) -> Path:
+        """Write a text file (Markdown notes, say) into the run folder, atomically."""
+        return atomic_write_text(self.file(name), text)
+
     def write_table(self, name: str, df: pd.DataFrame, markdown: bool = True) -> Path:
         """Write ``<name>.csv`` (and ``<name>.md``), atomically; returns the CSV path."""
         p = write_csv(self.file(f"{name}.csv"), df)
         if markdown:
-            atomic_write_text(self.file(f"{name}.md"), markdown_table(df))
+            self.write_text(f"{name}.md", markdown_table(df))
         return p
 
     def summary(self, **values: Any) -> dict[str, Any]:

@@ -169,7 +169,7 @@ def test_findings_are_computed_from_the_tables() -> None:
         ignore_index=True,
     )  # fmt: skip
     rank = A.ranking([eff], {"purl": "yardstick"})
-    text = "\n".join(A.findings(runs, eff, rank))
+    text = A.findings(runs, eff, rank)
     assert "per-step reward 67, end-of-episode reward 85" in text
     assert "first with 2 of 3 seeds (1 tie)" in text
     assert "agent:random_search moves the yardstick from -2.00 to -0.50" in text

@@ -372,16 +372,14 @@ run trains far too briefly for any of them to mean anything; read the cpu profil
         "code",
         """from IPython.display import Markdown, display
 
-from pruning_core.results import atomic_write_text
-
 facts = A.findings(
     {"reward_timing": timing_runs, "reward_shape": shape_runs, "state": state_runs,
      "action_space": action_runs, "agent": agent_runs, "neon": neon_runs},
     pd.read_csv(run.file("effects.csv")),
     rank,
 )
-atomic_write_text(run.file("findings.md"), "\\n".join(facts) + "\\n")
-display(Markdown("\\n".join(facts)))""",
+run.write_text("findings.md", facts + "\\n")
+display(Markdown(facts))""",
     ),
     (
         "md",
