@@ -4,7 +4,8 @@
 #   ./run_all.sh          make .venv if missing, install, run every notebooks/NN_*.ipynb through
 #                         papermill at $PROFILE (default cpu); outputs go to results/<profile>/;
 #                         then regenerate results/SUMMARY.md and results/bench.json
-#   ./run_all.sh test     the same environment, then ruff and pytest (unit tests + notebook smoke runs)
+#   ./run_all.sh test     the same environment, then ruff (package, tests, notebooks) and pytest
+#                         (unit tests, notebook conventions, notebook smoke runs)
 #   ./run_all.sh setup    only make / update the environment
 #
 # Environment: PROFILE=smoke|cpu|gpu, FORCE=1 re-runs notebooks whose outputs are already complete
@@ -92,8 +93,8 @@ case "$MODE" in
   setup) setup ;;
   test)
     setup
-    echo "[test] ruff"
-    ruff check pruning_core tests
+    echo "[test] ruff (package, tests and the notebooks' cells)"
+    ruff check pruning_core tests notebooks
     echo "[test] pytest (unit tests and notebook smoke runs)"
     python -m pytest -q -p no:cacheprovider
     ;;

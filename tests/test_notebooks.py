@@ -1,5 +1,11 @@
 """Notebook conventions, and a papermill smoke run of every notebook at PROFILE=smoke.
 
+The committed notebooks are the source (edited in JupyterLab, run as they are by papermill), so
+the conventions test checks that each is committed clean: no outputs or execution counts, no
+widget or execution metadata, unique cell ids, and one ``parameters`` cell of plain assignments
+that sets ``PROFILE``. The checks live in :func:`notebook_problems`, which is also run on
+deliberately bad notebooks to show that it catches each problem.
+
 The smoke runs check that each notebook runs top to bottom in a fresh kernel and records what it
 promises in ``summary.json`` (finite numbers, the documented keys) plus at least one figure.
 """
@@ -14,6 +20,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from pruning_core.config import results_root
 
@@ -49,24 +56,182 @@ def _finite(v: object) -> bool:
     return True
 
 
+NOTEBOOK_METADATA_NOT_COMMITTED = ("widgets", "papermill", "signature")
+"""Notebook metadata of a run or of widgets (nbstripout drops ``widgets`` and ``signature``)."""
+CELL_METADATA_NOT_COMMITTED = (
+    "execution", "ExecuteTime", "papermill", "collapsed", "scrolled", "heading_collapsed", "hidden",
+)  # fmt: skip
+"""Cell metadata of a run or of the view (nbstripout's defaults, plus papermill's)."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook as committed: ``nbformat.read`` would repair missing or duplicate cell ids."""
+    return nbformat.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _source(cell: dict) -> str:
+    """A cell's source; on disk it may be a list of lines."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _parameters_problems(source: str) -> list[str]:
+    """What is wrong with the parameters cell: plain assignments only, one of them PROFILE."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        return [f"the parameters cell does not parse: {e}"]
+    problems = []
+    names = set()
+    for node in tree.body:
+        if not isinstance(node, ast.Assign):
+            problems.append(f"the parameters cell holds assignments only: {ast.unparse(node)}")
+            continue
+        if not isinstance(node.value, ast.Constant):
+            problems.append(f"plain values only: {ast.unparse(node)}")
+        names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if "PROFILE" not in names:
+        problems.append("the parameters cell sets PROFILE")
+    return problems
+
+
+def notebook_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Every way ``nb`` breaks the notebook conventions; empty for a clean source notebook."""
+    problems = []
+    cells = nb.get("cells", [])
+    if not cells or cells[0].get("cell_type") != "markdown":
+        problems.append("a notebook opens with what it shows and why")
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        problems.append(f"exactly one cell tagged 'parameters' (found {len(tagged)})")
+    else:
+        problems += _parameters_problems(_source(tagged[0]))
+    ids = [c.get("id") for c in cells]
+    if not all(ids) or len(set(ids)) != len(ids):
+        problems.append("every cell has an id of its own (nbformat >= 4.5)")
+    for i, c in enumerate(cells):
+        if c.get("cell_type") == "code":
+            if c.get("outputs"):
+                problems.append(f"commit without outputs (cell {i})")
+            if c.get("execution_count") is not None:
+                problems.append(f"commit without execution counts (cell {i})")
+        meta = c.get("metadata", {})
+        if "injected-parameters" in meta.get("tags", []):
+            problems.append(f"papermill's injected-parameters cell is not committed (cell {i})")
+        extra = sorted(k for k in CELL_METADATA_NOT_COMMITTED if k in meta)
+        if extra:
+            problems.append(f"commit without execution or view metadata {extra} (cell {i})")
+    extra = sorted(k for k in NOTEBOOK_METADATA_NOT_COMMITTED if k in nb.get("metadata", {}))
+    if extra:
+        problems.append(f"commit without widget or run metadata {extra}")
+    tail = " ".join(_source(c) for c in cells[-3:] if c.get("cell_type") == "markdown")
+    if "exercise" not in tail.lower():
+        problems.append("a notebook ends with what the results mean and a few exercises")
+    return problems
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_conventions(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    cells = nb.cells
-    assert cells[0].cell_type == "markdown", "a notebook opens with what it shows and why"
-    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    tree = ast.parse(tagged[0].source)
-    for node in tree.body:
-        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
-        assert isinstance(node.value, ast.Constant), f"plain values only: {ast.unparse(node)}"
-    names = {t.id for n in tree.body for t in n.targets}  # type: ignore[attr-defined]
-    assert "PROFILE" in names
-    assert not any(c.get("outputs") for c in cells if c.cell_type == "code"), (
-        "commit without outputs"
+    problems = notebook_problems(read_notebook(path))
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def _clean_notebook() -> nbformat.NotebookNode:
+    """A minimal notebook that keeps every convention."""
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# What this notebook shows, and why"),
+            new_code_cell('PROFILE = "cpu"\nSEED = 0', metadata={"tags": ["parameters"]}),
+            new_code_cell("print(PROFILE, SEED)"),
+            new_markdown_cell("## What the results mean\n\n## Exercises\n\n1. Change `SEED`."),
+        ]
     )
-    tail = " ".join(c.source for c in cells[-3:] if c.cell_type == "markdown").lower()
-    assert "exercise" in tail, "a notebook ends with what the results mean and a few exercises"
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return nb
+
+
+def _with_outputs(nb: nbformat.NotebookNode) -> None:
+    nb.cells[2].outputs = [new_output("stream", name="stdout", text="cpu 0\n")]
+
+
+def _with_execution_count(nb: nbformat.NotebookNode) -> None:
+    nb.cells[2].execution_count = 3
+
+
+def _untagged(nb: nbformat.NotebookNode) -> None:
+    nb.cells[1].metadata = {}
+
+
+def _two_parameter_cells(nb: nbformat.NotebookNode) -> None:
+    nb.cells.insert(2, new_code_cell("SEED = 1", metadata={"tags": ["parameters"]}))
+
+
+def _computed_parameter(nb: nbformat.NotebookNode) -> None:
+    nb.cells[1].source = 'PROFILE = "cpu"\nSEEDS = list(range(3))'
+
+
+def _statement_in_parameters(nb: nbformat.NotebookNode) -> None:
+    nb.cells[1].source = 'import os\nPROFILE = os.environ["PROFILE"]'
+
+
+def _no_profile(nb: nbformat.NotebookNode) -> None:
+    nb.cells[1].source = "SEED = 0"
+
+
+def _widget_state(nb: nbformat.NotebookNode) -> None:
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+
+
+def _execution_metadata(nb: nbformat.NotebookNode) -> None:
+    nb.cells[2].metadata["execution"] = {"iopub.status.idle": "2026-01-01T00:00:00Z"}
+
+
+def _papermill_copy(nb: nbformat.NotebookNode) -> None:
+    nb.metadata["papermill"] = {"parameters": {"PROFILE": "smoke"}}
+    nb.cells.insert(
+        2, new_code_cell('PROFILE = "smoke"', metadata={"tags": ["injected-parameters"]})
+    )
+
+
+def _duplicate_ids(nb: nbformat.NotebookNode) -> None:
+    nb.cells[2].id = nb.cells[1].id
+
+
+BAD_NOTEBOOKS = {
+    "outputs": (_with_outputs, "commit without outputs"),
+    "execution_count": (_with_execution_count, "commit without execution counts"),
+    "no_parameters_cell": (_untagged, "exactly one cell tagged 'parameters'"),
+    "two_parameters_cells": (_two_parameter_cells, "exactly one cell tagged 'parameters'"),
+    "computed_parameter": (_computed_parameter, "plain values only"),
+    "statement_in_parameters": (_statement_in_parameters, "assignments only"),
+    "no_profile": (_no_profile, "sets PROFILE"),
+    "widget_state": (_widget_state, "widget or run metadata ['widgets']"),
+    "execution_metadata": (_execution_metadata, "execution or view metadata ['execution']"),
+    "papermill_copy": (_papermill_copy, "injected-parameters"),
+    "duplicate_ids": (_duplicate_ids, "an id of its own"),
+}
+
+
+def test_notebook_problems_accepts_a_clean_notebook(tmp_path: Path) -> None:
+    path = tmp_path / "clean.ipynb"
+    nbformat.write(_clean_notebook(), path)
+    assert notebook_problems(read_notebook(path)) == []
+
+
+@pytest.mark.parametrize("case", BAD_NOTEBOOKS)
+def test_notebook_problems_catches_a_bad_notebook(case: str, tmp_path: Path) -> None:
+    spoil, expected = BAD_NOTEBOOKS[case]
+    nb = _clean_notebook()
+    spoil(nb)
+    path = tmp_path / f"{case}.ipynb"
+    # json, not nbformat.write: nbformat would repair duplicate cell ids on the way out
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    problems = notebook_problems(read_notebook(path))
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.notebook
