@@ -1,0 +1,37 @@
+"""pruning_core: reinforcement-learning-based pruning of neural networks, PuRL and NEON.
+
+The few calls a user needs (importing the package also registers the gymnasium ids
+``pruning_core/PuRL-v0`` and ``pruning_core/Neon-v0``):
+
+* :class:`Masker` and :func:`sparsity_report`: masks on any torch model, held through training;
+* :func:`purl_prune`: PuRL's DQN search on a trained CNN, returning per-layer masks;
+* :func:`prune_mlp`: NEON's shipped agent pruning the neurons of a trained MLP;
+* :class:`PuRLEnv` / :class:`NeonEnv`: the two MDPs, for agents of your own.
+
+The package follows the data flow: ``data`` -> ``models`` -> ``pruning`` (model -> masks) ->
+``train`` (masks -> fine-tuned model) -> ``rl`` (rewards, environments, agents) -> ``methods``
+(one call per paper and its baselines) -> ``studies`` (one per notebook) -> ``figures``.
+"""
+
+from __future__ import annotations
+
+from pruning_core.methods.neon import prune_mlp
+from pruning_core.methods.purl import purl_prune
+from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.report import sparsity_report
+from pruning_core.rl.envs import NEON_ENV_ID, PURL_ENV_ID
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+
+__all__ = [
+    "NEON_ENV_ID",
+    "PURL_ENV_ID",
+    "Masker",
+    "NeonEnv",
+    "NeonEnvConfig",
+    "PuRLConfig",
+    "PuRLEnv",
+    "prune_mlp",
+    "purl_prune",
+    "sparsity_report",
+]

@@ -35,8 +35,21 @@ import torch
 from torch import nn
 
 from pruning_core.config import results_root
-from pruning_core.envs.purl import PuRLConfig, PuRLEnv
-from pruning_core.results import write_json
+from pruning_core.data.images import load_digits_splits
+from pruning_core.data.tabular import load_tabular
+from pruning_core.methods.neon import prune_mlp
+from pruning_core.models.cnn import build_resnet50, build_small_cnn
+from pruning_core.models.mlp import MLPSpec, build_mlp
+from pruning_core.pruning.export import load_compact
+from pruning_core.pruning.neurons import count_params
+from pruning_core.pruning.report import sparsity_report
+from pruning_core.pruning.sparse import latency, to_sparse_inference
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.runs import write_json
+from pruning_core.studies.purl import purl_study_sizes
+from pruning_core.train.loop import MLPTrainConfig, train_mlp
 
 __all__ = ["BenchCase", "BenchSizes", "bench_sizes", "main", "measure_step_ratio", "write_bench"]
 
@@ -72,14 +85,13 @@ def bench_sizes(quick: bool = False) -> BenchSizes:
 
     Small CNN: notebook 01's setting (8x8 digits, the 270-image validation split). ResNet-50:
     the reward subset and input size of the cpu profile of notebooks 02/03
-    (:func:`pruning_core.purl_study.purl_study_sizes`) when that module is present, with the
+    (:func:`pruning_core.studies.purl.purl_study_sizes`) when that module is present, with the
     small-input stem as configured there; otherwise 32x32 and 128 images.
     """
     if quick:
         cases = (BenchCase("small_cnn", 8, 32, repeats=5), BenchCase("resnet50", 8, 16, repeats=2))
         return BenchSizes(cases=cases, episodes=1)
     try:
-        from pruning_core.purl_study import purl_study_sizes
 
         cpu = purl_study_sizes("resnet50", "cpu")
         resnet = BenchCase("resnet50", cpu.image_size, cpu.reward_subset, cpu.small_input, 3)
@@ -162,18 +174,6 @@ def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
     also extrapolated to 300 episodes (AMC's per-network budget). The pruned MLP is structurally
     smaller, so its CPU latency is timed against the original on 4,096 rows.
     """
-    from pruning_core.agents.actor_critic import A2CConfig, ActorCriticAgent
-    from pruning_core.data.tabular import load_tabular
-    from pruning_core.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
-    from pruning_core.mlp import (
-        MLPSpec,
-        MLPTrainConfig,
-        build_mlp,
-        count_params,
-        prune_mlp,
-        train_mlp,
-    )
-    from pruning_core.sparse import latency
 
     d = load_tabular("breast_cancer", seed=0)
     xt, yt = torch.tensor(d.X_train), torch.tensor(d.y_train)
@@ -210,9 +210,6 @@ def measure_pruned_cnns(quick: bool = False) -> dict[str, Any]:
     """The committed PuRL checkpoints: nonzero FLOPs, stored size and sparse-kernel latency vs dense."""
     import torchvision
 
-    from pruning_core.export import load_compact
-    from pruning_core.masking import sparsity_report
-    from pruning_core.sparse import latency, to_sparse_inference
 
     out: dict[str, Any] = {}
     for stem, name in (("02_resnet50_purl", "resnet50"), ("03_mobilenetv2_purl", "mobilenet_v2")):
@@ -253,8 +250,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="also measure steps without the prefix cache (full forward per step)",
     )
     args = parser.parse_args(argv)
-    from pruning_core.data.images import load_digits_splits
-    from pruning_core.models import build_resnet50, build_small_cnn
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -8,10 +8,11 @@ their sizes from it in code with :func:`by_profile`, so injected parameters neve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,9 @@ from tqdm import tqdm
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 """The profiles every notebook understands, smallest first."""
 
+
 T = TypeVar("T")
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The repository root (the folder holding ``pruning_core/``)."""
@@ -95,3 +98,21 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("disable", not progress_enabled())
     return tqdm(iterable, **kwargs)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave as is), then restore.
+
+    NEON's networks are small: one thread is as fast as two on an idle machine and many times
+    faster on a busy one (threads that wait for a shared core spin).
+    """
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

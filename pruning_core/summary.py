@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pruning_core.config import PROFILES, results_root
-from pruning_core.results import atomic_write_text
+from pruning_core.runs import atomic_write_text
 
 
 def _fmt(v: object) -> str:

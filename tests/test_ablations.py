@@ -13,9 +13,29 @@ import pytest
 import torch
 from scipy import stats
 
-from pruning_core import ablations as A
-from pruning_core.envs.purl import DenseModel, PuRLEnv
-from pruning_core.rewards import neon_reward, purl_reward
+from pruning_core.figures.ablations import plot_runs
+from pruning_core.rl.envs.purl import PuRLEnv
+from pruning_core.rl.rewards import neon_reward, purl_reward
+from pruning_core.stats import finite_or_none, holm, t_interval, welch_effect
+from pruning_core.studies.ablations import (
+    NEON_VARIANTS,
+    PURL_VARIANTS,
+    AblationSizes,
+    NeonRewardWrapper,
+    ablation_sizes,
+    common_level_episodes,
+    effects,
+    episodes_to_level,
+    episodes_to_plateau,
+    findings,
+    neon_ablation,
+    ranking,
+    run_purl_variant,
+    state_features,
+    summarise,
+    yardstick,
+)
+from pruning_core.studies.mdp_design import DenseModel
 
 # TinyNet's forward is not a plain chain of its children, so PuRLEnv runs it without the cache.
 pytestmark = pytest.mark.filterwarnings("ignore:prefix cache disabled:UserWarning")
@@ -27,33 +47,33 @@ def test_plateau_step_curve_hand_checked() -> None:
     ep = list(range(8))
     v = [0, 0, 5, 10, 10, 10, 10, 10]
     # window 1: start 0, final (last 2 points) 10, threshold 9.5 -> first at episode 3
-    assert A.episodes_to_plateau(ep, v, window=1, final_fraction=0.25) == 3.0
+    assert episodes_to_plateau(ep, v, window=1, final_fraction=0.25) == 3.0
     # window 3: trailing means 0, 0, 1.67, 5, 8.33, 10, ... -> first >= 9.5 at episode 5
-    assert A.episodes_to_plateau(ep, v, window=3, final_fraction=0.25) == 5.0
+    assert episodes_to_plateau(ep, v, window=3, final_fraction=0.25) == 5.0
 
 
 def test_plateau_invariant_to_shift_and_scale_and_uses_episode_labels() -> None:
     ep = [0, 10, 20, 30, 40, 50, 60, 70]
     v = np.array([0, 0, 5, 10, 10, 10, 10, 10], dtype=float)
     for w in (1, 3):
-        base = A.episodes_to_plateau(ep, v, window=w)
-        assert A.episodes_to_plateau(ep, 2.0 * v - 100.0, window=w) == base
-    assert A.episodes_to_plateau(ep, v, window=1) == 30.0
+        base = episodes_to_plateau(ep, v, window=w)
+        assert episodes_to_plateau(ep, 2.0 * v - 100.0, window=w) == base
+    assert episodes_to_plateau(ep, v, window=1) == 30.0
 
 
 def test_plateau_edge_cases() -> None:
     ep = [0, 1, 2, 3, 4]
-    assert A.episodes_to_plateau(ep, [-1, -1, -1, -1, -1]) == 0.0  # flat: nothing to learn
-    assert A.episodes_to_plateau(ep, [-1, -2, -3, -4, -5]) == 0.0  # only got worse
+    assert episodes_to_plateau(ep, [-1, -1, -1, -1, -1]) == 0.0  # flat: nothing to learn
+    assert episodes_to_plateau(ep, [-1, -2, -3, -4, -5]) == 0.0  # only got worse
     # final window (last point) = 10, smoothed curve never reaches 9.5 -> last episode
-    assert A.episodes_to_plateau(ep, [0, 0, 0, 0, 10], window=3, final_fraction=0.2) == 4.0
+    assert episodes_to_plateau(ep, [0, 0, 0, 0, 10], window=3, final_fraction=0.2) == 4.0
     # a noisy curve: 95% of the way from -4 to the mean of the last 2 (-1.5) is -1.625
     v = [-4, -1, -4, -1.5, -1.5, -1.5]
-    assert A.episodes_to_plateau(list(range(6)), v, window=1, final_fraction=0.3) == 1.0
+    assert episodes_to_plateau(list(range(6)), v, window=1, final_fraction=0.3) == 1.0
     with pytest.raises(ValueError):
-        A.episodes_to_plateau([0, 1], [0.0])
+        episodes_to_plateau([0, 1], [0.0])
     with pytest.raises(ValueError):
-        A.episodes_to_plateau([0, 1], [0.0, 1.0], window=0)
+        episodes_to_plateau([0, 1], [0.0, 1.0], window=0)
 
 
 def test_common_level_compares_speed_on_one_scale() -> None:
@@ -68,34 +88,34 @@ def test_common_level_compares_speed_on_one_scale() -> None:
     )
     # own final levels: A -1 (threshold -1.15, reached at 3), B -2 (threshold -2.1, at 2)
     a, b = curves[curves.variant == "A"], curves[curves.variant == "B"]
-    assert A.episodes_to_plateau(a.episode, a.yardstick, window=1) == 3.0
-    assert A.episodes_to_plateau(b.episode, b.yardstick, window=1) == 2.0
+    assert episodes_to_plateau(a.episode, a.yardstick, window=1) == 3.0
+    assert episodes_to_plateau(b.episode, b.yardstick, window=1) == 2.0
     # one level both reach: -4 + 0.95 * (-2 + 4) = -2.1 -> A at 1, B at 2
-    common = A.common_level_episodes(curves, window=1).set_index("variant")
+    common = common_level_episodes(curves, window=1).set_index("variant")
     assert common["common_level"].tolist() == pytest.approx([-2.1, -2.1])
     assert common.loc["A", "episodes_to_common_level"] == 1.0
     assert common.loc["B", "episodes_to_common_level"] == 2.0
-    assert A.episodes_to_level([0, 1, 2], [-3, -3, -3], -1.0) == 2.0  # never: last episode
+    assert episodes_to_level([0, 1, 2], [-3, -3, -3], -1.0) == 2.0  # never: last episode
 
 
 # --- statistics ------------------------------------------------------------------------------
 
 
 def test_t_interval_hand_checked() -> None:
-    m, lo, hi = A.t_interval([1.0, 2.0, 3.0])
+    m, lo, hi = t_interval([1.0, 2.0, 3.0])
     half = 4.302653 / math.sqrt(3)  # t(0.975, 2) * sd 1 / sqrt(3)
     assert m == 2.0
     assert lo == pytest.approx(2.0 - half, abs=1e-5)
     assert hi == pytest.approx(2.0 + half, abs=1e-5)
-    m, lo, hi = A.t_interval([5.0])
+    m, lo, hi = t_interval([5.0])
     assert m == 5.0 and math.isnan(lo) and math.isnan(hi)
-    assert A.t_interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
-    assert all(math.isnan(x) for x in A.t_interval([]))
+    assert t_interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert all(math.isnan(x) for x in t_interval([]))
 
 
 def test_welch_effect_matches_scipy() -> None:
     a, b = [1.0, 2.0, 4.0, 3.5], [0.0, 0.5, 1.0]
-    e = A.welch_effect(a, b)
+    e = welch_effect(a, b)
     assert e["diff"] == pytest.approx(np.mean(a) - np.mean(b))
     assert e["p_value"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
     va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
@@ -104,14 +124,14 @@ def test_welch_effect_matches_scipy() -> None:
     assert e["ci_low"] == pytest.approx(e["diff"] - half)
     assert e["ci_high"] == pytest.approx(e["diff"] + half)
     # zero variance on both sides: the difference is exact
-    assert A.welch_effect([1.0, 1.0], [1.0, 1.0])["p_value"] == 1.0
-    z = A.welch_effect([2.0, 2.0], [1.0, 1.0])
+    assert welch_effect([1.0, 1.0], [1.0, 1.0])["p_value"] == 1.0
+    z = welch_effect([2.0, 2.0], [1.0, 1.0])
     assert (z["diff"], z["ci_low"], z["ci_high"], z["p_value"]) == (1.0, 1.0, 1.0, 0.0)
-    assert math.isnan(A.welch_effect([1.0], [1.0, 2.0])["p_value"])
+    assert math.isnan(welch_effect([1.0], [1.0, 2.0])["p_value"])
 
 
 def test_holm_hand_checked() -> None:
-    out = A._holm(np.array([0.01, 0.04, 0.03, math.nan]))
+    out = holm(np.array([0.01, 0.04, 0.03, math.nan]))
     np.testing.assert_allclose(out[:3], [0.03, 0.06, 0.06])
     assert math.isnan(out[3])
 
@@ -125,15 +145,15 @@ def test_effects_and_ranking() -> None:
             "yardstick": [-2.0, -2.1, -1.9, -2.05, -2.0, -1.95, -4.0, -4.2, -3.8],
         }
     )
-    eff = A.effects(runs, ["yardstick"])
+    eff = effects(runs, ["yardstick"])
     assert list(eff["variant"]) == ["small", "big"]
-    rank = A.ranking([eff], {"purl": "yardstick"})
+    rank = ranking([eff], {"purl": "yardstick"})
     assert list(rank["variant"]) == ["big", "small"] and list(rank["rank"]) == [1, 2]
     assert rank.loc[0, "diff"] == pytest.approx(-2.0)
     assert rank.loc[0, "p_value"] < 0.01 and rank.loc[1, "p_value"] > 0.5
-    s = A.summarise(runs, ["yardstick"])
+    s = summarise(runs, ["yardstick"])
     assert set(s.columns) == {"variant", "metric", "n", "mean", "ci_low", "ci_high"}
-    assert A.finite_or_none([1.0, math.nan]) == [1.0, None]
+    assert finite_or_none([1.0, math.nan]) == [1.0, None]
 
 
 def _purl_runs(ablation: str, variants: dict[str, list[float]], **const: float) -> pd.DataFrame:
@@ -164,12 +184,12 @@ def test_findings_are_computed_from_the_tables() -> None:
     runs = {"reward_timing": timing, "reward_shape": shape, "action_space": action,
             "agent": agent, "neon": neon}  # fmt: skip
     eff = pd.concat(
-        [A.effects(r, ["yardstick", "episodes_to_plateau"], default=d)
+        [effects(r, ["yardstick", "episodes_to_plateau"], default=d)
          for r, d in [(timing, "step"), (shape, "default"), (action, "default"), (agent, "default")]],
         ignore_index=True,
     )  # fmt: skip
-    rank = A.ranking([eff], {"purl": "yardstick"})
-    text = A.findings(runs, eff, rank)
+    rank = ranking([eff], {"purl": "yardstick"})
+    text = findings(runs, eff, rank)
     assert "per-step reward 67, end-of-episode reward 85" in text
     assert "first with 2 of 3 seeds (1 tie)" in text
     assert "agent:random_search moves the yardstick from -2.00 to -0.50" in text
@@ -179,7 +199,7 @@ def test_findings_are_computed_from_the_tables() -> None:
     assert "action_space:passes_3 89 vs 40" in text and "Three passes cost 3.0x" in text
     assert "passes_1 x2.0 (greedy x2.0, validation -1.0 pp, 0.50x the time per episode)" in text
     with pytest.raises(KeyError, match="neon"):
-        A.findings({k: v for k, v in runs.items() if k != "neon"}, eff, rank)
+        findings({k: v for k, v in runs.items() if k != "neon"}, eff, rank)
 
 
 def test_plot_runs_does_not_depend_on_the_global_rng() -> None:
@@ -190,11 +210,11 @@ def test_plot_runs_does_not_depend_on_the_global_rng() -> None:
     import matplotlib.pyplot as plt
 
     runs = _purl_runs("state", {"default": [-2.0, -2.1, -1.9], "qlp": [-1.5, -1.7, -1.6]})
-    summary = A.summarise(runs, ["yardstick"])
+    summary = summarise(runs, ["yardstick"])
     svgs = []
     for seed in (1, 2):
         np.random.seed(seed)
-        fig = A.plot_runs(runs, summary, ["yardstick"])
+        fig = plot_runs(runs, summary, ["yardstick"])
         assert fig.axes[0].get_xlim() == (-0.5, 1.5)
         buf = io.StringIO()
         with plt.rc_context({"svg.hashsalt": "t"}):
@@ -224,19 +244,19 @@ def tiny_dense(tiny_net: torch.nn.Module, tmp_path: Path) -> DenseModel:
 
 def test_neon_reward_wrapper_recomputes_the_reward(tiny_dense: DenseModel) -> None:
     env = PuRLEnv(tiny_dense.model, (tiny_dense.splits.x_val, tiny_dense.splits.y_val))
-    wrapped = A.NeonRewardWrapper(env, C=1.0, scale=1.0)
+    wrapped = NeonRewardWrapper(env, C=1.0, scale=1.0)
     wrapped.reset(seed=0)
     _, r, _, _, info = wrapped.step(10)  # alpha 1.0 on the first layer
     removed = info["layer_sparsity"][info["layer"]]
     assert r == pytest.approx(neon_reward(1 - removed, info["accuracy"], 1.0, 1.0))
     _, r0, _, _, info = wrapped.step(0)  # alpha 0: removes nothing, earns 0
     assert r0 == 0.0
-    assert A.yardstick(0.5, 0.4, 1.0) == pytest.approx(purl_reward(0.5, 0.4, 1.0, 0.8, 5.0))
+    assert yardstick(0.5, 0.4, 1.0) == pytest.approx(purl_reward(0.5, 0.4, 1.0, 0.8, 5.0))
 
 
-def _tiny_sizes() -> A.AblationSizes:
+def _tiny_sizes() -> AblationSizes:
     return replace(
-        A.ablation_sizes("smoke"),
+        ablation_sizes("smoke"),
         seeds=(0, 1),
         episodes=4,
         eval_every=2,
@@ -247,7 +267,7 @@ def _tiny_sizes() -> A.AblationSizes:
 
 def test_tiny_ablation_runs_and_is_cached(tiny_dense: DenseModel) -> None:
     sizes = _tiny_sizes()
-    runs = A.state_features(sizes, tiny_dense)
+    runs = state_features(sizes, tiny_dense)
     assert len(runs) == 3 * 2
     expected = {"ablation", "variant", "label", "seed", "yardstick", "own_return", "sparsity",
                 "val_accuracy", "test_accuracy", "episodes_to_plateau", "mean_greedy_yardstick",
@@ -256,14 +276,14 @@ def test_tiny_ablation_runs_and_is_cached(tiny_dense: DenseModel) -> None:
     assert list(dict.fromkeys(runs["variant"])) == ["default", "qlp", "no_accuracy"]
     assert runs["yardstick"].le(0).all() and runs["sparsity"].between(0, 1).all()
     assert runs["episodes_to_plateau"].isin([0, 2, 4]).all()
-    again = A.state_features(sizes, tiny_dense)  # from the cache: identical, seconds included
+    again = state_features(sizes, tiny_dense)  # from the cache: identical, seconds included
     pd.testing.assert_frame_equal(runs, again)
 
 
 def test_random_search_keeps_the_best_episode(tiny_dense: DenseModel) -> None:
     sizes = _tiny_sizes()
-    variant = next(v for v in A.PURL_VARIANTS["agent"] if v.agent == "random_search")
-    res = A.run_purl_variant(sizes, tiny_dense, variant, 0)
+    variant = next(v for v in PURL_VARIANTS["agent"] if v.agent == "random_search")
+    res = run_purl_variant(sizes, tiny_dense, variant, 0)
     curve = pd.DataFrame(res["curve"])
     log = pd.DataFrame(res["log"])
     assert list(curve["episode"]) == [2, 4]
@@ -273,7 +293,7 @@ def test_random_search_keeps_the_best_episode(tiny_dense: DenseModel) -> None:
 
 
 def test_reward_timing_uses_its_own_horizon() -> None:
-    sizes = A.ablation_sizes("cpu")
+    sizes = ablation_sizes("cpu")
     t = sizes.for_ablation("reward_timing")
     assert (t.episodes, t.eval_every) == (sizes.timing_episodes, sizes.timing_eval_every)
     assert sizes.for_ablation("state") is sizes
@@ -286,10 +306,10 @@ def test_reward_timing_uses_its_own_horizon() -> None:
 
 def test_tiny_neon_ablation_columns() -> None:
     sizes = replace(
-        A.ablation_sizes("smoke"), seeds=(0,), neon_datasets=("spam7",), neon_episodes=2
+        ablation_sizes("smoke"), seeds=(0,), neon_datasets=("spam7",), neon_episodes=2
     )
-    runs, nets = A.neon_ablation(sizes)
-    assert list(runs["variant"]) == [v.name for v in A.NEON_VARIANTS]
+    runs, nets = neon_ablation(sizes)
+    assert list(runs["variant"]) == [v.name for v in NEON_VARIANTS]
     for col in ("compression", "delta_test_pp", "delta_val_pp", "seconds_per_episode"):
         assert runs[col].notna().all()
     assert runs["compression"].ge(1.0).all()

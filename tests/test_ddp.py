@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruning_core import ddp
-from pruning_core.masking import Masker
-from pruning_core.models import build_model
-from pruning_core.train import TrainConfig
+from pruning_core.models.cnn import build_model
+from pruning_core.pruning.masks import Masker
+from pruning_core.train.ddp import _dataset, launch, write_job
+from pruning_core.train.loop import TrainConfig
 
 
 @pytest.mark.slow
@@ -22,11 +22,11 @@ def test_ddp_fine_tune_two_processes_keeps_masks(tmp_path: Path) -> None:
     mk.restore()  # the job carries the dense weights and the masks separately
     dense = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(64, 3, 8, 8), torch.randint(0, 10, (64,))
-    job = ddp.write_job(
+    job = write_job(
         tmp_path / "job.pt", "small_cnn", 10, dense, masks,
         TrainConfig(epochs=2, lr=0.05, batch_size=8, amp=False), {"tensors": (x, y)},
     )  # fmt: skip
-    state = ddp.launch(job, nproc=2)
+    state = launch(job, nproc=2)
     out = build_model("small_cnn", 10)
     out.load_state_dict(state)
     after = Masker(out)
@@ -39,4 +39,4 @@ def test_ddp_fine_tune_two_processes_keeps_masks(tmp_path: Path) -> None:
 
 def test_bad_data_spec_is_explained() -> None:
     with pytest.raises(ValueError, match="tensors"):
-        ddp._dataset({"dataset": "mnist"})
+        _dataset({"dataset": "mnist"})

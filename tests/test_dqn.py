@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from pruning_core.agents.dqn import (
+from pruning_core.rl.agents.dqn import (
     LOG_COLUMNS,
     DQNAgent,
     DQNConfig,
@@ -21,7 +21,7 @@ from pruning_core.agents.dqn import (
     random_policy,
     train,
 )
-from pruning_core.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_core.export import load_compact, plain_state_dict, save_compact
-from pruning_core.masking import Masker, sparsity_report
+from pruning_core.pruning.export import load_compact, plain_state_dict, save_compact
+from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.report import sparsity_report
 
 
 def _pruned(tiny_net: nn.Module, sparsity: float = 0.9) -> Masker:

@@ -9,20 +9,28 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from pruning_core import masking
-from pruning_core.masking import Masker, NoPrunableLayerError
+from pruning_core.pruning.masks import (
+    Masker,
+    NoPrunableLayerError,
+    global_magnitude_masks,
+    prunable_layers,
+    random_masks,
+    ratio_mask,
+    threshold_mask,
+)
+from pruning_core.pruning.report import sparsity_report
 
 
 def test_prunable_layers_default_include_exclude(tiny_net: nn.Module) -> None:
-    names = [layer.name for layer in masking.prunable_layers(tiny_net)]
+    names = [layer.name for layer in prunable_layers(tiny_net)]
     assert names == ["conv1", "conv2", "fc"]
-    assert [layer.name for layer in masking.prunable_layers(tiny_net, exclude=["conv1", "fc"])] == [
+    assert [layer.name for layer in prunable_layers(tiny_net, exclude=["conv1", "fc"])] == [
         "conv2"
     ]
-    assert [layer.name for layer in masking.prunable_layers(tiny_net, include=[nn.Linear])] == [
+    assert [layer.name for layer in prunable_layers(tiny_net, include=[nn.Linear])] == [
         "fc"
     ]
-    assert [layer.name for layer in masking.prunable_layers(tiny_net, types=(nn.BatchNorm2d,))] == [
+    assert [layer.name for layer in prunable_layers(tiny_net, types=(nn.BatchNorm2d,))] == [
         "bn1"
     ]
 
@@ -38,14 +46,14 @@ def test_forward_order_differs_from_registration() -> None:
             return self.late(self.early(x))
 
     m = Reversed()
-    assert [layer.name for layer in masking.prunable_layers(m)] == ["late", "early"]
-    ordered = masking.prunable_layers(m, example_input=torch.zeros(1, 3))
+    assert [layer.name for layer in prunable_layers(m)] == ["late", "early"]
+    ordered = prunable_layers(m, example_input=torch.zeros(1, 3))
     assert [layer.name for layer in ordered] == ["early", "late"]
 
 
 def test_no_prunable_layer_error_says_what_to_do() -> None:
     with pytest.raises(NoPrunableLayerError, match="types="):
-        masking.prunable_layers(nn.Sequential(nn.ReLU(), nn.Dropout()))
+        prunable_layers(nn.Sequential(nn.ReLU(), nn.Dropout()))
     with pytest.raises(NoPrunableLayerError):
         Masker(nn.Sequential(nn.Linear(2, 2)), exclude=["*"])
 
@@ -53,7 +61,7 @@ def test_no_prunable_layer_error_says_what_to_do() -> None:
 @pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.8, 0.9, 0.99])
 def test_ratio_mask_exact_sparsity(sparsity: float) -> None:
     w = torch.randn(37, 53)
-    mask = masking.ratio_mask(w, sparsity)
+    mask = ratio_mask(w, sparsity)
     assert int((~mask).sum()) == round(sparsity * w.numel())
     # every pruned weight is no larger than every kept one
     if sparsity > 0:
@@ -62,7 +70,7 @@ def test_ratio_mask_exact_sparsity(sparsity: float) -> None:
 
 def test_ratio_mask_exact_with_ties() -> None:
     w = torch.tensor([0.5] * 10 + [1.0] * 10)
-    mask = masking.ratio_mask(w, 0.25)  # 5 of the 10 tied 0.5s
+    mask = ratio_mask(w, 0.25)  # 5 of the 10 tied 0.5s
     assert int((~mask).sum()) == 5
     assert mask[10:].all()
 
@@ -70,19 +78,19 @@ def test_ratio_mask_exact_with_ties() -> None:
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan")])
 def test_sparsity_out_of_range(bad: float) -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        masking.ratio_mask(torch.randn(10), bad)
+        ratio_mask(torch.randn(10), bad)
 
 
 def test_threshold_mask_alpha() -> None:
     w = torch.randn(1000)
     std = w.std()
-    m = masking.threshold_mask(w, 1.0)
+    m = threshold_mask(w, 1.0)
     assert torch.equal(m, w.abs() >= std)
-    assert masking.threshold_mask(w, 0.0).all()
+    assert threshold_mask(w, 0.0).all()
     # larger alpha prunes more
-    assert (~masking.threshold_mask(w, 2.0)).sum() > (~m).sum()
+    assert (~threshold_mask(w, 2.0)).sum() > (~m).sum()
     with pytest.raises(ValueError, match="alpha"):
-        masking.threshold_mask(w, -0.1)
+        threshold_mask(w, -0.1)
 
 
 def test_masker_alpha_uses_dense_std_and_reports_sparsity(tiny_net: nn.Module) -> None:
@@ -97,7 +105,7 @@ def test_masker_alpha_uses_dense_std_and_reports_sparsity(tiny_net: nn.Module) -
 
 def test_global_matches_torch_global_unstructured(tiny_net: nn.Module) -> None:
     ref = copy.deepcopy(tiny_net)
-    layers = masking.prunable_layers(ref)
+    layers = prunable_layers(ref)
     prune.global_unstructured(
         [(layer.module, "weight") for layer in layers],
         pruning_method=prune.L1Unstructured,
@@ -115,9 +123,9 @@ def test_global_min_keep_prevents_collapse() -> None:
     net = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 10))
     with torch.no_grad():
         net[1].weight.mul_(1e-3)  # tiny weights: plain GMP would remove the whole layer
-    plain = masking.global_magnitude_masks(masking.prunable_layers(net), 0.9)
+    plain = global_magnitude_masks(prunable_layers(net), 0.9)
     assert int(plain["1"].sum()) == 0
-    kept = masking.global_magnitude_masks(masking.prunable_layers(net), 0.9, min_keep=0.05)
+    kept = global_magnitude_masks(prunable_layers(net), 0.9, min_keep=0.05)
     assert int(kept["1"].sum()) == 50
     total_pruned = sum(int((~m).sum()) for m in kept.values())
     assert total_pruned == round(0.9 * (100 * 100 + 100 * 10))
@@ -193,7 +201,7 @@ def test_torch_prune_export_and_remove(tiny_net: nn.Module) -> None:
 
 
 def test_torch_prune_import(tiny_net: nn.Module) -> None:
-    layers = masking.prunable_layers(tiny_net)
+    layers = prunable_layers(tiny_net)
     prune.l1_unstructured(tiny_net.conv2, "weight", amount=0.3)
     prune.random_unstructured(tiny_net.fc, "weight", amount=0.6)
     expected = {
@@ -218,7 +226,7 @@ def test_same_seed_same_masks() -> None:
         out.update(
             {
                 f"r{k}": v
-                for k, v in masking.random_masks(masking.prunable_layers(net), 0.5, g).items()
+                for k, v in random_masks(prunable_layers(net), 0.5, g).items()
             }
         )
         return out
@@ -230,7 +238,7 @@ def test_same_seed_same_masks() -> None:
 
 def test_sparsity_report_counts_and_flops(tiny_net: nn.Module) -> None:
     x = torch.randn(2, 3, 8, 8)
-    dense = masking.sparsity_report(tiny_net, x)
+    dense = sparsity_report(tiny_net, x)
     # conv1: 8x8 positions * 8*3*3*3; conv2: 4x4 * 16*8*3*3; fc: 256*10
     assert dense.flops_dense == 64 * 216 + 16 * 1152 + 2560
     assert dense.flops_nonzero == dense.flops_dense
@@ -238,14 +246,14 @@ def test_sparsity_report_counts_and_flops(tiny_net: nn.Module) -> None:
     assert dense.sparsity_prunable == 0.0
     mk = Masker(tiny_net)
     mk.uniform(0.5)
-    rep = masking.sparsity_report(tiny_net, x)
+    rep = sparsity_report(tiny_net, x)
     assert rep.sparsity_prunable == pytest.approx(0.5, abs=1e-3)
     assert rep.sparsity_total < rep.sparsity_prunable  # biases and batch-norm stay dense
     assert rep.flops_nonzero == pytest.approx(dense.flops_dense / 2, rel=0.01)
     assert list(rep.per_layer["layer"]) == ["conv1", "conv2", "fc"]
     # the same numbers when the masks live in torch.nn.utils.prune's format
     mk.export_torch_prune()
-    rep2 = masking.sparsity_report(tiny_net, x)
+    rep2 = sparsity_report(tiny_net, x)
     assert rep2.as_dict() == rep.as_dict()
 
 

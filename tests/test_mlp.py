@@ -11,28 +11,28 @@ import pytest
 import torch
 from torch import nn
 
-from pruning_core.mlp import (
+from pruning_core.config import torch_threads
+from pruning_core.data.splits import MLPData
+from pruning_core.methods.neon import base_network
+from pruning_core.models.mlp import (
     ArchitectureSpace,
-    MLPData,
     MLPSpec,
-    MLPTrainConfig,
     NoHiddenLayerError,
-    accuracy,
     as_mlp,
-    base_network,
     build_mlp,
+    random_mlp_spec,
+)
+from pruning_core.pruning.neurons import (
     count_params,
     effective_params,
     mask_neurons,
     materialize,
     n_keep_for,
     nonzero_params,
-    random_mlp_spec,
     remove_neurons,
     select_neurons,
-    torch_threads,
-    train_mlp,
 )
+from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
 
 
 def _spec(batchnorm: bool, hidden: tuple[int, ...] = (12, 9, 7)) -> MLPSpec:

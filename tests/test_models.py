@@ -9,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from pruning_core.models import (
+from pruning_core.models.cnn import (
     SMALL_INPUT_ADAPTATIONS,
     build_mobilenet_v2,
     build_model,

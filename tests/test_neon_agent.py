@@ -13,7 +13,11 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from pruning_core.agents.actor_critic import (
+from pruning_core.data.splits import MLPData
+from pruning_core.methods.neon import prune_mlp
+from pruning_core.models.mlp import MLPSpec, build_mlp
+from pruning_core.pruning.neurons import count_params
+from pruning_core.rl.agents.a2c import (
     SHIPPED_AGENT,
     A2CConfig,
     ActorCriticAgent,
@@ -21,18 +25,10 @@ from pruning_core.agents.actor_critic import (
     gae,
     load_shipped_agent,
 )
-from pruning_core.envs.neon import OBS_DIM, NeonEnv, NeonEnvConfig, NeonTask
-from pruning_core.mlp import (
-    MLPData,
-    MLPSpec,
-    MLPTrainConfig,
-    accuracy,
-    build_mlp,
-    count_params,
-    prune_mlp,
-    train_mlp,
-)
-from pruning_core.neon_study import CPU_DATASETS
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon_features import OBS_DIM
+from pruning_core.studies.neon import CPU_DATASETS
+from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
 
 torch.set_num_threads(1)
 
@@ -121,12 +117,12 @@ def test_save_load_and_export(tmp_path: Path) -> None:
     assert small.stat().st_size < 300_000
     with pytest.raises(ValueError, match="observation"):
         agent.act(np.zeros(OBS_DIM + 1))
-    with pytest.raises(FileNotFoundError, match="neon_study ship"):
+    with pytest.raises(FileNotFoundError, match="studies.neon ship"):
         load_shipped_agent(tmp_path / "missing.pt")
 
 
 def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
-    assert SHIPPED_AGENT.is_file(), "build it: python -m pruning_core.neon_study ship"
+    assert SHIPPED_AGENT.is_file(), "build it: python -m pruning_core.studies.neon ship"
     assert SHIPPED_AGENT.stat().st_size < 500_000
     card = json.loads(SHIPPED_AGENT.with_suffix(".json").read_text())
     assert card["episodes"] > 0 and card["obs_dim"] == OBS_DIM

@@ -12,17 +12,13 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from torch import nn
 
-from pruning_core.envs.neon import (
-    KEEP_FRACTIONS,
-    MAX_LAYERS,
-    OBS_DIM,
-    NeonEnv,
-    NeonEnvConfig,
-    NeonTask,
-)
-from pruning_core.mlp import MLPSpec, NoHiddenLayerError, build_mlp, count_params, train_mlp
-from pruning_core.mlp import MLPTrainConfig as TC
-from pruning_core.rewards import neon_reward
+from pruning_core.models.mlp import MLPSpec, NoHiddenLayerError, build_mlp
+from pruning_core.pruning.neurons import count_params
+from pruning_core.rl.envs.neon import KEEP_FRACTIONS, NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon_features import MAX_LAYERS, OBS_DIM
+from pruning_core.rl.rewards import neon_reward
+from pruning_core.train.loop import MLPTrainConfig as TC
+from pruning_core.train.loop import train_mlp
 
 torch.set_num_threads(1)
 
@@ -57,7 +53,7 @@ def test_check_env_passes() -> None:
 
 
 def test_registered_with_gymnasium() -> None:
-    import pruning_core.envs  # noqa: F401  (registers the ids)
+    import pruning_core  # noqa: F401  (registers the ids)
 
     env = gym.make("pruning_core/Neon-v0", tasks=[_task(train=False)], config=FAST)
     obs, _ = env.reset(seed=0)

@@ -12,19 +12,13 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from torch import nn
 
-import pruning_core.envs  # noqa: F401  (registers pruning_core/PuRL-v0)
-from pruning_core.envs.purl import (
-    DEFAULT_ALPHAS,
-    FEATURE_NAMES,
-    PrefixCache,
-    PuRLConfig,
-    PuRLEnv,
-    layer_descriptors,
-    mdp_design_sizes,
-    sequential_modules,
-)
-from pruning_core.masking import NoPrunableLayerError, threshold_mask
-from pruning_core.rewards import neon_reward, purl_reward, purl_step_reward
+import pruning_core  # noqa: F401  (registers pruning_core/PuRL-v0)
+from pruning_core.pruning.masks import NoPrunableLayerError, threshold_mask
+from pruning_core.rl.envs.prefix_cache import PrefixCache, sequential_modules
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.envs.purl_features import DEFAULT_ALPHAS, FEATURE_NAMES, layer_descriptors
+from pruning_core.rl.rewards import neon_reward, purl_reward, purl_step_reward
+from pruning_core.studies.mdp_design import mdp_design_sizes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -328,7 +322,7 @@ def test_prefix_cache_saves_work(env: PuRLEnv) -> None:
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "small_cnn"])
 def test_prefix_cache_is_exact_torchvision(name: str) -> None:
-    from pruning_core.models import build_model
+    from pruning_core.models.cnn import build_model
 
     torch.manual_seed(0)
     model = build_model(name, num_classes=10, small_input=True).eval()

@@ -10,16 +10,26 @@ import pandas as pd
 import pytest
 import torch
 
-from pruning_core import results
 from pruning_core.config import by_profile, check_profile
+from pruning_core.runs import (
+    CorruptCheckpointError,
+    RunDir,
+    atomic_open,
+    cached,
+    config_hash,
+    git_info,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
 
 matplotlib.use("Agg")
 
 
 def test_failed_write_leaves_previous_file_intact(tmp_path: Path) -> None:
     p = tmp_path / "metrics.json"
-    results.write_json(p, {"top1": 0.9})
-    with pytest.raises(RuntimeError, match="boom"), results.atomic_open(p) as fh:
+    write_json(p, {"top1": 0.9})
+    with pytest.raises(RuntimeError, match="boom"), atomic_open(p) as fh:
         fh.write('{"top1": 0.1, "half')
         raise RuntimeError("boom")
     assert json.loads(p.read_text()) == {"top1": 0.9}
@@ -28,16 +38,16 @@ def test_failed_write_leaves_previous_file_intact(tmp_path: Path) -> None:
 
 def test_nan_refused_with_clear_message(tmp_path: Path) -> None:
     p = tmp_path / "summary.json"
-    results.write_json(p, {"top1": 0.5})
+    write_json(p, {"top1": 0.5})
     with pytest.raises(ValueError, match=r"top1 is NaN.*learning rate"):
-        results.write_json(p, {"top1": float("nan")})
+        write_json(p, {"top1": float("nan")})
     assert json.loads(p.read_text()) == {"top1": 0.5}
 
 
 def test_run_dir_layout_and_provenance(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    run = results.RunDir("01_mdp_design", "smoke", config={"seeds": [0, 1]}, root=tmp_path)
+    run = RunDir("01_mdp_design", "smoke", config={"seeds": [0, 1]}, root=tmp_path)
     assert run.path == tmp_path / "smoke" / "01_mdp_design"
     cfg = json.loads((run.path / "config.json").read_text())
     assert cfg["config"] == {"seeds": [0, 1]}
@@ -55,7 +65,7 @@ def test_run_dir_layout_and_provenance(tmp_path: Path) -> None:
     assert (run.path / "figures" / "curve.svg").is_file()
     assert "wall_seconds" in run.finish()
     with pytest.raises(ValueError, match="Unknown PROFILE"):
-        results.RunDir("x", "laptop", root=tmp_path)
+        RunDir("x", "laptop", root=tmp_path)
 
 
 def test_figures_are_byte_reproducible(tmp_path: Path) -> None:
@@ -64,7 +74,7 @@ def test_figures_are_byte_reproducible(tmp_path: Path) -> None:
 
     saved = []
     for folder in ("a", "b"):
-        run = results.RunDir("fig", "smoke", root=tmp_path / folder)
+        run = RunDir("fig", "smoke", root=tmp_path / folder)
         fig, ax = plt.subplots()
         ax.imshow([[0.0, 1.0], [1.0, 0.0]])  # an image adds a clip path with a generated id
         ax.set_title("same figure")
@@ -90,11 +100,11 @@ def test_git_dirty_flag_ignores_results(tmp_path: Path) -> None:
     (tmp_path / "code.py").write_text("x = 1\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    assert results.git_info(tmp_path)["dirty"] is False
+    assert git_info(tmp_path)["dirty"] is False
     (tmp_path / "results" / "summary.json").write_text('{"top1": 0.9}')
-    assert results.git_info(tmp_path)["dirty"] is False
+    assert git_info(tmp_path)["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
-    info = results.git_info(tmp_path)
+    info = git_info(tmp_path)
     assert info["dirty"] is True and len(info["commit"]) == 40
 
 
@@ -108,15 +118,15 @@ def test_profiles() -> None:
 
 def test_checkpoint_roundtrip_and_corruption(tmp_path: Path) -> None:
     p = tmp_path / "model.pt"
-    results.save_checkpoint(p, {"w": torch.arange(5)})
-    assert torch.equal(results.load_checkpoint(p)["w"], torch.arange(5))
+    save_checkpoint(p, {"w": torch.arange(5)})
+    assert torch.equal(load_checkpoint(p)["w"], torch.arange(5))
     data = bytearray(p.read_bytes())
     data[len(data) // 2] ^= 0xFF
     p.write_bytes(bytes(data))
-    with pytest.raises(results.CorruptCheckpointError, match="Delete"):
-        results.load_checkpoint(p)
+    with pytest.raises(CorruptCheckpointError, match="Delete"):
+        load_checkpoint(p)
     with pytest.raises(FileNotFoundError):
-        results.load_checkpoint(tmp_path / "missing.pt")
+        load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:
@@ -127,23 +137,23 @@ def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:
         calls.append(1)
         return {"v": len(calls)}
 
-    assert results.cached(p, build) == {"v": 1}
-    assert results.cached(p, build) == {"v": 1}  # loaded, not rebuilt
+    assert cached(p, build) == {"v": 1}
+    assert cached(p, build) == {"v": 1}  # loaded, not rebuilt
     p.write_bytes(b"not a checkpoint")
     p.with_name("dense.pt.sha256").unlink()
     logs: list[str] = []
-    assert results.cached(p, build, log=logs.append) == {"v": 2}
+    assert cached(p, build, log=logs.append) == {"v": 2}
     assert "cannot be read" in logs[0]
     assert (tmp_path / "dense.pt.corrupt").is_file()
 
 
 def test_config_hash_stable() -> None:
-    assert results.config_hash({"a": 1, "b": [1, 2]}) == results.config_hash({"b": [1, 2], "a": 1})
-    assert results.config_hash({"a": 1}) != results.config_hash({"a": 2})
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
 
 
 def test_written_files_are_world_readable(tmp_path: Path) -> None:
-    p = results.write_json(tmp_path / "a.json", {"x": 1})
+    p = write_json(tmp_path / "a.json", {"x": 1})
     assert p.stat().st_mode & 0o044 == 0o044
 
 
@@ -151,7 +161,7 @@ def test_summary_lists_committed_profiles(tmp_path: Path, monkeypatch: pytest.Mo
     from pruning_core import summary
 
     for profile in ("smoke", "cpu"):
-        results.write_json(
+        write_json(
             tmp_path / profile / "01_x" / "summary.json", {"top1": 0.5, "seeds": [0]}
         )
     monkeypatch.setenv("PRUNING_CORE_RESULTS", str(tmp_path))

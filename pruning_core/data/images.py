@@ -28,9 +28,9 @@ from torchvision import datasets, transforms
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "DatasetSplits",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "DatasetSplits",
     "ImageSplits",
     "Loaders",
     "TransformedSubset",
@@ -42,12 +42,22 @@ __all__ = [
     "make_loaders",
 ]
 
+
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
+
+
 CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
+
+
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+
+
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
+
 CIFAR10_FOLDER = "cifar-10-batches-py"
+
+
 CIFAR10_FILES = (
     "data_batch_1",
     "data_batch_2",
@@ -57,12 +67,9 @@ CIFAR10_FILES = (
     "test_batch",
     "batches.meta",
 )
+
+
 DATA_ROOT_ENV = "DATA_ROOT"
-
-
-# --------------------------------------------------------------------------------------
-# Common containers and loaders
-# --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -184,11 +191,6 @@ def holdout_indices(
     train_mask = np.ones(n, dtype=bool)
     train_mask[val_idx] = False
     return np.flatnonzero(train_mask).astype(np.int64), val_idx
-
-
-# --------------------------------------------------------------------------------------
-# Digits (scikit-learn, offline)
-# --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -315,11 +317,6 @@ def load_digits_splits(
     )
 
 
-# --------------------------------------------------------------------------------------
-# CIFAR-10 (local files only)
-# --------------------------------------------------------------------------------------
-
-
 def _resolve_root(root: str | os.PathLike[str] | None) -> Path:
     return data_root_from_env() if root is None else Path(root).expanduser()
 
@@ -394,11 +391,6 @@ def load_cifar10(
         name="cifar10",
         classes=list(train_base.classes),
     )
-
-
-# --------------------------------------------------------------------------------------
-# ImageNet (local ImageFolder layout)
-# --------------------------------------------------------------------------------------
 
 
 IMAGENET_LAYOUT = (
@@ -491,3 +483,4 @@ def load_imagenet(
         name="imagenet",
         classes=list(train_base.classes),
     )
+

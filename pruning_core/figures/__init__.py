@@ -1,0 +1,1 @@
+"""Every plot, one module per study. Figures take tables read from ``results/``."""

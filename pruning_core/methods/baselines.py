@@ -1,0 +1,176 @@
+"""Baselines that NEON is compared with, on the same networks and the same fine-tuning.
+
+* :func:`gmp_rounds` -- global L1 magnitude pruning with retraining: one magnitude threshold over
+  the weights of every ``Linear`` (hidden layers and head; biases and batch-norm stay dense),
+  raised over ``rounds`` rounds on a geometric schedule up to ``max_sparsity``, each round
+  followed by the same brief fine-tuning as a NEON step (whole network, masks held fixed).
+  Its size is counted as **nonzero parameters**, so its compression is comparable with NEON's
+  (original parameters / remaining parameters).
+* :func:`uniform_rounds` -- uniform structural neuron pruning: every hidden layer keeps the same
+  share of its original neurons (largest incoming-weight L1 norm), lowered over ``rounds`` rounds
+  geometrically down to NEON's smallest reachable share (``0.6 ** passes``), each round fine-tuned.
+* :func:`select_by_C` -- both schedules are run once; for an allowed loss ``C`` the baseline keeps
+  the last round before the first one whose validation accuracy is more than ``C`` points below
+  the original (the validation split decides, as for NEON; the test split is only reported).
+* :func:`random_agent_episode` -- uniformly random actions through the same :class:`NeonEnv`.
+
+``rounds`` defaults to NEON's number of steps (``passes`` x hidden layers), so every method gets
+the same number of fine-tunings of the same length.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from pruning_core.models.mlp import MLP
+from pruning_core.pruning.masks import Masker, global_magnitude_masks, prunable_layers
+from pruning_core.pruning.neurons import (
+    count_params,
+    n_keep_for,
+    nonzero_params,
+    remove_neurons,
+    top_neurons,
+)
+from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+
+__all__ = [
+    "gmp_rounds",
+    "random_agent_episode",
+    "select_by_C",
+    "uniform_rounds",
+]
+
+
+def _round_row(
+    r: int,
+    model: nn.Module,
+    params0: int,
+    params: int,
+    data: Any,
+    base_test: float,
+    base_val: float,
+) -> dict[str, Any]:
+    val = accuracy(model, data.x_val, data.y_val)
+    test = accuracy(model, data.x_test, data.y_test)
+    return {
+        "round": r,
+        "params": params,
+        "compression": params0 / params,
+        "val_acc": val,
+        "test_acc": test,
+        "delta_val_pp": (val - base_val) * 100,
+        "delta_test_pp": (test - base_test) * 100,
+    }
+
+
+def gmp_rounds(
+    model: MLP,
+    data: Any,
+    rounds: int,
+    ft: MLPTrainConfig,
+    max_sparsity: float = 0.99,
+    stop_below_pp: float | None = None,
+    min_keep: float = 0.01,
+) -> pd.DataFrame:
+    """Iterative global magnitude pruning with retraining; one row per round (round 0 = dense).
+
+    ``data`` has ``x_train, y_train, x_val, y_val, x_test, y_test`` tensors. Sparsity after round
+    ``r`` is ``1 - (1 - max_sparsity) ** (r / rounds)`` of all Linear weights; ``min_keep``
+    keeps that share of each layer's largest weights (no layer collapses). ``stop_below_pp``
+    ends the schedule once validation accuracy is that many points below the original.
+    """
+    model = copy.deepcopy(model)
+    layers = prunable_layers(model, types=(nn.Linear,))
+    masker = Masker(model, layers=layers)
+    params0 = count_params(model)
+    base_val = accuracy(model, data.x_val, data.y_val)
+    base_test = accuracy(model, data.x_test, data.y_test)
+    rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
+    t0 = time.perf_counter()
+    for r in range(1, rounds + 1):
+        sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
+        masks = global_magnitude_masks(layers, sparsity, min_keep=min_keep)
+        masker.set_masks(masks, from_dense=False)
+        train_mlp(model, data.x_train, data.y_train, data.x_val, data.y_val,
+                  replace(ft, seed=ft.seed + r), masker=masker)  # fmt: skip
+        masker.apply()
+        row = _round_row(r, model, params0, nonzero_params(model), data, base_test, base_val)
+        row["sparsity"] = sparsity
+        rows.append(row)
+        if stop_below_pp is not None and row["delta_val_pp"] < -stop_below_pp:
+            break
+    df = pd.DataFrame(rows)
+    df["seconds"] = time.perf_counter() - t0
+    return df
+
+
+def uniform_rounds(
+    model: MLP,
+    data: Any,
+    rounds: int,
+    ft: MLPTrainConfig,
+    min_keep_share: float = 0.6**4,
+    stop_below_pp: float | None = None,
+) -> pd.DataFrame:
+    """Uniform structural neuron pruning with retraining; one row per round (round 0 = dense).
+
+    After round ``r`` every hidden layer keeps ``min_keep_share ** (r / rounds)`` of its original
+    neurons (rounded half up, at least one), chosen by incoming-weight L1 norm among the neurons
+    still present; then the whole network is fine-tuned.
+    """
+    model = copy.deepcopy(model)
+    widths0 = [b.width for b in model.blocks]
+    params0 = count_params(model)
+    base_val = accuracy(model, data.x_val, data.y_val)
+    base_test = accuracy(model, data.x_test, data.y_test)
+    rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
+    t0 = time.perf_counter()
+    for r in range(1, rounds + 1):
+        share = min_keep_share ** (r / rounds)
+        changed = False
+        for layer, w0 in enumerate(widths0):
+            target = n_keep_for(w0, share)
+            width = model.blocks[layer].width
+            if target < width:
+                remove_neurons(model, layer, top_neurons(model, layer, target))
+                changed = True
+        if changed:
+            train_mlp(model, data.x_train, data.y_train, data.x_val, data.y_val,
+                      replace(ft, seed=ft.seed + r))  # fmt: skip
+        row = _round_row(r, model, params0, count_params(model), data, base_test, base_val)
+        row["keep_share"] = share
+        row["widths"] = "-".join(str(b.width) for b in model.blocks)
+        rows.append(row)
+        if stop_below_pp is not None and row["delta_val_pp"] < -stop_below_pp:
+            break
+    df = pd.DataFrame(rows)
+    df["seconds"] = time.perf_counter() - t0
+    return df
+
+
+def select_by_C(rounds: pd.DataFrame, C: float) -> pd.Series:
+    """The row of the last round before the first whose validation accuracy fell more than ``C``
+    points below the original (round 0, the unpruned network, when round 1 already did)."""
+    ok = rounds["delta_val_pp"] >= -float(C) - 1e-9
+    bad = np.flatnonzero(~ok.to_numpy())
+    last = (bad[0] - 1) if len(bad) else len(rounds) - 1
+    return rounds.iloc[max(int(last), 0)]
+
+
+def random_agent_episode(env: Any, seed: int = 0, **reset_options: Any) -> dict[str, Any]:
+    """One episode of uniformly random actions through ``env``; returns its episode report."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed, options=reset_options or None)
+    done = False
+    while not done:
+        _obs, _r, term, trunc, _info = env.step(int(rng.integers(env.action_space.n)))
+        done = term or trunc
+    return env.episode_report()
+

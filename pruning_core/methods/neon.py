@@ -1,0 +1,178 @@
+"""NEON as a method: trained base networks, and pruning a new network with a trained agent."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pruning_core.config import cache_root, torch_threads
+from pruning_core.data.splits import MLPData
+from pruning_core.models.mlp import (
+    MLP,
+    ArchitectureSpace,
+    BaseNet,
+    MLPSpec,
+    arch_seed,
+    as_mlp,
+    build_mlp,
+    random_mlp_spec,
+)
+from pruning_core.rl.agents.a2c import load_shipped_agent
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.runs import cached, config_hash
+from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+
+__all__ = [
+    "base_network",
+    "prune_mlp",
+]
+
+
+def base_network(
+    data: MLPData,
+    index: int,
+    space: ArchitectureSpace,
+    train_cfg: MLPTrainConfig,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    data_key: Any = None,
+) -> BaseNet:
+    """Network ``index`` of dataset ``data``: a random architecture, trained, cached.
+
+    The cache key is :func:`config_hash` of the dataset name, index, seed, architecture space,
+    training config and ``data_key`` (the row caps), so any change builds a new network and an
+    interrupted study resumes from the networks already trained.
+    """
+    cfg = {
+        "v": 1,
+        "dataset": data.name,
+        "index": index,
+        "seed": seed,
+        "space": asdict(space),
+        "train": asdict(train_cfg),
+        "data": data_key,
+        "n_train": len(data.y_train),
+    }
+    key = config_hash(cfg)
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "neon" / "base"
+    path = folder / f"{data.name}__{index}__{key}.pt"
+
+    def build() -> dict[str, Any]:
+        s = arch_seed(data.name, index, seed)
+        spec = random_mlp_spec(data.n_features, data.n_classes, s, space)
+        model = build_mlp(spec, seed=s)
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG
+            torch.manual_seed(s)
+            hist = train_mlp(
+                model, data.x_train, data.y_train, data.x_val, data.y_val,
+                MLPTrainConfig(**{**asdict(train_cfg), "seed": s}),
+            )  # fmt: skip
+        secs = time.perf_counter() - t0
+        return {
+            "dataset": data.name,
+            "index": index,
+            "spec": asdict(spec),
+            "state_dict": model.state_dict(),
+            "val_acc": accuracy(model, data.x_val, data.y_val),
+            "test_acc": accuracy(model, data.x_test, data.y_test),
+            "train_seconds": secs,
+            "epochs": hist["steps"] / max(1, len(data.y_train) // train_cfg.batch_size),
+            "key": key,
+        }
+
+    obj = cached(path, build, log=lambda m: None)
+    spec_d = dict(obj["spec"])
+    for k in ("hidden", "activations", "batchnorm", "dropout"):
+        spec_d[k] = tuple(spec_d[k])
+    return BaseNet(
+        dataset=obj["dataset"],
+        index=obj["index"],
+        spec=MLPSpec(**spec_d),
+        state_dict=obj["state_dict"],
+        val_acc=obj["val_acc"],
+        test_acc=obj["test_acc"],
+        train_seconds=obj["train_seconds"],
+        epochs=obj["epochs"],
+        key=obj["key"],
+    )
+
+
+def _tensor(a: Any, dtype: torch.dtype) -> torch.Tensor:
+    return (
+        a.to(dtype) if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a), dtype=dtype)
+    )
+
+
+def prune_mlp(
+    model: nn.Module,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any,
+    y_val: Any,
+    C: float = 1.0,
+    passes: int = 4,
+    agent: Any = None,
+    finetune: str = "changed",
+    mode: str = "structural",
+    guard: bool = False,
+    seed: int = 0,
+    threads: int | None = 1,
+    **env_kw: Any,
+) -> tuple[MLP, dict[str, Any]]:
+    """Prune the hidden neurons of a trained MLP with a trained NEON agent -- no training.
+
+    One greedy episode of ``agent`` (default: the agent shipped in
+    ``pruning_core/assets/neon_agent.pt``) walks the hidden layers ``passes`` times; each action
+    keeps 100 / 90 / 80 / 70 / 60 % of a layer's neurons (largest incoming-weight L1 norm),
+    removes the rest structurally and fine-tunes briefly on ``X_train`` with early stopping on
+    ``X_val`` (inputs scaled as for training; the test split is never needed). ``C`` is the
+    accuracy, in percentage points, you accept to lose. ``guard=True`` undoes any action after
+    which the validation accuracy fell more than ``C`` below the original (not part of NEON).
+
+    ``threads`` torch threads are used meanwhile (1: fastest for small MLPs; None: as set).
+    Further keyword arguments go to :class:`~pruning_core.rl.envs.neon.NeonEnvConfig` (e.g.
+    ``ft=...`` for the fine-tuning budget, ``stat_rows=...``).
+
+    Returns ``(smaller_model, report)``; the input model is not modified. The report holds the
+    parameter counts, the compression (original / pruned parameters), validation accuracies
+    before and after, the kept widths and the per-step log.
+    """
+
+    mlp = copy.deepcopy(as_mlp(model)).cpu().eval()
+    task = NeonTask.from_model(
+        mlp,
+        _tensor(X_train, torch.float32), _tensor(y_train, torch.long),
+        _tensor(X_val, torch.float32), _tensor(y_val, torch.long),
+        name="user",
+    )  # fmt: skip
+    env = NeonEnv(
+        [task],
+        NeonEnvConfig(passes=passes, C_values=(float(C),), finetune=finetune, mode=mode,
+                      guard=guard, **env_kw),
+    )  # fmt: skip
+    agent = agent if agent is not None else load_shipped_agent()
+    t0 = time.perf_counter()
+    with torch_threads(threads):
+        obs, _ = env.reset(seed=seed, options={"task": 0, "C": float(C)})
+        done = False
+        actions = []
+        while not done:
+            action = agent.act(obs, greedy=True)
+            actions.append(int(action))
+            obs, _r, term, trunc, _info = env.step(action)
+            done = term or trunc
+        pruned = env.final_model().eval()
+        report = env.episode_report()
+    report["actions"] = actions
+    report["keep_per_step"] = [env.config.keep_fractions[a] for a in actions]
+    report["seconds"] = time.perf_counter() - t0
+    return pruned, report
+

@@ -1,0 +1,1 @@
+"""Networks to prune: torchvision CNNs and a small CNN (:mod:`.cnn`), NEON's MLPs (:mod:`.mlp`)."""

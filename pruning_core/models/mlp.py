@@ -1,0 +1,367 @@
+"""NEON's networks: random MLP architectures, base-network training, neuron removal.
+
+NEON (Hirsch & Katz 2022) prunes the hidden neurons of fully-connected classifiers. This module
+holds everything about those networks that is not reinforcement learning:
+
+* :class:`MLP` -- hidden blocks ``Linear -> [BatchNorm1d] -> activation -> [neuron mask] ->
+  [Dropout]`` and a ``Linear`` head. :func:`as_mlp` converts a plain ``nn.Sequential`` of the
+  same layer kinds, so users can prune their own networks.
+* :func:`random_mlp_spec` -- NEON's random architecture generator (1-6 hidden layers, widths from
+  a grid, dropout and batch-norm each with probability 1/3, ReLU 90% / Tanh 5% / Sigmoid 5%),
+  ranges held in an :class:`ArchitectureSpace` so a small profile can shrink them.
+* :func:`train_mlp` -- a fast training loop on preloaded tensors (Adam, mini-batches, early
+  stopping on the validation split, best weights restored), used for the base networks and
+  for the brief fine-tuning after every pruning action (optionally of some parameters only).
+* :func:`base_network` -- a trained base network for (dataset, index), cached under
+  ``cache_root()/neon/base`` keyed by :func:`~pruning_core.runs.config_hash` of its config.
+* Neuron removal. :func:`select_neurons` ranks a layer's live neurons by the **L1 norm of their
+  incoming weights** (the row of the layer's ``Linear``) and keeps the largest; with batch-norm
+  the ranking still uses the ``Linear`` rows (NEON's rule; the batch-norm scale is not folded
+  in). :func:`remove_neurons` removes the others **structurally** (the ``Linear``, its
+  ``BatchNorm1d`` and the next ``Linear`` become smaller; survivors keep their trained weights);
+  :func:`mask_neurons` is the masking variant (a 0/1 buffer multiplies the block's output, the
+  tensors keep their shapes). Before any fine-tuning both give the same outputs.
+* :func:`prune_mlp` -- the one-call use of a trained NEON agent: no training, just one greedy
+  episode of the shipped agent (``pruning_core/assets/neon_agent.pt``) on the given network.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "ACTIVATIONS",
+    "ArchitectureSpace",
+    "BaseNet",
+    "HiddenBlock",
+    "MLP",
+    "MLPSpec",
+    "NoHiddenLayerError",
+    "as_mlp",
+    "build_mlp",
+    "random_mlp_spec",
+]
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leakyrelu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "identity": nn.Identity,
+}
+"""Activation names understood by :class:`MLPSpec` (the generator draws the first three)."""
+
+
+_ACT_NAME = {cls: name for name, cls in ACTIVATIONS.items()}
+
+
+class NoHiddenLayerError(ValueError):
+    """The model has no hidden ``Linear`` layer, so NEON has no neuron to remove."""
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """The architecture of one MLP: sizes and, per hidden layer, its extras."""
+
+    n_features: int
+    """Input features."""
+    n_classes: int
+    """Output classes (logits)."""
+    hidden: tuple[int, ...]
+    """Width of each hidden layer, input side first."""
+    activations: tuple[str, ...]
+    """Activation of each hidden layer (a key of :data:`ACTIVATIONS`)."""
+    batchnorm: tuple[bool, ...]
+    """Whether each hidden layer has a ``BatchNorm1d`` after its ``Linear``."""
+    dropout: tuple[float, ...]
+    """Dropout rate after each hidden layer (0 = none)."""
+
+    def __post_init__(self) -> None:
+        n = len(self.hidden)
+        if not (len(self.activations) == len(self.batchnorm) == len(self.dropout) == n):
+            raise ValueError("MLPSpec: hidden, activations, batchnorm and dropout differ in length")
+        if self.n_features < 1 or self.n_classes < 1 or any(w < 1 for w in self.hidden):
+            raise ValueError(f"MLPSpec: sizes must be >= 1, got {self}")
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden layers."""
+        return len(self.hidden)
+
+
+@dataclass(frozen=True)
+class ArchitectureSpace:
+    """The ranges of NEON's random architecture generator.
+
+    Defaults are the paper's (as read from the authors' code); smaller profiles shrink
+    ``widths`` and ``max_layers`` and say so in their config.
+    """
+
+    min_layers: int = 1
+    """Fewest hidden layers."""
+    max_layers: int = 6
+    """Most hidden layers."""
+    widths: tuple[int, ...] = tuple(range(100, 1001, 100))
+    """Grid each hidden layer's width is drawn from (uniformly, independently per layer)."""
+    p_dropout: float = 1 / 3
+    """Probability that a network has dropout after every hidden layer."""
+    p_batchnorm: float = 1 / 3
+    """Probability that a network has batch-norm in every hidden layer (independent of dropout)."""
+    dropout_rate: float = 0.2
+    """Dropout rate when a network has dropout (not stated in the paper; inferred)."""
+    activation_probs: tuple[tuple[str, float], ...] = (
+        ("relu", 0.9),
+        ("tanh", 0.05),
+        ("sigmoid", 0.05),
+    )
+    """Activation of a network (one for all its layers) and its probability."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_layers <= self.max_layers:
+            raise ValueError(f"need 1 <= min_layers <= max_layers, got {self}")
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError("widths must be a non-empty grid of positive ints")
+        total = sum(p for _, p in self.activation_probs)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"activation probabilities sum to {total}, not 1")
+
+
+def random_mlp_spec(
+    n_features: int,
+    n_classes: int,
+    rng: np.random.Generator | int,
+    space: ArchitectureSpace | None = None,
+) -> MLPSpec:
+    """Draw one NEON architecture for a dataset with ``n_features`` inputs and ``n_classes``.
+
+    Depth uniform in ``[min_layers, max_layers]``, each width uniform on ``space.widths``;
+    dropout and batch-norm are switched on for the whole network, each independently with its
+    probability; one activation per network drawn with ``space.activation_probs``. The same
+    ``rng`` seed gives the same architecture.
+    """
+    space = space or ArchitectureSpace()
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    depth = int(rng.integers(space.min_layers, space.max_layers + 1))
+    widths = tuple(int(w) for w in rng.choice(np.asarray(space.widths), size=depth))
+    use_dropout = bool(rng.random() < space.p_dropout)
+    use_bn = bool(rng.random() < space.p_batchnorm)
+    names = [a for a, _ in space.activation_probs]
+    probs = np.asarray([p for _, p in space.activation_probs], dtype=float)
+    act = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+    return MLPSpec(
+        n_features=int(n_features),
+        n_classes=int(n_classes),
+        hidden=widths,
+        activations=(act,) * depth,
+        batchnorm=(use_bn,) * depth,
+        dropout=((space.dropout_rate if use_dropout else 0.0),) * depth,
+    )
+
+
+class HiddenBlock(nn.Module):
+    """``Linear -> [BatchNorm1d] -> activation -> [neuron mask] -> [Dropout]``.
+
+    ``neuron_mask`` (None until :func:`mask_neurons` sets it) is a 0/1 float buffer, one entry
+    per neuron, that multiplies the block's output: a masked neuron sends nothing onwards.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: str | nn.Module = "relu",
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.bn: nn.BatchNorm1d | None = nn.BatchNorm1d(out_features) if batchnorm else None
+        if isinstance(activation, str):
+            if activation not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {activation!r}; known: {list(ACTIVATIONS)}")
+            activation = ACTIVATIONS[activation]()
+        self.act = activation
+        self.dropout: nn.Dropout | None = nn.Dropout(dropout) if dropout > 0 else None
+        self.register_buffer("neuron_mask", None)
+
+    @property
+    def width(self) -> int:
+        """Neurons in the layer (masked ones included)."""
+        return self.linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.linear(x)
+        if self.bn is not None:
+            h = self.bn(h)
+        h = self.act(h)
+        if self.neuron_mask is not None:
+            h = h * self.neuron_mask
+        if self.dropout is not None:
+            h = self.dropout(h)
+        return h
+
+
+class MLP(nn.Module):
+    """A fully-connected classifier: hidden :class:`HiddenBlock` s and a ``Linear`` head."""
+
+    def __init__(self, spec: MLPSpec) -> None:
+        super().__init__()
+        sizes = (spec.n_features, *spec.hidden)
+        self.blocks = nn.ModuleList(
+            HiddenBlock(
+                sizes[i], sizes[i + 1], spec.activations[i], spec.batchnorm[i], spec.dropout[i]
+            )
+            for i in range(spec.n_hidden)
+        )
+        self.head = nn.Linear(sizes[-1], spec.n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden layers."""
+        return len(self.blocks)
+
+    def next_linear(self, layer: int) -> nn.Linear:
+        """The ``Linear`` that reads hidden layer ``layer``'s output."""
+        return self.blocks[layer + 1].linear if layer + 1 < len(self.blocks) else self.head
+
+    def spec(self) -> MLPSpec:
+        """The current architecture (widths after any structural removal)."""
+        return MLPSpec(
+            n_features=self.blocks[0].linear.in_features if self.blocks else self.head.in_features,
+            n_classes=self.head.out_features,
+            hidden=tuple(b.width for b in self.blocks),
+            activations=tuple(
+                _ACT_NAME.get(type(b.act), type(b.act).__name__.lower()) for b in self.blocks
+            ),
+            batchnorm=tuple(b.bn is not None for b in self.blocks),
+            dropout=tuple(b.dropout.p if b.dropout is not None else 0.0 for b in self.blocks),
+        )
+
+
+def build_mlp(spec: MLPSpec, seed: int | None = None) -> MLP:
+    """An :class:`MLP` of ``spec`` with PyTorch's default initialisation (seeded when given)."""
+    if seed is None:
+        return MLP(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MLP(spec)
+
+
+def as_mlp(model: nn.Module) -> MLP:
+    """Return ``model`` as an :class:`MLP` (a copy when converted; an MLP is returned as is).
+
+    Accepts an :class:`MLP` or an ``nn.Sequential`` of ``Linear``, ``BatchNorm1d``,
+    parameter-free activations and ``Dropout`` (an optional leading ``Flatten``); the last
+    ``Linear`` is the head. Raises :class:`NoHiddenLayerError` when there is no hidden
+    ``Linear`` and ``TypeError`` for other layer kinds.
+    """
+    if isinstance(model, MLP):
+        if model.n_hidden == 0:
+            raise NoHiddenLayerError(
+                "the MLP has no hidden Linear layer (only its head): NEON removes hidden neurons, "
+                "so there is nothing to prune."
+            )
+        return model
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(
+            f"cannot prune a {type(model).__name__}: pass a pruning_core.models.mlp.MLP or an "
+            "nn.Sequential of Linear / BatchNorm1d / activation / Dropout layers."
+        )
+    groups: list[list[nn.Module]] = []
+    for i, m in enumerate(model):
+        if isinstance(m, nn.Flatten) and i == 0:
+            continue
+        if isinstance(m, nn.Linear):
+            groups.append([m])
+        elif not groups:
+            raise TypeError(f"layer {i} ({type(m).__name__}) comes before the first Linear")
+        elif isinstance(m, (nn.BatchNorm1d, nn.Dropout)) or not any(True for _ in m.parameters()):
+            groups[-1].append(m)
+        else:
+            raise TypeError(
+                f"layer {i} ({type(m).__name__}) has parameters and is not Linear / BatchNorm1d: "
+                "only plain MLPs can be converted."
+            )
+    if len(groups) < 2:
+        raise NoHiddenLayerError(
+            f"the model has {len(groups)} Linear layer(s) and so no hidden layer: NEON removes "
+            "hidden neurons (between two Linear layers), so there is nothing to prune."
+        )
+    blocks = []
+    for g in groups[:-1]:
+        lin = g[0]
+        bn = next((m for m in g if isinstance(m, nn.BatchNorm1d)), None)
+        drop = next((m for m in g if isinstance(m, nn.Dropout)), None)
+        acts = [m for m in g[1:] if not isinstance(m, (nn.BatchNorm1d, nn.Dropout))]
+        if len(acts) > 1:
+            raise TypeError(f"more than one activation after a Linear: {acts}")
+        block = HiddenBlock(
+            lin.in_features,
+            lin.out_features,
+            copy.deepcopy(acts[0]) if acts else nn.Identity(),
+            batchnorm=bn is not None,
+            dropout=drop.p if drop is not None else 0.0,
+        )
+        block.linear = copy.deepcopy(lin)
+        if bn is not None:
+            block.bn = copy.deepcopy(bn)
+        blocks.append(block)
+    if len(groups[-1]) > 1:
+        raise TypeError("layers after the last Linear (the head) are not supported")
+    spec = MLPSpec(
+        n_features=blocks[0].linear.in_features,
+        n_classes=groups[-1][0].out_features,
+        hidden=tuple(b.width for b in blocks),
+        activations=("relu",) * len(blocks),
+        batchnorm=tuple(b.bn is not None for b in blocks),
+        dropout=tuple(b.dropout.p if b.dropout is not None else 0.0 for b in blocks),
+    )
+    out = MLP(spec)
+    out.blocks = nn.ModuleList(blocks)
+    out.head = copy.deepcopy(groups[-1][0])
+    dev = next(model.parameters()).device
+    return out.to(dev)
+
+
+@dataclass
+class BaseNet:
+    """A trained base network and where it came from (what the cache stores)."""
+
+    dataset: str
+    index: int
+    spec: MLPSpec
+    state_dict: dict[str, torch.Tensor]
+    val_acc: float
+    test_acc: float
+    train_seconds: float
+    epochs: float
+    key: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def model(self) -> MLP:
+        """A fresh :class:`MLP` holding the trained weights (eval mode)."""
+        m = MLP(self.spec)
+        m.load_state_dict(self.state_dict)
+        return m.eval()
+
+
+def arch_seed(dataset: str, index: int, seed: int = 0) -> int:
+    """A stable seed for network ``index`` of ``dataset`` (independent of Python's hash salt)."""
+    return (zlib.crc32(f"{dataset}/{index}".encode()) + 1_000_003 * seed) % 2**31
+

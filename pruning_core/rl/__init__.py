@@ -1,0 +1,1 @@
+"""Reinforcement learning: rewards, the episode loop, the two MDPs and their agents."""

@@ -1,0 +1,1 @@
+"""Agents: DQN for PuRL (:mod:`.dqn`), advantage actor-critic for NEON (:mod:`.a2c`)."""

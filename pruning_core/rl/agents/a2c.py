@@ -1,0 +1,416 @@
+"""NEON's agent: advantage actor-critic with Monte-Carlo returns, in one readable file.
+
+The policy and the value function are two small MLPs over the environment's observation
+(:class:`pruning_core.rl.envs.neon.NeonEnv`). Training (:meth:`ActorCriticAgent.train`) follows the
+paper's recipe: Adam 1e-3, discounted Monte-Carlo returns (gamma 0.99) of whole episodes, one
+update per episode (or per batch of ``episodes_per_update`` episodes), an entropy bonus, and a
+warm-up of uniform random actions during which only the critic learns (the actions do not come
+from the policy, so a policy-gradient step on them would be off-policy).
+
+NEON's reward spans six orders of magnitude (``L = 40`` gives ``+-64,000``); the agent divides it
+by ``reward_scale`` (40**3 by default, so one step's reward is at most 1 in size) and normalises
+advantages within a batch. The environment keeps the paper's reward unchanged.
+
+Checkpoints (:meth:`save` / :meth:`load`) hold the network, the optimiser, the episode counter,
+every random-number state and the per-episode log, so an interrupted :meth:`train` resumes where
+it stopped and gives the same agent as an uninterrupted run. :func:`load_shipped_agent` opens the
+agent that ships in ``pruning_core/assets/neon_agent.pt``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pruning_core.config import progress
+from pruning_core.rl.envs.neon_features import OBS_DIM
+from pruning_core.runs import atomic_open, load_checkpoint, save_checkpoint, write_csv
+
+__all__ = [
+    "A2CConfig",
+    "ActorCritic",
+    "ActorCriticAgent",
+    "SHIPPED_AGENT",
+    "discounted_returns",
+    "gae",
+    "load_shipped_agent",
+]
+
+
+SHIPPED_AGENT = Path(__file__).resolve().parents[2] / "assets" / "neon_agent.pt"
+"""The trained NEON agent that ships with the package (see ``neon_agent.json`` beside it)."""
+
+
+@dataclass(frozen=True)
+class A2CConfig:
+    """Hyperparameters of the advantage actor-critic."""
+
+    lr: float = 1e-3
+    """Adam learning rate (NEON: 1e-3)."""
+    gamma: float = 0.99
+    """Discount of the Monte-Carlo returns (NEON: 0.99)."""
+    hidden: int = 64
+    """Width of the two hidden layers of the actor and of the critic (64: the saved agent is
+    about 200 KB)."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus (keeps the policy exploring)."""
+    value_coef: float = 0.5
+    """Weight of the critic's squared error in the loss."""
+    episodes_per_update: int = 1
+    """Episodes per gradient update (NEON: 1)."""
+    warmup_episodes: int = 10
+    """First episodes with uniform random actions; only the critic learns from them."""
+    reward_scale: float = 40.0**3
+    """NEON's rewards are divided by this before learning (40**3 = the largest at keep 0.6)."""
+    gae_lambda: float = 1.0
+    """Advantage estimator: 1.0 = Monte-Carlo return minus value (NEON); < 1 bootstraps (GAE)."""
+    normalize_advantages: bool = False
+    """Divide a batch's advantages by their root mean square (not centred: with one short
+    episode per update, centring would cancel the episode's overall signal). Off by default:
+    Adam already normalises the step size."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping, applied to the actor and the critic separately."""
+    seed: int = 0
+    """Seed of the network initialisation, the action sampling and the environment."""
+
+
+class ActorCritic(nn.Module):
+    """A policy network (logits) and a separate value network, each two tanh layers.
+
+    They share no weights: with a shared trunk and one clipped gradient norm, the critic's
+    large early errors dominate the update and the policy barely moves.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64) -> None:
+        super().__init__()
+
+        def mlp(out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                nn.Linear(hidden, out),
+            )  # fmt: skip
+
+        self.actor = mlp(n_actions)
+        self.critic = mlp(1)
+        nn.init.zeros_(self.actor[-1].weight)  # start from the uniform policy
+        nn.init.zeros_(self.actor[-1].bias)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(obs), self.critic(obs).squeeze(-1)
+
+
+def discounted_returns(rewards: list[float] | np.ndarray, gamma: float) -> np.ndarray:
+    """Monte-Carlo returns ``G_t = r_t + gamma * G_{t+1}`` of one episode."""
+    out = np.zeros(len(rewards), dtype=np.float64)
+    g = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        g = float(rewards[t]) + gamma * g
+        out[t] = g
+    return out
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """Generalised advantage estimates of one finished episode (value 0 after the end).
+
+    ``lam = 1`` gives ``G_t - V(s_t)`` (Monte-Carlo return minus baseline); ``lam = 0`` the
+    one-step TD error ``r_t + gamma * V(s_{t+1}) - V(s_t)``.
+    """
+    n = len(rewards)
+    adv = np.zeros(n, dtype=np.float64)
+    nxt_v, acc = 0.0, 0.0
+    for t in range(n - 1, -1, -1):
+        delta = rewards[t] + gamma * nxt_v - values[t]
+        acc = delta + gamma * lam * acc
+        adv[t] = acc
+        nxt_v = values[t]
+    return adv
+
+
+class ActorCriticAgent:
+    """An A2C agent for a ``Discrete`` action space over ``Box`` observations."""
+
+    def __init__(self, obs_dim: int, n_actions: int, config: A2CConfig | None = None) -> None:
+        self.config = config or A2CConfig()
+        self.obs_dim = int(obs_dim)
+        self.n_actions = int(n_actions)
+        torch.manual_seed(self.config.seed)
+        self.net = ActorCritic(self.obs_dim, self.n_actions, self.config.hidden)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.torch_gen = torch.Generator().manual_seed(self.config.seed)
+        self.episodes_done = 0
+        self.log_rows: list[dict[str, Any]] = []
+        self.env_rng_state: dict[str, Any] | None = None
+
+    @classmethod
+    def for_env(cls, env: gym.Env, config: A2CConfig | None = None) -> ActorCriticAgent:
+        """An agent sized for ``env``'s observation and action spaces."""
+        return cls(int(np.prod(env.observation_space.shape)), int(env.action_space.n), config)
+
+    # --- acting ----------------------------------------------------------------------------
+    def _obs(self, obs: Any) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        if t.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"observation has {t.shape[-1]} numbers, the agent expects {self.obs_dim}: it was "
+                "trained for another observation layout (retrain it or use a matching env)."
+            )
+        return t
+
+    @torch.no_grad()
+    def policy(self, obs: Any) -> np.ndarray:
+        """Action probabilities for one observation."""
+        logits, _ = self.net(self._obs(obs))
+        return torch.softmax(logits, -1).numpy()
+
+    @torch.no_grad()
+    def act(self, obs: Any, greedy: bool = False) -> int:
+        """An action: the most probable (``greedy``) or one sampled from the policy."""
+        logits, _ = self.net(self._obs(obs))
+        if greedy:
+            return int(torch.argmax(logits))
+        return int(torch.multinomial(torch.softmax(logits, -1), 1, generator=self.torch_gen))
+
+    # --- learning --------------------------------------------------------------------------
+    def update(self, batch: list[dict[str, Any]], critic_only: bool = False) -> dict[str, float]:
+        """One gradient step on whole episodes (``obs``, ``actions``, ``rewards`` per episode).
+
+        Advantages are generalised advantage estimates with ``gae_lambda``; with the default 1.0
+        they are exactly the Monte-Carlo return minus the critic's value (NEON's A2C).
+        """
+        cfg = self.config
+        obs = torch.as_tensor(np.concatenate([e["obs"] for e in batch]), dtype=torch.float32)
+        actions = torch.as_tensor(np.concatenate([e["actions"] for e in batch]), dtype=torch.long)
+        logits, values = self.net(obs)
+        with torch.no_grad():
+            v = values.detach().numpy().astype(np.float64)
+        advs, targets, start = [], [], 0
+        for e in batch:
+            r = np.asarray(e["rewards"], dtype=np.float64) / cfg.reward_scale
+            ve = v[start : start + len(r)]
+            start += len(r)
+            adv = gae(r, ve, cfg.gamma, cfg.gae_lambda)
+            advs.append(adv)
+            targets.append(adv + ve)
+        adv_t = torch.as_tensor(np.concatenate(advs), dtype=torch.float32)
+        target_t = torch.as_tensor(np.concatenate(targets), dtype=torch.float32)
+        if cfg.normalize_advantages and len(adv_t) > 1:
+            adv_t = adv_t / (adv_t.pow(2).mean().sqrt() + 1e-8)
+        value_loss = F.mse_loss(values, target_t)
+        logp_all = torch.log_softmax(logits, -1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+        policy_loss = -(logp_all.gather(1, actions[:, None]).squeeze(1) * adv_t).mean()
+        loss = cfg.value_coef * value_loss
+        if not critic_only:
+            loss = loss + policy_loss - cfg.entropy_coef * entropy
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.actor.parameters(), cfg.max_grad_norm)
+        nn.utils.clip_grad_norm_(self.net.critic.parameters(), cfg.max_grad_norm)
+        self.opt.step()
+        return {
+            "policy_loss": policy_loss.item(),
+            "value_loss": value_loss.item(),
+            "entropy": entropy.item(),
+        }
+
+    def run_episode(
+        self, env: gym.Env, random_actions: bool = False, greedy: bool = False, **reset_kw: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Play one episode; returns the trajectory and the env's last info."""
+        obs, info = env.reset(**reset_kw)
+        traj: dict[str, list[Any]] = {"obs": [], "actions": [], "rewards": []}
+        done = False
+        while not done:
+            if random_actions:
+                a = int(self.rng.integers(self.n_actions))
+            else:
+                a = self.act(obs, greedy=greedy)
+            traj["obs"].append(np.asarray(obs, dtype=np.float32))
+            traj["actions"].append(a)
+            obs, r, term, trunc, info = env.step(a)
+            traj["rewards"].append(float(r))
+            done = term or trunc
+        out = {
+            "obs": np.stack(traj["obs"]),
+            "actions": np.asarray(traj["actions"]),
+            "rewards": np.asarray(traj["rewards"]),
+        }
+        return out, info
+
+    def train(
+        self,
+        env: gym.Env,
+        episodes: int,
+        checkpoint_path: str | Path | None = None,
+        log_path: str | Path | None = None,
+        checkpoint_every: int = 10,
+        desc: str = "A2C",
+        on_episode: Callable[[dict[str, Any]], None] | None = None,
+    ) -> pd.DataFrame:
+        """Train until ``episodes`` episodes in total have been played; returns the log.
+
+        With ``checkpoint_path``, an existing checkpoint there is loaded first (training resumes
+        from its episode count and random states) and a new one is written every
+        ``checkpoint_every`` episodes and at the end. ``log_path`` receives the per-episode CSV
+        log after every episode. Episodes already played count towards ``episodes``.
+        """
+        cfg = self.config
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            self.load_state(load_checkpoint(checkpoint_path))
+        if self.env_rng_state is not None:
+            env.reset(seed=cfg.seed)  # creates env.np_random, then restore its state
+            env.np_random.bit_generator.state = self.env_rng_state
+        elif self.episodes_done == 0:
+            env.reset(seed=cfg.seed)
+        batch: list[dict[str, Any]] = []
+        bar = progress(
+            total=episodes, initial=min(self.episodes_done, episodes), desc=desc, unit="ep"
+        )
+        try:
+            while self.episodes_done < episodes:
+                t0 = time.perf_counter()
+                warm = self.episodes_done < cfg.warmup_episodes
+                traj, _info = self.run_episode(env, random_actions=warm)
+                report = (
+                    env.unwrapped.episode_report()
+                    if hasattr(env.unwrapped, "episode_report")
+                    else {}
+                )
+                batch.append(traj)
+                losses: dict[str, float] = {}
+                if len(batch) >= cfg.episodes_per_update:
+                    losses = self.update(batch, critic_only=warm)
+                    batch = []
+                self.episodes_done += 1
+                row = {
+                    "episode": self.episodes_done,
+                    "warmup": warm,
+                    "task": report.get("task"),
+                    "C": report.get("C"),
+                    "return": float(traj["rewards"].sum()),
+                    "scaled_return": float(traj["rewards"].sum() / cfg.reward_scale),
+                    "steps": len(traj["rewards"]),
+                    "mean_keep_action": float(np.mean(traj["actions"])),
+                    "compression": report.get("compression"),
+                    "delta_val_pp": report.get("delta_val_pp"),
+                    "seconds": time.perf_counter() - t0,
+                    **losses,
+                }
+                self.log_rows.append(row)
+                if on_episode is not None:
+                    on_episode(row)
+                if log_path is not None:
+                    write_csv(log_path, self.log())
+                bar.update(1)
+                bar.set_postfix(ret=round(row["scaled_return"], 3))
+                boundary = not batch
+                if (
+                    checkpoint_path is not None
+                    and boundary
+                    and (
+                        self.episodes_done % checkpoint_every == 0 or self.episodes_done >= episodes
+                    )
+                ):
+                    self.env_rng_state = env.np_random.bit_generator.state
+                    save_checkpoint(checkpoint_path, self.state())
+        finally:
+            bar.close()
+        if batch:  # a partial batch at the very end still teaches something
+            self.update(batch, critic_only=self.episodes_done <= cfg.warmup_episodes)
+        return self.log()
+
+    def log(self) -> pd.DataFrame:
+        """The per-episode training log."""
+        return pd.DataFrame(self.log_rows)
+
+    # --- persistence -----------------------------------------------------------------------
+    def state(self, include_optimizer: bool = True) -> dict[str, Any]:
+        """Everything needed to resume (or, without the optimiser, to act)."""
+        st: dict[str, Any] = {
+            "kind": "neon-a2c",
+            "config": asdict(self.config),
+            "obs_dim": self.obs_dim,
+            "n_actions": self.n_actions,
+            "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+            "episodes_done": self.episodes_done,
+        }
+        if include_optimizer:
+            st.update(
+                optimizer=self.opt.state_dict(),
+                rng=self.rng.bit_generator.state,
+                torch_gen=self.torch_gen.get_state(),
+                torch_rng=torch.get_rng_state(),
+                env_rng=self.env_rng_state,
+                log=list(self.log_rows),
+            )
+        return st
+
+    def load_state(self, st: dict[str, Any]) -> None:
+        """Restore a :meth:`state` (checks that the sizes match)."""
+        if st.get("kind") != "neon-a2c":
+            raise ValueError("not a NEON actor-critic checkpoint")
+        if st["obs_dim"] != self.obs_dim or st["n_actions"] != self.n_actions:
+            raise ValueError(
+                f"checkpoint is for obs_dim={st['obs_dim']}, n_actions={st['n_actions']}; this "
+                f"agent has {self.obs_dim}, {self.n_actions}"
+            )
+        self.net.load_state_dict(st["net"])
+        self.episodes_done = int(st.get("episodes_done", 0))
+        if "optimizer" in st:
+            self.opt.load_state_dict(st["optimizer"])
+            self.rng.bit_generator.state = st["rng"]
+            self.torch_gen.set_state(st["torch_gen"])
+            torch.set_rng_state(st["torch_rng"])
+            self.env_rng_state = st.get("env_rng")
+            self.log_rows = list(st.get("log", []))
+
+    def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
+        """Write a checkpoint (atomic, SHA-256 checked); without the optimiser for shipping."""
+        return save_checkpoint(path, self.state(include_optimizer))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ActorCriticAgent:
+        """An agent from a checkpoint written by :meth:`save` (or the shipped file)."""
+        st = load_checkpoint(path)
+        if not isinstance(st, dict) or st.get("kind") != "neon-a2c":
+            raise ValueError(f"{path} is not a NEON actor-critic checkpoint")
+        agent = cls(st["obs_dim"], st["n_actions"], A2CConfig(**st["config"]))
+        agent.load_state(st)
+        return agent
+
+    def export(self, path: str | Path) -> Path:
+        """Write a small acting-only file (weights in float32, config; no optimiser, no log)."""
+        path = Path(path)
+        with atomic_open(path, "wb") as fh:
+            torch.save(self.state(include_optimizer=False), fh)
+        return path
+
+
+def load_shipped_agent(path: str | Path | None = None) -> ActorCriticAgent:
+    """The NEON agent shipped in ``pruning_core/assets/neon_agent.pt`` (or ``path``)."""
+    path = Path(path) if path is not None else SHIPPED_AGENT
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trained NEON agent at {path}. Build it with "
+            "`python -m pruning_core.studies.neon ship` (about ten minutes on 2 CPU cores)."
+        )
+    agent = ActorCriticAgent.load(path)
+
+    if agent.obs_dim != OBS_DIM:
+        raise ValueError(
+            f"the agent at {path} expects {agent.obs_dim} observation numbers, NeonEnv gives "
+            f"{OBS_DIM}: rebuild it with `python -m pruning_core.studies.neon ship`."
+        )
+    return agent
+

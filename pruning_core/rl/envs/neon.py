@@ -1,0 +1,472 @@
+"""NEON's pruning MDP as a gymnasium environment (Hirsch & Katz 2022).
+
+One **episode** prunes one trained MLP. One **step** visits one hidden layer, input side first;
+with ``passes=4`` the episode cycles over the hidden layers four times (the layer sizes compound:
+four actions of 0.6 leave 0.6**4 = 13% of a layer's neurons). An **action** keeps a fraction
+``{1.0, 0.9, 0.8, 0.7, 0.6}`` of the layer's (live) neurons: those whose incoming weights have the
+largest L1 norm (:func:`pruning_core.pruning.neurons.select_neurons`). The others are removed structurally
+(``mode="structural"``: the Linear, its BatchNorm and the next Linear shrink) or masked
+(``mode="mask"``). The network is then fine-tuned briefly with early stopping on the validation
+split -- only the changed layers by default (``finetune="changed"``: the layer's Linear and
+BatchNorm and the next Linear), or the whole network (``"all"``), or not at all (``"none"``) --
+and its validation accuracy gives NEON's reward (:func:`pruning_core.rl.rewards.neon_reward`):
+``-L**3`` if the accuracy fell more than ``C`` points below the original network's, ``+L**3`` if
+it rose, else ``L``, with ``L`` the percentage of the layer's neurons removed by this step.
+
+``C`` is drawn per episode from ``C_values`` (or set with ``reset(options={"C": c})``) and is
+part of the observation, so one agent serves every ``C`` (the paper trains one agent per ``C``).
+
+**Observation** (a fixed-size ``Box`` in [-5, 5], :data:`OBS_DIM` numbers): network-level
+features (C, progress through the episode, depth, compression and validation-accuracy change so
+far, input / output sizes), then for each of up to ``MAX_LAYERS = 10`` hidden-layer slots
+(zero-padded) and once more for the current layer: topology (present, current, width and share
+kept, input size, batch-norm, dropout, activation one-hot) and statistics of the incoming
+weights of each neuron (mean, std, skew, kurtosis, min, max, L1, L2) and of the neuron's
+activations on a fixed sample of training rows (the same eight), each averaged over the layer's
+neurons. Unbounded statistics pass through ``sign(x) * log1p(|x|)`` and are clipped.
+
+The test split never enters the environment: rewards and early stopping use the validation split.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from pruning_core.data.splits import MLPData
+from pruning_core.models.mlp import MLP, BaseNet, as_mlp, build_mlp, random_mlp_spec
+from pruning_core.pruning.neurons import (
+    count_params,
+    live_neurons,
+    mask_neurons,
+    materialize,
+    remove_neurons,
+    select_neurons,
+)
+from pruning_core.rl.envs.neon_features import (
+    LAYER_FEATURES,
+    MAX_LAYERS,
+    OBS_BOUND,
+    OBS_DIM,
+    layer_features,
+)
+from pruning_core.rl.rewards import neon_reward
+from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+
+__all__ = [
+    "KEEP_FRACTIONS",
+    "NEON_ENV_ID",
+    "NeonEnv",
+    "NeonEnvConfig",
+    "NeonTask",
+]
+
+
+NEON_ENV_ID = "pruning_core/Neon-v0"
+"""Gymnasium id of :class:`NeonEnv`."""
+
+
+KEEP_FRACTIONS: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
+"""NEON's actions: the fraction of a layer's live neurons kept."""
+
+
+@dataclass
+class NeonTask:
+    """One network to prune and the data it is fine-tuned and rewarded on (no test split)."""
+
+    name: str
+    model: MLP
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    base_val_acc: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        name: str = "task",
+        **meta: Any,
+    ) -> NeonTask:
+        """A task from a trained network (an :class:`MLP` or a plain ``nn.Sequential``)."""
+        mlp = as_mlp(model).eval()
+        if mlp.n_hidden > MAX_LAYERS:
+            raise ValueError(f"the network has {mlp.n_hidden} hidden layers; at most {MAX_LAYERS}")
+        n_in = mlp.blocks[0].linear.in_features
+        if x_train.ndim != 2 or x_train.shape[1] != n_in or x_val.shape[1] != n_in:
+            raise ValueError(
+                f"the network expects {n_in} input features; got X_train {tuple(x_train.shape)} "
+                f"and X_val {tuple(x_val.shape)}"
+            )
+        if len(y_val) == 0 or len(y_train) < 2:
+            raise ValueError("need at least 2 training rows and 1 validation row")
+        acc = _checked_accuracy(mlp, x_val, y_val, f"{name}: the original network")
+        return cls(name, mlp, x_train, y_train, x_val, y_val, acc, dict(meta))
+
+    @classmethod
+    def from_base(cls, base: BaseNet, data: MLPData) -> NeonTask:
+        """A task from a cached base network and its dataset's tensors."""
+        return cls.from_model(
+            base.model(), data.x_train, data.y_train, data.x_val, data.y_val,
+            name=f"{base.dataset}#{base.index}", dataset=base.dataset, index=base.index,
+        )  # fmt: skip
+
+
+def _checked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, what: str) -> float:
+    try:
+        acc = accuracy(model, x, y)
+    except FloatingPointError as exc:
+        raise FloatingPointError(f"{what} gives NaN accuracy: {exc}") from exc
+    if not math.isfinite(acc):
+        raise FloatingPointError(f"{what} gives NaN accuracy")
+    return acc
+
+
+def default_finetune() -> MLPTrainConfig:
+    """The brief fine-tuning after each action: Adam 1e-3, batch 64, <= 3 checks of 20 steps,
+    early stopping on validation accuracy (patience 1; the best of the checks is kept)."""
+    return MLPTrainConfig(
+        lr=1e-3, batch_size=64, max_epochs=1000, steps_per_check=20, patience=1,
+        monitor="val_acc", max_steps=60,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NeonEnvConfig:
+    """Settings of :class:`NeonEnv` (the paper's where known)."""
+
+    passes: int = 4
+    """Visits of every hidden layer per episode (NEON: 1 or 4)."""
+    keep_fractions: tuple[float, ...] = KEEP_FRACTIONS
+    """The actions: shares of a layer's live neurons kept."""
+    C_values: tuple[float, ...] = (0.0, 1.0, 5.0, 50.0)
+    """Allowed accuracy losses (percentage points) an episode's C is drawn from."""
+    mode: str = "structural"
+    """``structural`` (neurons removed, layers shrink) or ``mask`` (neurons masked)."""
+    finetune: str = "changed"
+    """``changed`` (the layer, its batch-norm and the next Linear), ``all`` or ``none``."""
+    ft: MLPTrainConfig = field(default_factory=default_finetune)
+    """Fine-tuning after each action that removed neurons."""
+    stat_rows: int = 500
+    """Training rows whose activations feed the observation (the paper uses up to 3,000)."""
+    guard: bool = False
+    """Undo an action after which validation accuracy is more than C below the original (an
+    inference-time safety net; not part of NEON; the reward still sees the attempted action)."""
+    seed: int = 0
+    """Seed of the activation-statistics rows and the fine-tuning batch order."""
+
+    def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError(f"passes must be >= 1, got {self.passes}")
+        if self.mode not in ("structural", "mask"):
+            raise ValueError(f"mode must be 'structural' or 'mask', got {self.mode!r}")
+        if self.finetune not in ("changed", "all", "none"):
+            raise ValueError(f"finetune must be 'changed', 'all' or 'none', got {self.finetune!r}")
+        if not self.C_values or min(self.C_values) < 0:
+            raise ValueError(f"C_values must be non-empty and >= 0, got {self.C_values}")
+        if not self.keep_fractions or not all(0 < k <= 1 for k in self.keep_fractions):
+            raise ValueError(f"keep_fractions must lie in (0, 1], got {self.keep_fractions}")
+
+
+def _default_task(seed: int = 0) -> NeonTask:
+    """A small synthetic task (3 classes, 8 features, a 2-layer MLP) so that
+    ``gymnasium.make("pruning_core/Neon-v0")`` works without arguments."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(3, 8))
+    y = rng.integers(0, 3, size=600)
+    x = (centers[y] + 0.8 * rng.normal(size=(600, 8))).astype(np.float32)
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))
+    xt, yt = torch.as_tensor(x[:400]), torch.as_tensor(y[:400])
+    xv, yv = torch.as_tensor(x[400:]), torch.as_tensor(y[400:])
+    spec = random_mlp_spec(8, 3, 0)
+    spec = replace(spec, hidden=(32, 16), activations=("relu",) * 2, batchnorm=(True, False),
+                   dropout=(0.0, 0.0))  # fmt: skip
+    model = build_mlp(spec, seed=seed)
+    train_mlp(model, xt, yt, xv, yv, MLPTrainConfig(max_epochs=15, patience=3, seed=seed))
+    return NeonTask.from_model(model, xt, yt, xv, yv, name="synthetic")
+
+
+class NeonEnv(gym.Env):
+    """NEON's MDP over a pool of (network, data) tasks; see the module docstring.
+
+    ``reset()`` draws a task and a ``C`` (``options={"task": i, "C": c}`` fixes them) and copies
+    the task's network; ``step(a)`` prunes the current layer with ``keep_fractions[a]``. The
+    original networks are never modified. After an episode, :meth:`final_model` is the pruned
+    network (structural even in mask mode) and :meth:`episode_report` summarises it.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        tasks: Sequence[NeonTask] | NeonTask | None = None,
+        config: NeonEnvConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or NeonEnvConfig()
+        if tasks is None:
+            tasks = [_default_task(self.config.seed)]
+        elif isinstance(tasks, NeonTask):
+            tasks = [tasks]
+        self.tasks = list(tasks)
+        if not self.tasks:
+            raise ValueError("NeonEnv needs at least one task")
+        self.action_space = spaces.Discrete(len(self.config.keep_fractions))
+        self.observation_space = spaces.Box(
+            -OBS_BOUND, OBS_BOUND, shape=(OBS_DIM,), dtype=np.float32
+        )
+        self._stat_rows: dict[int, torch.Tensor] = {}
+        self.model: MLP | None = None
+        self._done = True
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _rows_for_stats(self, task_id: int) -> torch.Tensor:
+        if task_id not in self._stat_rows:
+            t = self.tasks[task_id]
+            g = torch.Generator().manual_seed(self.config.seed + task_id)
+            n = min(self.config.stat_rows, len(t.x_train))
+            idx = torch.randperm(len(t.x_train), generator=g)[:n].sort().values
+            self._stat_rows[task_id] = t.x_train[idx]
+        return self._stat_rows[task_id]
+
+    @torch.no_grad()
+    def _activations(self) -> list[torch.Tensor]:
+        """Each hidden block's output (after activation and mask; eval mode) on the stat rows."""
+        assert self.model is not None
+        x = self._rows_for_stats(self.task_id)
+        outs = []
+        self.model.eval()
+        for block in self.model.blocks:
+            x = block(x)
+            outs.append(x)
+        return outs
+
+    def _params(self) -> int:
+        assert self.model is not None
+        if self.config.mode == "structural":
+            return count_params(self.model)
+        return count_params(materialize(self.model))
+
+    def _layer_order(self) -> list[int]:
+        return list(range(self.n_hidden)) * self.config.passes
+
+    def _observation(self) -> np.ndarray:
+        assert self.model is not None
+        t = min(self.t, self.T - 1)
+        layer = self.order[t]
+        C = self.C
+        delta = (self.val_acc - self.task.base_val_acc) * 100
+        g = [
+            math.log1p(C) / math.log1p(50.0),
+            min(C / 50.0, 2.0),
+            (t // self.n_hidden) / self.config.passes,
+            t / self.T,
+            layer / MAX_LAYERS,
+            self.n_hidden / MAX_LAYERS,
+            math.log(self.params0 / self.params) / math.log(100.0),
+            self.val_acc,
+            float(np.clip(delta / 10.0, -OBS_BOUND, OBS_BOUND)),
+            float(np.tanh((delta + C) / 2.0)),
+            math.log10(self.params) / 7.0,
+            math.log10(self.task.x_train.shape[1] + 1) / 3.0,
+            min(self.task.model.head.out_features / 10.0, 2.0),
+            self.task.base_val_acc,
+        ]
+        acts = self._activations()
+        blocks = np.zeros((MAX_LAYERS + 1, len(LAYER_FEATURES)), dtype=np.float32)
+        for i in range(self.n_hidden):
+            blocks[i] = layer_features(self.model, i, self.widths0[i], i == layer, acts[i])
+        blocks[MAX_LAYERS] = blocks[layer]
+        obs = np.concatenate([np.asarray(g, dtype=np.float32), blocks.ravel()])
+        return np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)
+
+    def _trainable(self, layer: int) -> list[nn.Parameter]:
+        assert self.model is not None
+        if self.config.finetune == "all":
+            return list(self.model.parameters())
+        block = self.model.blocks[layer]
+        ps = list(block.linear.parameters())
+        if block.bn is not None:
+            ps += list(block.bn.parameters())
+        ps += list(self.model.next_linear(layer).parameters())
+        return ps
+
+    # --- gymnasium API ---------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode on a (random or given) task with a (random or given) C."""
+        super().reset(seed=seed)
+        options = options or {}
+        task_id = options.get("task")
+        if task_id is None:
+            task_id = int(self.np_random.integers(len(self.tasks)))
+        if not 0 <= int(task_id) < len(self.tasks):
+            raise IndexError(f"task {task_id} out of range: {len(self.tasks)} tasks")
+        C = options.get("C")
+        if C is None:
+            C = float(self.np_random.choice(np.asarray(self.config.C_values, dtype=float)))
+        if not float(C) >= 0.0:
+            raise ValueError(f"C must be >= 0 percentage points, got {C}")
+        self.task_id = int(task_id)
+        self.task = self.tasks[self.task_id]
+        self.C = float(C)
+        self.model = copy.deepcopy(self.task.model).eval()
+        self.n_hidden = self.model.n_hidden
+        self.order = self._layer_order()
+        self.T = len(self.order)
+        self.t = 0
+        self.widths0 = [b.width for b in self.model.blocks]
+        self.params0 = count_params(self.model)
+        self.params = self.params0
+        self.val_acc = self.task.base_val_acc
+        self.log: list[dict[str, Any]] = []
+        self._done = False
+        return self._observation(), self._info(reward=0.0)
+
+    def _info(self, reward: float, **extra: Any) -> dict[str, Any]:
+        return {
+            "task": self.task.name,
+            "C": self.C,
+            "t": self.t,
+            "params": self.params,
+            "compression": self.params0 / self.params,
+            "val_acc": self.val_acc,
+            "delta_val_pp": (self.val_acc - self.task.base_val_acc) * 100,
+            "reward": reward,
+            **extra,
+        }
+
+    def _parse_action(self, action: Any) -> int:
+        value = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, np.integer, float, np.floating)
+        ):
+            raise ValueError(
+                f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
+            )
+        if not float(value).is_integer():
+            raise ValueError(f"action must be a whole number, got {action!r}")
+        return int(value)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward."""
+        if self._done or self.model is None:
+            raise RuntimeError("the episode is over (or never started): call reset() first")
+        a = self._parse_action(action)
+        if not 0 <= a < self.action_space.n:
+            raise ValueError(
+                f"action {a} out of range: NEON has {self.action_space.n} actions "
+                f"(keep fractions {self.config.keep_fractions})"
+            )
+        keep = self.config.keep_fractions[a]
+        layer = self.order[self.t]
+        n_before = len(live_neurons(self.model, layer))
+        keep_idx = select_neurons(self.model, layer, keep) if keep < 1.0 else None
+        n_after = n_before if keep_idx is None else len(keep_idx)
+        prev = None
+        undone = False
+        if n_after < n_before:
+            if self.config.guard:
+                prev = (copy.deepcopy(self.model), self.val_acc, self.params)
+            if self.config.mode == "structural":
+                remove_neurons(self.model, layer, keep_idx)
+            else:
+                mask_neurons(self.model, layer, keep_idx)
+            if self.config.finetune != "none":
+                ft = replace(self.config.ft, seed=self.config.seed + 7919 * self.t)
+                train_mlp(
+                    self.model, self.task.x_train, self.task.y_train, self.task.x_val,
+                    self.task.y_val, ft, params=self._trainable(layer),
+                )  # fmt: skip
+            acc = _checked_accuracy(
+                self.model, self.task.x_val, self.task.y_val,
+                f"{self.task.name}: the network after pruning layer {layer}",
+            )  # fmt: skip
+            self.val_acc = acc
+            self.params = self._params()
+        removed_share = 1.0 - n_after / n_before
+        reward = float(
+            neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C)
+        )
+        if prev is not None and (self.val_acc - self.task.base_val_acc) * 100 < -self.C:
+            self.model, self.val_acc, self.params = prev
+            undone = True
+        row = {
+            "t": self.t,
+            "pass": self.t // self.n_hidden,
+            "layer": layer,
+            "action": a,
+            "keep": keep,
+            "n_before": n_before,
+            "n_after": n_before if undone else n_after,
+            "val_acc": self.val_acc,
+            "params": self.params,
+            "reward": reward,
+            "undone": undone,
+        }
+        self.log.append(row)
+        self.t += 1
+        terminated = self.t >= self.T
+        self._done = terminated
+        obs = self._observation() if not terminated else self._final_obs()
+        return (
+            obs,
+            reward,
+            terminated,
+            False,
+            self._info(reward, layer=layer, keep=keep, undone=undone),
+        )
+
+    def _final_obs(self) -> np.ndarray:
+        t, self.t = self.t, self.T - 1
+        try:
+            return self._observation()
+        finally:
+            self.t = t
+
+    # --- results ---------------------------------------------------------------------------
+    def final_model(self) -> MLP:
+        """The current (after an episode: the pruned) network, with masked neurons removed."""
+        if self.model is None:
+            raise RuntimeError("call reset() first")
+        return materialize(self.model) if self.config.mode == "mask" else copy.deepcopy(self.model)
+
+    def episode_report(self) -> dict[str, Any]:
+        """Parameters, compression, validation accuracies, widths and the per-step log."""
+        if self.model is None:
+            raise RuntimeError("call reset() first")
+        final = self.final_model()
+        return {
+            "task": self.task.name,
+            "C": self.C,
+            "passes": self.config.passes,
+            "mode": self.config.mode,
+            "finetune": self.config.finetune,
+            "params_orig": self.params0,
+            "params_pruned": count_params(final),
+            "compression": self.params0 / count_params(final),
+            "val_acc_orig": self.task.base_val_acc,
+            "val_acc": self.val_acc,
+            "delta_val_pp": (self.val_acc - self.task.base_val_acc) * 100,
+            "widths_orig": list(self.widths0),
+            "widths_final": [b.width for b in final.blocks],
+            "return": float(sum(r["reward"] for r in self.log)),
+            "steps": list(self.log),
+        }
+

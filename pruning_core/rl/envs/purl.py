@@ -1,0 +1,475 @@
+"""PuRL's pruning MDP as a gymnasium environment (Gupta et al. 2020).
+
+One **step** prunes one prunable layer (``Conv2d`` / ``Linear``), in forward order; one
+**episode** is one pass over the layers (``passes > 1``: a QLP-style variant that visits every
+layer several times and prunes it further at each visit). After every step the environment
+measures the accuracy ``A`` of the partly pruned network on a fixed validation subset (held out
+of the training data, never the test split) and the sparsity ``S`` of all prunable weights so
+far, and pays PuRL's shaped reward (:func:`pruning_core.rl.rewards.purl_reward`), or, with
+``reward_mode="episodic"``, 0 until the last step (AMC-style).
+
+Actions (``Discrete``):
+
+* ``action_space="alpha"`` (default, PuRL): 23 thresholds ``alpha in {0.0, 0.1, ..., 2.2}``;
+  the layer loses every weight with ``|w| < alpha * std(w)``, ``std`` of the *dense* layer.
+* ``action_space="ratio"``: a grid of explicit sparsity ratios (``ratios``), pruned by magnitude
+  with exact counts.
+
+Later visits (``passes > 1``) prune **relative to the weights that remain**: an alpha action
+removes remaining weights with ``|w| < alpha * std(remaining nonzero weights)``, a ratio action
+removes that fraction of the remaining weights (so after ratios ``r1`` then ``r2`` a layer has
+sparsity ``1 - (1 - r1)(1 - r2)``). Masks only ever grow (pruned weights stay pruned), which is
+QLP's "prune a little at each visit" without ever reviving a weight.
+
+Speed: a reward costs one evaluation of the validation subset. The environment keeps the
+tensors preloaded on the model's device, evaluates under ``torch.inference_mode``, restores the
+dense weights in place at ``reset()`` and, when nothing is fine-tuned between steps, reuses the
+already-final prefix of the network through a :class:`PrefixCache` (activations entering the
+stage that holds the next layer to prune), so a step runs only the suffix of the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import nn
+
+from pruning_core.pruning.masks import Masker, PrunableLayer, prunable_layers, ratio_mask
+from pruning_core.rl.envs.prefix_cache import PrefixCache
+from pruning_core.rl.envs.purl_features import (
+    DEFAULT_ALPHAS,
+    DEFAULT_RATIOS,
+    FEATURE_NAMES,
+    feature_table,
+    layer_descriptors,
+    resolve_features,
+    static_features,
+)
+from pruning_core.rl.rewards import REWARD_MODES, purl_step_reward
+
+__all__ = [
+    "PuRLConfig",
+    "PuRLEnv",
+]
+
+
+_ACCURACY_HIGH = 2.0
+
+
+PURL_ENV_ID = "pruning_core/PuRL-v0"
+"""Gymnasium id of :class:`PuRLEnv` (registered by ``import pruning_core``)."""
+
+
+@dataclass(frozen=True)
+class PuRLConfig:
+    """Everything that defines the PuRL MDP (the model and data are given separately)."""
+
+    action_space: str = "alpha"
+    """``alpha``: prune ``|w| < alpha * std(dense w)`` (PuRL); ``ratio``: prune an exact fraction."""
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+    """Action grid of ``action_space="alpha"`` (multiples of the layer's weight std, >= 0)."""
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    """Action grid of ``action_space="ratio"`` (sparsity ratios in [0, 1))."""
+    passes: int = 1
+    """Visits of every layer per episode; > 1 prunes further at each visit (QLP-style)."""
+    target_accuracy: float | None = None
+    """``A*``, a fraction in (0, 1]; ``None`` uses the dense network's validation accuracy."""
+    target_sparsity: float = 0.8
+    """``S*``, the sparsity of all prunable weights the reward asks for."""
+    beta: float = 5.0
+    """Scale of the reward (PuRL: 5)."""
+    reward_mode: str = "step"
+    """``step``: reward after every step (PuRL); ``episodic``: 0 until the last step (AMC-style)."""
+    features: str | tuple[str, ...] = "full"
+    """Observation features: a name in ``FEATURE_SETS`` or a tuple of names from ``FEATURE_NAMES``."""
+    include: tuple[str, ...] | None = None
+    """Only layers whose name matches one of these ``fnmatch`` patterns are pruned (None: all)."""
+    exclude: tuple[str, ...] = ()
+    """Layers whose name matches one of these patterns stay dense (e.g. ``("conv1", "fc")``)."""
+    finetune_steps: int = 0
+    """Mini-batches of SGD on the training data after each step, masks held (0: none, PuRL)."""
+    finetune_lr: float = 0.01
+    """Learning rate of that brief fine-tuning (SGD, momentum 0.9)."""
+    finetune_batch_size: int = 64
+    """Mini-batch size of that brief fine-tuning."""
+    eval_batch_size: int = 1024
+    """Batch size of the validation evaluation (the whole subset at once when it fits)."""
+    prefix_cache: bool = True
+    """Reuse the activations of the already-final prefix of the network between steps."""
+
+    def __post_init__(self) -> None:
+        if self.action_space not in ("alpha", "ratio"):
+            raise ValueError(f"action_space must be 'alpha' or 'ratio': got {self.action_space!r}.")
+        grid = self.alphas if self.action_space == "alpha" else self.ratios
+        if len(grid) < 2:
+            raise ValueError(f"the {self.action_space} grid needs at least 2 values: got {grid}.")
+        if self.action_space == "alpha" and any(not a >= 0 for a in grid):
+            raise ValueError(f"alphas must be >= 0: got {grid}.")
+        if self.action_space == "ratio" and any(not 0 <= r < 1 for r in grid):
+            raise ValueError(f"ratios must lie in [0, 1): got {grid}.")
+        if self.passes < 1:
+            raise ValueError(f"passes must be >= 1: got {self.passes}.")
+        if self.reward_mode not in REWARD_MODES:
+            raise ValueError(
+                f"reward_mode must be one of {REWARD_MODES}: got {self.reward_mode!r}."
+            )
+        if not 0 < self.target_sparsity <= 1:
+            raise ValueError(f"target_sparsity must lie in (0, 1]: got {self.target_sparsity}.")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise ValueError(f"target_accuracy must lie in (0, 1]: got {self.target_accuracy}.")
+        resolve_features(self.features)
+        if self.finetune_steps < 0 or self.eval_batch_size < 1 or self.finetune_batch_size < 1:
+            raise ValueError("finetune_steps must be >= 0 and batch sizes >= 1.")
+
+    @property
+    def action_values(self) -> tuple[float, ...]:
+        """The values the ``Discrete`` actions stand for (alphas or ratios)."""
+        return self.alphas if self.action_space == "alpha" else self.ratios
+
+
+def _as_tensors(data: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{what} must be a pair (x, y) of tensors: got {type(data).__name__}.")
+    x, y = (torch.as_tensor(v) for v in data)
+    if len(x) == 0:
+        raise ValueError(
+            f"{what} is empty: the reward needs accuracy on at least one held-out example. "
+            "Hold a validation subset out of the training data (not the test split)."
+        )
+    if len(x) != len(y):
+        raise ValueError(f"{what}: x has {len(x)} rows but y has {len(y)}.")
+    return x, y.long()
+
+
+class PuRLEnv(gym.Env):
+    """PuRL: prune a network layer by layer; reward = PuRL's shaped reward at every step.
+
+    Args:
+        model: any torch model (eval mode is used; it is modified in place and restored to its
+            dense weights by ``reset()``).
+        val_data: ``(x, y)`` tensors of the validation subset the reward is measured on; held
+            out of the training data, never the test split.
+        config: the MDP's settings (:class:`PuRLConfig`).
+        train_data: ``(x, y)`` tensors for the optional fine-tuning after each step.
+        stages: modules that compute ``model(x)`` in order, for the prefix cache (default:
+            :func:`sequential_modules`).
+        layers: the prunable layers to visit (default: every Conv2d / Linear allowed by
+            ``config.include`` / ``config.exclude``, in forward order).
+        render_mode: only ``None`` (nothing to render).
+
+    Raises:
+        NoPrunableLayerError: the model has no prunable layer.
+        ValueError: an empty validation set; an action out of range (in ``step``).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        model: nn.Module,
+        val_data: tuple[torch.Tensor, torch.Tensor],
+        config: PuRLConfig | None = None,
+        train_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+        stages: list[nn.Module] | None = None,
+        layers: Sequence[PrunableLayer] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        if render_mode is not None:
+            raise ValueError(
+                f"PuRLEnv renders nothing: render_mode must be None, got {render_mode!r}."
+            )
+        self.render_mode = render_mode
+        self.config = cfg = config if config is not None else PuRLConfig()
+        self.model = model
+        try:
+            self.device = next(model.parameters()).device
+        except StopIteration:
+            self.device = torch.device("cpu")
+        x_val, y_val = _as_tensors(val_data, "val_data")
+        self.x_val = x_val.to(self.device)
+        self.y_val = y_val.to(self.device)
+        if cfg.finetune_steps > 0:
+            if train_data is None:
+                raise ValueError("config.finetune_steps > 0 needs train_data=(x, y).")
+            x_tr, y_tr = _as_tensors(train_data, "train_data")
+            self.train_data: tuple[torch.Tensor, torch.Tensor] | None = (
+                x_tr.to(self.device),
+                y_tr.to(self.device),
+            )
+        else:
+            self.train_data = None
+
+        model.eval()
+        if layers is None:
+            layers = prunable_layers(
+                model,
+                include=list(cfg.include) if cfg.include is not None else None,
+                exclude=list(cfg.exclude),
+                example_input=self.x_val[:1],
+            )
+        self.masker = Masker(model, layers=layers)
+        self.layers: list[PrunableLayer] = self.masker.layers
+        self.layer_names: list[str] = [layer.name for layer in self.layers]
+        self.num_layers = len(self.layers)
+        self.episode_length = self.num_layers * cfg.passes
+        self.action_values = np.asarray(cfg.action_values, dtype=np.float64)
+        self._numel = np.array([layer.numel for layer in self.layers], dtype=np.int64)
+        self._total = int(self._numel.sum())
+        self._dense_std = [
+            self.masker.dense_weight(n).detach().float().std() for n in self.layer_names
+        ]
+
+        # observation: static per-layer features + dynamic ones
+        self.descriptors = layer_descriptors(self.layers)
+        self._dense_zeros = self.descriptors["zeros"].to_numpy(np.int64).copy()
+        static = static_features(self.descriptors)
+        self.feature_names: tuple[str, ...] = resolve_features(cfg.features)
+        self._col = {n: i for i, n in enumerate(FEATURE_NAMES)}
+        self._static = np.zeros((self.num_layers, len(FEATURE_NAMES)), dtype=np.float32)
+        for name in static.columns:
+            self._static[:, self._col[name]] = static[name].to_numpy(np.float32)
+        self._select = np.array([self._col[n] for n in self.feature_names], dtype=np.int64)
+        high = np.ones(len(FEATURE_NAMES), dtype=np.float32)
+        high[self._col["accuracy"]] = _ACCURACY_HIGH
+        self.observation_space = spaces.Box(
+            low=np.zeros(len(self._select), dtype=np.float32),
+            high=high[self._select],
+            dtype=np.float32,
+        )
+        self.action_space = spaces.Discrete(len(self.action_values))
+
+        # evaluation
+        bs = cfg.eval_batch_size
+        self._val_batches = [self.x_val[i : i + bs] for i in range(0, len(self.x_val), bs)]
+        self._val_targets = [self.y_val[i : i + bs] for i in range(0, len(self.y_val), bs)]
+        self.cache: PrefixCache | None = None
+        if cfg.prefix_cache and cfg.finetune_steps == 0:  # fine-tuning changes every layer
+            self.cache = PrefixCache.build(model, self.layers, self._val_batches, stages)
+        self.dense_accuracy = self._full_accuracy()
+        if self.dense_accuracy <= 0 and cfg.target_accuracy is None:
+            raise ValueError(
+                "the dense model has 0 accuracy on val_data, so A* (the dense accuracy) is 0: "
+                "train it first (PuRL prunes a trained network) or pass config.target_accuracy."
+            )
+        self._acc_ref = self.dense_accuracy if self.dense_accuracy > 0 else 1.0
+        self.target_accuracy = (
+            cfg.target_accuracy if cfg.target_accuracy is not None else self.dense_accuracy
+        )
+        self._needs_full_restore = False
+        self._reset_state()
+
+    # --- properties ------------------------------------------------------------------------
+    @property
+    def prefix_cache_enabled(self) -> bool:
+        """Whether steps reuse the already-final prefix of the network (see PrefixCache)."""
+        return self.cache is not None
+
+    def layer_table(self) -> pd.DataFrame:
+        """Per layer: raw descriptors and the normalised static features the agent sees."""
+        return feature_table(self.descriptors)
+
+    # --- evaluation ------------------------------------------------------------------------
+    def _count_correct(self, logits: list[torch.Tensor]) -> float:
+        correct = sum(
+            int((out.argmax(dim=1) == y).sum())
+            for out, y in zip(logits, self._val_targets, strict=True)
+        )
+        return correct / len(self.y_val)
+
+    @torch.inference_mode()
+    def _full_accuracy(self) -> float:
+        return self._count_correct([self.model(x) for x in self._val_batches])
+
+    def full_accuracy(self) -> float:
+        """Accuracy of the model as it is now, by a plain full forward pass (no cache)."""
+        self.model.eval()
+        return self._full_accuracy()
+
+    @torch.inference_mode()
+    def _accuracy(self, keep_stage: int | None) -> float:
+        if self.prefix_cache_enabled:
+            return self._count_correct(self.cache.forward(keep_stage))  # type: ignore[union-attr]
+        return self._full_accuracy()
+
+    # --- gymnasium API ---------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self._t = 0
+        self._prev_action = 0
+        self._accuracy_now = self.dense_accuracy
+        self._zeros = self._dense_zeros.copy()
+        self._return = 0.0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Restore the dense weights (in place) and start a new episode at the first layer."""
+        super().reset(seed=seed)
+        self.masker.restore(weights_only=not self._needs_full_restore)
+        self._needs_full_restore = False
+        self.model.eval()
+        if self.cache is not None:
+            self.cache.invalidate(0)
+        self._reset_state()
+        return self._observation(0), self._info(layer=0, action_value=None)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Prune the current layer with ``action``; return (obs, reward, terminated, False, info)."""
+        a = self._check_action(action)
+        if self._t >= self.episode_length:
+            raise RuntimeError("the episode is over (every layer was visited): call reset().")
+        t = self._t
+        li, visit = t % self.num_layers, t // self.num_layers
+        value = float(self.action_values[a])
+        self._prune(li, visit, value)
+        if self.config.finetune_steps > 0:
+            self._finetune()
+        nxt = t + 1
+        keep = None
+        if nxt < self.episode_length and nxt % self.num_layers != 0 and self.cache is not None:
+            keep = self.cache.layer_stage[self.layer_names[nxt % self.num_layers]]
+        acc = self._accuracy(keep)
+        self._accuracy_now = acc
+        self._prev_action = a
+        self._t = nxt
+        terminated = nxt >= self.episode_length
+        reward = purl_step_reward(
+            acc,
+            self.sparsity,
+            self.target_accuracy,
+            self.config.target_sparsity,
+            last_step=terminated,
+            mode=self.config.reward_mode,  # type: ignore[arg-type]
+            beta=self.config.beta,
+        )
+        self._return += reward
+        obs = self._observation(min(nxt, self.episode_length - 1))
+        info = self._info(layer=li, action_value=value)
+        info["pass"] = visit
+        return obs, reward, terminated, False, info
+
+    def _check_action(self, action: Any) -> int:
+        n = len(self.action_values)
+        try:
+            a = int(action)
+            ok = a == action and 0 <= a < n
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"invalid action {action!r}: PuRLEnv takes an integer in [0, {n - 1}] (index into "
+                f"the {self.config.action_space} grid {tuple(self.action_values)})."
+            )
+        return a
+
+    @torch.no_grad()
+    def _prune(self, li: int, visit: int, value: float) -> None:
+        layer = self.layers[li]
+        w = layer.weight
+        if self.config.action_space == "alpha":
+            if visit == 0:
+                thr = value * self._dense_std[li]
+                mask = w.abs() >= thr
+            else:
+                remaining = w[w != 0].float()
+                if remaining.numel() < 2:
+                    return
+                mask = w.abs() >= value * remaining.std()
+        elif visit == 0:
+            mask = ratio_mask(w, value)
+        else:
+            keep = w != 0
+            vals = w[keep]
+            sub = ratio_mask(vals, value) if vals.numel() else vals.bool()
+            mask = keep.clone()
+            mask[keep] = sub
+        self.masker.set_mask(li, mask, from_dense=False)
+        self._zeros[li] = int((w == 0).sum())
+        if self.cache is not None:
+            self.cache.invalidate(self.cache.layer_stage[layer.name])
+
+    def _finetune(self) -> None:
+        assert self.train_data is not None
+        x, y = self.train_data
+        cfg = self.config
+        model = self.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=cfg.finetune_lr, momentum=0.9)
+        model.train()
+        with self.masker.hold(opt):
+            for _ in range(cfg.finetune_steps):
+                idx = torch.from_numpy(
+                    self.np_random.integers(0, len(x), size=min(cfg.finetune_batch_size, len(x)))
+                ).to(x.device)
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        model.eval()
+        self._needs_full_restore = True
+        with torch.no_grad():
+            self._zeros = np.array([int((la.weight == 0).sum()) for la in self.layers])
+        if self.cache is not None:
+            self.cache.invalidate(0)
+
+    @property
+    def sparsity(self) -> float:
+        """Sparsity of all prunable weights now (from per-layer zero counts kept up to date)."""
+        return float(self._zeros.sum()) / self._total
+
+    def layer_sparsity(self) -> dict[str, float]:
+        """Sparsity of each prunable layer now."""
+        return {
+            n: float(z / c)
+            for n, z, c in zip(self.layer_names, self._zeros, self._numel, strict=True)
+        }
+
+    def _observation(self, t: int) -> np.ndarray:
+        li, visit = t % self.num_layers, t // self.num_layers
+        row = self._static[li].copy()
+        c = self._col
+        row[c["pass"]] = visit / (self.config.passes - 1) if self.config.passes > 1 else 0.0
+        ls = self._zeros[li] / self._numel[li]
+        row[c["layer_sparsity"]] = ls
+        row[c["layer_density"]] = 1.0 - ls
+        row[c["sparsity"]] = self.sparsity
+        row[c["accuracy"]] = min(self._accuracy_now / self._acc_ref, _ACCURACY_HIGH)
+        row[c["prev_action"]] = self._prev_action / (len(self.action_values) - 1)
+        return row[self._select]
+
+    def _info(self, layer: int, action_value: float | None) -> dict[str, Any]:
+        return {
+            "layer": self.layer_names[layer],
+            "layer_index": layer,
+            "step": self._t,
+            "action_value": action_value,
+            "accuracy": self._accuracy_now,
+            "sparsity": self.sparsity,
+            "dense_accuracy": self.dense_accuracy,
+            "return": self._return,
+            "layer_sparsity": self.layer_sparsity(),
+        }
+
+    def close(self) -> None:
+        """Drop the cached activations (the model is left as it is)."""
+        if self.cache is not None:
+            self.cache.invalidate(0)
+
+    # --- RNG state (for resumable agents) --------------------------------------------------
+    def rng_state(self) -> dict[str, Any]:
+        """The environment's RNG state (for checkpoints)."""
+        return self.np_random.bit_generator.state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore an RNG state from :meth:`rng_state`."""
+        self.np_random = np.random.Generator(np.random.PCG64())
+        self.np_random.bit_generator.state = state
+

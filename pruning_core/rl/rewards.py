@@ -1,0 +1,149 @@
+"""Reward functions of the pruning MDPs, as pure functions of plain numbers.
+
+* :func:`purl_reward` -- PuRL's shaped reward, paid after **every** pruning step (Gupta et al.
+  2020): ``-beta * (max((A* - A) / A*, 0) + max((S* - S) / S*, 0))``. It is 0 once both the
+  accuracy target ``A*`` and the sparsity target ``S*`` are met, and negative otherwise.
+* :func:`purl_step_reward` -- the same reward under a schedule: ``"step"`` pays it at every step
+  (PuRL), ``"episodic"`` pays 0 until the last step of the episode and then the reward of the
+  final network (the AMC-style end-of-episode signal PuRL is contrasted with).
+* :func:`neon_reward` -- NEON's reward for one structured (neuron-removal) step
+  (Hirsch & Katz 2022).
+
+Keeping them pure (no model, no environment) lets notebooks plot reward surfaces and tests check
+hand-computed values without building a network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "REWARD_MODES",
+    "neon_reward",
+    "purl_reward",
+    "purl_reward_grid",
+    "purl_step_reward",
+]
+
+
+RewardMode = Literal["step", "episodic"]
+
+
+REWARD_MODES: tuple[str, ...] = ("step", "episodic")
+"""``step``: PuRL's reward after every pruning step; ``episodic``: 0 until the last step."""
+
+
+def _check_target(name: str, value: float) -> float:
+    value = float(value)
+    if not value > 0.0 or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number > 0 (it divides the gap): got {value}.")
+    return value
+
+
+def purl_reward(
+    accuracy: float,
+    sparsity: float,
+    target_accuracy: float,
+    target_sparsity: float,
+    beta: float = 5.0,
+) -> float:
+    """PuRL's reward ``-beta * (max((A*-A)/A*, 0) + max((S*-S)/S*, 0))``.
+
+    Args:
+        accuracy: ``A``, accuracy of the (partly) pruned network on the validation subset.
+        sparsity: ``S``, fraction of the prunable weights that are zero so far.
+        target_accuracy: ``A*`` (> 0), in the same unit as ``accuracy`` (fractions or percent).
+        target_sparsity: ``S*`` (> 0), a fraction like ``sparsity``.
+        beta: scale of the penalty (PuRL uses 5).
+
+    Returns:
+        A number <= 0; exactly 0 when ``A >= A*`` and ``S >= S*``. Each relative shortfall
+        counts linearly, so losing 1% of the target accuracy costs as much as missing 1% of the
+        target sparsity.
+    """
+    a_star = _check_target("target_accuracy", target_accuracy)
+    s_star = _check_target("target_sparsity", target_sparsity)
+    gap_a = max((a_star - float(accuracy)) / a_star, 0.0)
+    gap_s = max((s_star - float(sparsity)) / s_star, 0.0)
+    return -float(beta) * (gap_a + gap_s)
+
+
+def purl_step_reward(
+    accuracy: float,
+    sparsity: float,
+    target_accuracy: float,
+    target_sparsity: float,
+    last_step: bool,
+    mode: RewardMode = "step",
+    beta: float = 5.0,
+) -> float:
+    """The reward an environment pays after one pruning step, under a reward schedule.
+
+    ``mode="step"`` returns :func:`purl_reward` at every step. ``mode="episodic"`` returns 0.0
+    before the last step and :func:`purl_reward` of the final network at ``last_step``.
+    """
+    if mode not in REWARD_MODES:
+        raise ValueError(f"unknown reward mode {mode!r}: use one of {REWARD_MODES}.")
+    if mode == "episodic" and not last_step:
+        return 0.0
+    return purl_reward(accuracy, sparsity, target_accuracy, target_sparsity, beta)
+
+
+def neon_reward(
+    keep_fraction: float,
+    accuracy: float,
+    base_accuracy: float,
+    max_drop_pp: float,
+) -> float:
+    """NEON's reward for removing ``1 - keep_fraction`` of a layer's neurons.
+
+    With ``L = (1 - keep_fraction) * 100`` (percent of neurons removed) and
+    ``delta = (accuracy - base_accuracy) * 100`` (change in percentage points, accuracies given
+    as fractions in [0, 1]):
+
+    * ``delta < -max_drop_pp`` (lost more than allowed): ``-L**3``;
+    * ``delta > 0`` (the smaller network is better): ``+L**3``;
+    * otherwise (within the allowed loss): ``L``.
+
+    ``max_drop_pp`` is NEON's ``C``: the accuracy, in percentage points, the user accepts to lose
+    (the paper uses 0, 1, 5 and 50). Keeping every neuron (``L = 0``) earns 0 in every case.
+    """
+    keep = float(keep_fraction)
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"keep_fraction must lie in [0, 1]: got {keep}.")
+    if not max_drop_pp >= 0.0:
+        raise ValueError(
+            f"max_drop_pp (NEON's C, in percentage points) must be >= 0: got {max_drop_pp}."
+        )
+    removed = (1.0 - keep) * 100.0
+    delta = (float(accuracy) - float(base_accuracy)) * 100.0
+    if delta < -float(max_drop_pp):
+        return -(removed**3)
+    if delta > 0.0:
+        return removed**3
+    return removed
+
+
+def purl_reward_grid(
+    accuracies: Sequence[float],
+    sparsities: Sequence[float],
+    target_accuracy: float,
+    target_sparsity: float,
+    beta: float = 5.0,
+) -> pd.DataFrame:
+    """:func:`purl_reward` on a grid, one row per (accuracy, sparsity): the reward surface."""
+    rows = [
+        {
+            "accuracy": float(a),
+            "sparsity": float(s),
+            "reward": purl_reward(a, s, target_accuracy, target_sparsity, beta),
+        }
+        for a in accuracies
+        for s in sparsities
+    ]
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,1007 @@
+"""Ablations of the PuRL and NEON design choices (notebook 05), one function per ablation.
+
+Every function returns a tidy DataFrame: one row per (configuration, seed) with the metrics of
+that run. Runs are cached under ``cache_root()/05_ablations`` and keyed by a hash of everything
+that defines them, so an interrupted notebook resumes at the first run that is not on disk.
+
+**PuRL ablations** (small CNN on 8x8 digits, the network of notebook 01). Each run trains a DQN
+for ``sizes.episodes`` episodes; every ``eval_every`` episodes training pauses (a checkpoint,
+then a resume) and the *greedy* policy plays one episode. Every run is judged on one common
+**yardstick**, whatever reward it was trained with: PuRL's reward of the episode's **final**
+network at the default targets (``A*`` = dense validation accuracy, ``S*`` = 0.8, beta = 5),
+:func:`yardstick`. It is what both reward schedules ultimately care about (the network that is
+left), it does not depend on how many steps an episode has, and it is 0 at best. A run's
+final metrics (yardstick, sparsity, validation and test accuracy) are the means over the last
+``final_fraction`` of its greedy evaluations: one greedy episode is a noisy summary, since the
+greedy policy still switches between a few policies at the end of training. Random search's
+curve is its best-so-far episode (chosen by the yardstick on the validation subset).
+
+**Episodes to plateau** (:func:`episodes_to_plateau`): the greedy-evaluation curve is smoothed
+with a trailing running mean; ``start`` is the first point (the untrained greedy policy), ``final``
+the mean of the last ``final_fraction`` of the points; the plateau is the first evaluation
+episode where the smoothed curve has covered ``level`` (95%) of the way from ``start`` to
+``final``. It is invariant to shifting and scaling the yardstick, so negative rewards pose no
+problem; a run that never improves on its start has plateaued at its first point. Because a
+curve that settles early on a worse level looks fast by this measure, the reward-timing ablation
+also reports :func:`common_level_episodes`: the episodes each configuration needs to reach one
+level per seed that all of them reach.
+
+**NEON ablations** (:func:`neon_ablation`): NeonEnv and the A2C agent on a few suite datasets
+with one small random MLP each; every configuration trains an agent on those networks and is
+judged by its greedy episode on each (compression and accuracy change at the allowed loss ``C``)
+and by the sampled policy of its last training episodes (``train_compression``).
+
+Statistics: :func:`t_interval` (mean and a 95% Student-t interval over seeds) and
+:func:`welch_effect` (difference of means against the default configuration, its Welch
+interval and Welch's t-test p-value); :func:`ranking` sorts every effect by its size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from pruning_core.config import by_profile, cache_root, progress, torch_threads
+from pruning_core.data.splits import MLPData
+from pruning_core.methods.neon import base_network
+from pruning_core.models.mlp import ArchitectureSpace
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
+from pruning_core.rl.agents.dqn import DQNConfig, train
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rewards import neon_reward, purl_reward
+from pruning_core.runs import cached, config_hash
+from pruning_core.stats import holm, t_interval, welch_effect
+from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
+from pruning_core.train.loop import MLPTrainConfig, accuracy, evaluate
+
+__all__ = [
+    "ABLATIONS",
+    "AblationSizes",
+    "NEON_VARIANTS",
+    "NeonRewardWrapper",
+    "NeonVariant",
+    "PURL_VARIANTS",
+    "PurlVariant",
+    "ablation_dense_model",
+    "ablation_sizes",
+    "action_space",
+    "agent_choice",
+    "common_level_episodes",
+    "effects",
+    "episodes_to_level",
+    "episodes_to_plateau",
+    "neon_ablation",
+    "ranking",
+    "reward_shape",
+    "reward_timing",
+    "run_neon_variant",
+    "run_purl_variant",
+    "state_features",
+    "summarise",
+    "yardstick",
+]
+
+
+YARDSTICK = PuRLConfig()
+"""The default MDP whose targets define the yardstick (``S*`` = 0.8, beta = 5, A* = dense)."""
+
+
+@dataclass(frozen=True)
+class AblationSizes:
+    """Every size of notebook 05, derived from the profile (see :func:`ablation_sizes`)."""
+
+    profile: str
+    """The profile these sizes belong to."""
+    seeds: tuple[int, ...]
+    """Seeds of every configuration (agent initialisation, exploration, NEON fine-tuning order)."""
+    episodes: int
+    """DQN training episodes per PuRL run (random search: the same number of episodes)."""
+    eval_every: int
+    """Training episodes between two greedy evaluations (the learning curve's resolution)."""
+    timing_episodes: int
+    """Training episodes of the reward-timing ablation (longer: the end-of-episode reward learns
+    slowly, and its plateau must fall inside the horizon to be measured)."""
+    timing_eval_every: int
+    """Episodes between greedy evaluations in the reward-timing ablation."""
+    learning_starts: int
+    """Env steps of random play before DQN updates start."""
+    exploration_fraction: float
+    """Fraction of all env steps over which epsilon decays (default configuration)."""
+    buffer_size: int
+    """Replay capacity of the default configuration (more than a run's transitions: unbounded)."""
+    small_buffer: int
+    """Replay capacity of the small-replay variant (in transitions)."""
+    smooth_window: int
+    """Evaluation points in the trailing running mean of :func:`episodes_to_plateau`."""
+    final_fraction: float
+    """Share of the last evaluation points averaged into the final level."""
+    plateau_level: float
+    """Share of the way from start to final level that counts as reached (0.95)."""
+    neon_datasets: tuple[str, ...]
+    """Suite datasets of the NEON ablation (one random MLP each)."""
+    neon_episodes: int
+    """A2C training episodes per NEON run."""
+    neon_warmup: int
+    """Random warm-up episodes of the default NEON agent."""
+    neon_C: float
+    """Allowed accuracy loss C (percentage points) the NEON agents train and are tested with."""
+    neon_rows: tuple[int | None, int | None, int | None]
+    """Row caps (train, validation, test) of the NEON datasets."""
+    neon_space: ArchitectureSpace
+    """Random-architecture ranges of the NEON networks."""
+    neon_base_train: MLPTrainConfig
+    """Training of the NEON base networks."""
+    neon_ft: MLPTrainConfig
+    """Fine-tuning after each NEON action."""
+    neon_stat_rows: int
+    """Training rows whose activations feed NEON's observation."""
+
+    @property
+    def eval_episodes(self) -> list[int]:
+        """Training episodes after which the greedy policy is evaluated (0 = untrained)."""
+        points = list(range(0, self.episodes, self.eval_every))
+        return [*points, self.episodes]
+
+    def for_ablation(self, ablation: str) -> AblationSizes:
+        """These sizes with the reward-timing horizon when ``ablation == "reward_timing"``.
+
+        The exploration fraction is rescaled so that epsilon reaches its floor after the same
+        number of *episodes* as in the other ablations: the first ``episodes`` episodes of the
+        longer run are the default run.
+        """
+        if ablation != "reward_timing":
+            return self
+        return replace(
+            self,
+            episodes=self.timing_episodes,
+            eval_every=self.timing_eval_every,
+            exploration_fraction=self.exploration_fraction * self.episodes / self.timing_episodes,
+        )
+
+    @property
+    def final_points(self) -> int:
+        """Greedy evaluations averaged into a run's final metrics (the plateau's final window)."""
+        return max(1, math.ceil(self.final_fraction * len(self.eval_episodes)))
+
+    def dqn_config(self, seed: int, **overrides: Any) -> DQNConfig:
+        """The default DQN of the ablations (Double DQN, unbounded replay), with overrides."""
+        cfg = DQNConfig(
+            seed=seed,
+            episodes=self.episodes,
+            learning_starts=self.learning_starts,
+            exploration_fraction=self.exploration_fraction,
+            buffer_size=self.buffer_size,
+            checkpoint_every=10**9,
+        )
+        return replace(cfg, **overrides)
+
+
+def ablation_sizes(profile: str) -> AblationSizes:
+    """Sizes of notebook 05 at ``profile`` (smoke: about a minute; cpu: under 15 minutes)."""
+    return AblationSizes(
+        profile=profile,
+        seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2, 3, 4)),
+        episodes=by_profile(profile, smoke=10, cpu=100, gpu=400),
+        eval_every=by_profile(profile, smoke=5, cpu=5, gpu=20),
+        timing_episodes=by_profile(profile, smoke=12, cpu=200, gpu=800),
+        timing_eval_every=by_profile(profile, smoke=4, cpu=10, gpu=40),
+        learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
+        exploration_fraction=0.5,
+        buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
+        small_buffer=by_profile(profile, smoke=25, cpu=100, gpu=200),
+        smooth_window=3,
+        final_fraction=0.25,
+        plateau_level=0.95,
+        neon_datasets=by_profile(
+            profile,
+            smoke=("spam7", "chile_vote"),
+            cpu=("spam7", "chile_vote", "train_choice"),
+            gpu=("spam7", "chile_vote", "train_choice", "credit_data", "hpc_jobs", "storms"),
+        ),
+        neon_episodes=by_profile(profile, smoke=3, cpu=60, gpu=300),
+        neon_warmup=by_profile(profile, smoke=1, cpu=10, gpu=50),
+        neon_C=1.0,
+        neon_rows=by_profile(
+            profile, smoke=(400, 200, 300), cpu=(1500, 400, None), gpu=(None, None, None)
+        ),
+        neon_space=by_profile(
+            profile,
+            smoke=ArchitectureSpace(min_layers=2, max_layers=2, widths=(16, 32)),
+            cpu=ArchitectureSpace(min_layers=2, max_layers=2, widths=(32, 64)),
+            gpu=ArchitectureSpace(min_layers=2, max_layers=4, widths=(64, 128, 256)),
+        ),
+        neon_base_train=by_profile(
+            profile,
+            smoke=MLPTrainConfig(max_epochs=6, patience=2),
+            cpu=MLPTrainConfig(max_epochs=20, patience=3),
+            gpu=MLPTrainConfig(max_epochs=100, patience=10),
+        ),
+        neon_ft=by_profile(
+            profile,
+            smoke=replace(default_finetune(), steps_per_check=10, max_steps=10),
+            cpu=replace(default_finetune(), steps_per_check=10, max_steps=20),
+            gpu=default_finetune(),
+        ),
+        neon_stat_rows=by_profile(profile, smoke=100, cpu=200, gpu=1000),
+    )
+
+
+def ablation_dense_model(sizes: AblationSizes) -> DenseModel:
+    """The small CNN trained on digits: notebook 01's network at the same profile (shared cache)."""
+    return dense_digits_cnn(mdp_design_sizes(sizes.profile))
+
+
+def episodes_to_plateau(
+    episodes: Sequence[float],
+    values: Sequence[float],
+    window: int = 3,
+    final_fraction: float = 0.25,
+    level: float = 0.95,
+) -> float:
+    """The first episode at which a learning curve has covered ``level`` of its total progress.
+
+    The curve (``values`` at ``episodes``, in order) is smoothed with a trailing running mean of
+    ``window`` points; ``start`` is the first raw point, ``final`` the mean of the last
+    ``ceil(final_fraction * n)`` raw points. Returns the first episode whose smoothed value is at
+    least ``start + level * (final - start)``; the first episode if ``final <= start`` (nothing
+    was learned), the last one if the smoothed curve never gets there.
+    """
+    ep = np.asarray(episodes, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if len(ep) != len(v) or len(v) == 0:
+        raise ValueError(f"need equally long, non-empty curves: got {len(ep)} and {len(v)} points")
+    if window < 1 or not 0 < final_fraction <= 1 or not 0 < level <= 1:
+        raise ValueError("need window >= 1, 0 < final_fraction <= 1 and 0 < level <= 1")
+    smooth = pd.Series(v).rolling(window, min_periods=1).mean().to_numpy()
+    start = float(v[0])
+    final = float(v[-max(1, math.ceil(final_fraction * len(v))) :].mean())
+    if not final > start:
+        return float(ep[0])
+    threshold = start + level * (final - start)
+    hit = np.flatnonzero(smooth >= threshold - 1e-12)
+    return float(ep[hit[0]]) if len(hit) else float(ep[-1])
+
+
+def episodes_to_level(
+    episodes: Sequence[float], values: Sequence[float], level: float, window: int = 3
+) -> float:
+    """The first episode at which the trailing running mean of ``window`` points reaches ``level``
+    (the last episode if it never does)."""
+    ep = np.asarray(episodes, dtype=float)
+    smooth = pd.Series(np.asarray(values, dtype=float)).rolling(window, min_periods=1).mean()
+    hit = np.flatnonzero(smooth.to_numpy() >= level - 1e-12)
+    return float(ep[hit[0]]) if len(hit) else float(ep[-1])
+
+
+def common_level_episodes(
+    curves: pd.DataFrame, window: int = 3, final_fraction: float = 0.25, level: float = 0.95
+) -> pd.DataFrame:
+    """Episodes each configuration needs to reach one level that every configuration reaches.
+
+    Per seed, the level is ``start + level * (worst_final - start)``: ``start`` is the first
+    point of the curves (the untrained greedy policy, the same network for every configuration
+    of a seed; their mean if they differ) and ``worst_final`` the lowest final level (mean of the
+    last ``final_fraction`` of the points) among the configurations. Unlike
+    :func:`episodes_to_plateau`, which measures each curve against its own final level, this
+    compares learning speed on one scale. Returns seed, variant, common_level,
+    episodes_to_common_level.
+    """
+    rows = []
+    for seed, g in curves.groupby("seed", sort=True):
+        finals, starts = {}, []
+        for name, c in g.groupby("variant", sort=False):
+            v = c.sort_values("episode")["yardstick"].to_numpy(float)
+            starts.append(v[0])
+            finals[name] = v[-max(1, math.ceil(final_fraction * len(v))) :].mean()
+        start = float(np.mean(starts))
+        target = start + level * (min(finals.values()) - start)
+        for name, c in g.groupby("variant", sort=False):
+            c = c.sort_values("episode")
+            rows.append(
+                {
+                    "seed": seed,
+                    "variant": name,
+                    "common_level": target,
+                    "episodes_to_common_level": episodes_to_level(
+                        c["episode"], c["yardstick"], target, window
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def yardstick(accuracy: float, sparsity: float, dense_accuracy: float) -> float:
+    """PuRL's reward of a final network at the default targets (A* = dense, S* = 0.8, beta 5)."""
+    return purl_reward(
+        accuracy, sparsity, dense_accuracy, YARDSTICK.target_sparsity, YARDSTICK.beta
+    )
+
+
+@dataclass(frozen=True)
+class PurlVariant:
+    """One PuRL configuration: overrides of the MDP and of the DQN, and the reward / agent."""
+
+    ablation: str
+    """Which ablation it belongs to (``reward_timing``, ``reward_shape``, ...)."""
+    name: str
+    """Short name; ``default`` is the reference configuration every ablation shares."""
+    purl: dict[str, Any] = field(default_factory=dict)
+    """Overrides of :class:`PuRLConfig` fields."""
+    dqn: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the ablations' :class:`DQNConfig` (``"small_buffer"`` reads the sizes)."""
+    reward: str = "purl"
+    """``purl`` (the env's own reward) or ``neon`` (:class:`NeonRewardWrapper`, C = 1)."""
+    agent: str = "dqn"
+    """``dqn`` or ``random_search`` (best of N random episodes, N = the DQN's episodes)."""
+    label: str = ""
+    """What the configuration is, for tables and figures."""
+
+
+ALPHAS_12: tuple[float, ...] = tuple(round(0.2 * i, 1) for i in range(12))
+
+
+ALPHAS_6: tuple[float, ...] = tuple(round(0.44 * i, 2) for i in range(6))
+
+
+_DEFAULT_LABEL = "PuRL default: step reward, 23 alphas, all features, Double DQN"
+
+
+PURL_VARIANTS: dict[str, list[PurlVariant]] = {
+    "reward_timing": [
+        PurlVariant("reward_timing", "step", label="reward after every step (PuRL)"),
+        PurlVariant(
+            "reward_timing",
+            "episodic",
+            purl={"reward_mode": "episodic"},
+            label="reward at the end of the episode only (AMC-style)",
+        ),
+    ],
+    "reward_shape": [
+        PurlVariant("reward_shape", "default", label="beta 5, A* = dense, S* = 0.8"),
+        PurlVariant("reward_shape", "beta_1", purl={"beta": 1.0}, label="beta 1"),
+        PurlVariant("reward_shape", "A*_0.95", purl={"target_accuracy": 0.95}, label="A* = 0.95"),
+        PurlVariant("reward_shape", "S*_0.9", purl={"target_sparsity": 0.9}, label="S* = 0.9"),
+        PurlVariant(
+            "reward_shape", "neon_C1", reward="neon", label="NEON's reward, C = 1 pp (/ 40^3)"
+        ),
+    ],
+    "state": [
+        PurlVariant("state", "default", label="all 20 features"),
+        PurlVariant("state", "qlp", purl={"features": "qlp"}, label="layer index + density (QLP)"),
+        PurlVariant(
+            "state", "no_accuracy", purl={"features": "no_accuracy"}, label="no accuracy feature"
+        ),
+    ],
+    "action_space": [
+        PurlVariant("action_space", "default", label="23 alphas 0.0..2.2, 1 pass"),
+        PurlVariant("action_space", "alpha_12", purl={"alphas": ALPHAS_12}, label="12 alphas"),
+        PurlVariant("action_space", "alpha_6", purl={"alphas": ALPHAS_6}, label="6 alphas"),
+        PurlVariant(
+            "action_space",
+            "ratio_20",
+            purl={"action_space": "ratio"},
+            label="20 sparsity ratios 0..0.95",
+        ),
+        PurlVariant("action_space", "passes_3", purl={"passes": 3}, label="23 alphas, 3 passes"),
+    ],
+    "agent": [
+        PurlVariant("agent", "default", label="Double DQN, unbounded replay, eps over 50%"),
+        PurlVariant("agent", "dqn", dqn={"double_dqn": False}, label="DQN (no Double)"),
+        PurlVariant(
+            "agent", "replay_small", dqn={"buffer_size": "small_buffer"}, label="small replay"
+        ),
+        PurlVariant(
+            "agent", "eps_fast", dqn={"exploration_fraction": 0.1}, label="eps over 10% of steps"
+        ),
+        PurlVariant(
+            "agent",
+            "random_search",
+            agent="random_search",
+            label="random search: best of N random episodes",
+        ),
+    ],
+}
+"""The PuRL configurations of each ablation; the first of each is the default (``step`` in
+reward_timing is the same run as every ``default``)."""
+
+
+ABLATIONS: tuple[str, ...] = (*PURL_VARIANTS, "neon")
+"""Names of the six ablations."""
+
+
+class NeonRewardWrapper(gym.Wrapper):
+    """PuRLEnv paying NEON's reward instead of PuRL's (recomputed from the step's info).
+
+    ``L`` is the share of the layer's remaining weights this step removed (in percent), the
+    accuracy change is against the dense network: ``neon_reward(1 - L/100, A, A_dense, C)``,
+    divided by ``scale`` (40**3, as NEON's agent does) so the DQN sees rewards of order 1.
+    """
+
+    def __init__(self, env: PuRLEnv, C: float = 1.0, scale: float = 40.0**3) -> None:
+        super().__init__(env)
+        self.C = float(C)
+        self.scale = float(scale)
+        self._prev: dict[str, float] = {}
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env and the per-layer sparsity memory."""
+        obs, info = self.env.reset(**kwargs)
+        self._prev = dict(info["layer_sparsity"])
+        return obs, info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Step the env and replace its reward with NEON's."""
+        obs, _r, terminated, truncated, info = self.env.step(action)
+        layer = info["layer"]
+        before, after = self._prev.get(layer, 0.0), info["layer_sparsity"][layer]
+        removed = (after - before) / (1.0 - before) if before < 1.0 else 0.0
+        self._prev = dict(info["layer_sparsity"])
+        r = neon_reward(
+            1.0 - min(max(removed, 0.0), 1.0), info["accuracy"], info["dense_accuracy"], self.C
+        )
+        return obs, r / self.scale, terminated, truncated, info
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No inner progress bars (the ablation shows one bar over its runs)."""
+    old = os.environ.get("PRUNING_CORE_PROGRESS")
+    os.environ["PRUNING_CORE_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PRUNING_CORE_PROGRESS", None)
+        else:
+            os.environ["PRUNING_CORE_PROGRESS"] = old
+
+
+def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
+    """A fresh PuRLEnv on a private copy of the dense network (wrapped for NEON's reward)."""
+    env = PuRLEnv(
+        copy.deepcopy(dense.model),
+        (dense.splits.x_val, dense.splits.y_val),
+        PuRLConfig(**variant.purl),
+    )
+    return NeonRewardWrapper(env) if variant.reward == "neon" else env
+
+
+def _play(env: gym.Env, act: Callable[[np.ndarray, int], int]) -> dict[str, Any]:
+    """One episode with ``act(obs, t)``; the yardstick and what the final network is."""
+    obs, _ = env.reset()
+    u = env.unwrapped
+    own, done, t, values, info = 0.0, False, 0, [], {}
+    while not done:
+        obs, r, terminated, truncated, info = env.step(act(obs, t))
+        own += float(r)
+        values.append(info["action_value"])
+        done = terminated or truncated
+        t += 1
+    return {
+        "yardstick": yardstick(info["accuracy"], info["sparsity"], u.dense_accuracy),
+        "own_return": own,
+        "sparsity": float(info["sparsity"]),
+        "val_accuracy": float(info["accuracy"]),
+        "actions": " ".join(f"{v:g}" for v in values),
+    }
+
+
+def _test_accuracy(env: gym.Env, dense: DenseModel) -> float:
+    """Test accuracy of the env's network as it is now (no fine-tuning)."""
+    return float(evaluate(env.unwrapped.model, (dense.splits.x_test, dense.splits.y_test))["top1"])
+
+
+def _dqn_overrides(sizes: AblationSizes, variant: PurlVariant) -> dict[str, Any]:
+    return {k: (sizes.small_buffer if v == "small_buffer" else v) for k, v in variant.dqn.items()}
+
+
+def _run_key(sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int) -> str:
+    return config_hash(
+        {
+            "v": 2,
+            "dense": dense.path.name,
+            "purl": asdict(PuRLConfig(**variant.purl)),
+            "dqn": asdict(sizes.dqn_config(seed, **_dqn_overrides(sizes, variant))),
+            "reward": variant.reward,
+            "agent": variant.agent,
+            "evals": sizes.eval_episodes,
+        }
+    )
+
+
+def _train_dqn(
+    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int, key: str
+) -> dict[str, Any]:
+    env = _make_env(dense, variant)
+    cfg = sizes.dqn_config(seed, **_dqn_overrides(sizes, variant))
+    ckpt = cache_root() / "05_ablations" / "checkpoints" / f"{key}.pt"
+    t0 = time.perf_counter()
+    curve, agent = [], None
+    for k, stop in enumerate(sizes.eval_episodes):
+        agent = train(env, cfg, checkpoint_path=ckpt, resume=k > 0, stop_after=stop)
+        res = _play(env, lambda obs, _t, ag=agent: ag.act(obs))
+        curve.append({"episode": stop, **res, "test_accuracy": _test_accuracy(env, dense)})
+    seconds = time.perf_counter() - t0
+    for p in (ckpt, ckpt.with_name(ckpt.name + ".sha256")):
+        p.unlink(missing_ok=True)
+    log = agent.log[["episode", "return", "final_sparsity", "final_accuracy", "epsilon"]].copy()
+    log["yardstick"] = [
+        yardstick(a, s, env.unwrapped.dense_accuracy)
+        for a, s in zip(log["final_accuracy"], log["final_sparsity"], strict=True)
+    ]
+    return {"curve": curve, "log": log.to_dict("list"), "seconds": seconds}
+
+
+def _random_search(
+    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+) -> dict[str, Any]:
+    """Best of ``sizes.episodes`` uniformly random episodes, chosen by the yardstick."""
+    env = _make_env(dense, variant)
+    rng = np.random.default_rng(seed)
+    n = int(env.action_space.n)
+    length = env.unwrapped.episode_length
+    t0 = time.perf_counter()
+    best: dict[str, Any] | None = None
+    curve, rows = [], []
+    evals = set(sizes.eval_episodes)
+    for e in range(1, sizes.episodes + 1):
+        actions = rng.integers(n, size=length)
+        res = _play(env, lambda _obs, t, a=actions: int(a[t]))
+        rows.append({"episode": e, "yardstick": res["yardstick"], "sparsity": res["sparsity"]})
+        if best is None or res["yardstick"] > best["yardstick"]:
+            best = {**res, "test_accuracy": _test_accuracy(env, dense)}
+        if e in evals:
+            curve.append({"episode": e, **best})
+    seconds = time.perf_counter() - t0
+    return {"curve": curve, "log": pd.DataFrame(rows).to_dict("list"), "seconds": seconds}
+
+
+def run_purl_variant(
+    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+) -> dict[str, Any]:
+    """Train (or load from the cache) one PuRL configuration at one seed.
+
+    Returns ``curve`` (greedy evaluations: episode, yardstick, own_return, sparsity,
+    val_accuracy, test_accuracy, actions; random search: its best so far), ``log`` (per
+    training episode) and ``seconds`` (wall time of the run when it was computed).
+    """
+    key = _run_key(sizes, dense, variant, seed)
+    path = cache_root() / "05_ablations" / "purl" / f"{key}.pt"
+
+    def build() -> dict[str, Any]:
+        with _quiet(), torch_threads(1):
+            if variant.agent == "random_search":
+                return _random_search(sizes, dense, variant, seed)
+            return _train_dqn(sizes, dense, variant, seed, key)
+
+    return cached(path, build, log=lambda m: None)
+
+
+def _purl_rows(
+    sizes: AblationSizes, dense: DenseModel, ablation: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All runs of one PuRL ablation: a per-run table and the greedy learning curves.
+
+    Per run: the final metrics (means over the last greedy evaluations), ``late_collapses`` (the
+    share of those evaluations whose validation accuracy is below half the dense network's: the
+    greedy policy pruned a layer away), the last evaluation, the plateau, the mean yardstick over
+    the whole curve (an area under the learning curve) and the wall time.
+    """
+    variants = PURL_VARIANTS[ablation]
+    sizes = sizes.for_ablation(ablation)
+    jobs = [(v, s) for v in variants for s in sizes.seeds]
+    dense_val = float(evaluate(dense.model, (dense.splits.x_val, dense.splits.y_val))["top1"])
+    rows, curves = [], []
+    for v, seed in progress(jobs, desc=ablation, unit="run"):
+        res = run_purl_variant(sizes, dense, v, seed)
+        c = pd.DataFrame(res["curve"])
+        late = c.tail(sizes.final_points)
+        f = late.mean(numeric_only=True)
+        plateau = episodes_to_plateau(
+            c["episode"], c["yardstick"], sizes.smooth_window, sizes.final_fraction,
+            sizes.plateau_level,
+        )  # fmt: skip
+        rows.append(
+            {
+                "ablation": ablation,
+                "variant": v.name,
+                "label": v.label,
+                "seed": seed,
+                "yardstick": f["yardstick"],
+                "own_return": f["own_return"],
+                "sparsity": f["sparsity"],
+                "val_accuracy": f["val_accuracy"],
+                "test_accuracy": f["test_accuracy"],
+                "late_collapses": float((late["val_accuracy"] < 0.5 * dense_val).mean()),
+                "last_yardstick": float(c["yardstick"].iloc[-1]),
+                "episodes_to_plateau": plateau,
+                "mean_greedy_yardstick": float(c["yardstick"].mean()),
+                "seconds": res["seconds"],
+                "last_actions": c["actions"].iloc[-1],
+            }
+        )
+        curves.append(c.drop(columns=["actions"]).assign(variant=v.name, seed=seed))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def reward_timing(sizes: AblationSizes, dense: DenseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ablation 1: per-step (PuRL) vs end-of-episode (AMC-style) reward; runs and curves.
+
+    The runs table also has ``episodes_to_common_level`` (:func:`common_level_episodes`).
+    """
+    runs, curves = _purl_rows(sizes, dense, "reward_timing")
+    common = common_level_episodes(
+        curves, sizes.smooth_window, sizes.final_fraction, sizes.plateau_level
+    )
+    runs = runs.merge(common, on=["seed", "variant"], how="left")
+    return runs, curves
+
+
+def reward_shape(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
+    """Ablation 2: beta, A*, S* and NEON's reward (C = 1) in place of PuRL's."""
+    return _purl_rows(sizes, dense, "reward_shape")[0]
+
+
+def state_features(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
+    """Ablation 3: all features vs QLP's (layer index, density) vs no accuracy feature."""
+    return _purl_rows(sizes, dense, "state")[0]
+
+
+def action_space(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
+    """Ablation 4: alpha grid of 23 / 12 / 6 values vs a sparsity-ratio grid vs 3 passes."""
+    return _purl_rows(sizes, dense, "action_space")[0]
+
+
+def agent_choice(sizes: AblationSizes, dense: DenseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ablation 5: Double DQN vs DQN, small replay, fast epsilon decay, random search."""
+    return _purl_rows(sizes, dense, "agent")
+
+
+@dataclass(frozen=True)
+class NeonVariant:
+    """One NEON configuration: overrides of :class:`NeonEnvConfig` and of the A2C warm-up."""
+
+    name: str
+    """Short name; ``default`` is the reference."""
+    env: dict[str, Any] = field(default_factory=dict)
+    """Overrides of NeonEnvConfig (passes, mode, finetune)."""
+    warmup: bool = True
+    """Random warm-up episodes (``sizes.neon_warmup``) or none."""
+    label: str = ""
+    """What the configuration is."""
+
+
+NEON_VARIANTS: list[NeonVariant] = [
+    NeonVariant("default", label="4 passes, warm-up, structural, fine-tune changed layers"),
+    NeonVariant("passes_1", env={"passes": 1}, label="1 pass"),
+    NeonVariant("no_warmup", warmup=False, label="no warm-up"),
+    NeonVariant("mask", env={"mode": "mask"}, label="masking instead of removal"),
+    NeonVariant("finetune_all", env={"finetune": "all"}, label="fine-tune the whole network"),
+]
+"""The NEON configurations; the first is the default."""
+
+
+def _neon_data(sizes: AblationSizes) -> dict[str, MLPData]:
+    tr, va, te = sizes.neon_rows
+    return {n: MLPData.from_tabular(n, 0, tr, va, te) for n in sizes.neon_datasets}
+
+
+def _neon_tasks(sizes: AblationSizes, data: dict[str, MLPData]) -> tuple[list[NeonTask], list[Any]]:
+    bases = [
+        base_network(
+            d,
+            0,
+            sizes.neon_space,
+            sizes.neon_base_train,
+            0,
+            data_key={"ablation": "05", "rows": sizes.neon_rows},
+        )  # fmt: skip
+        for d in data.values()
+    ]
+    return [NeonTask.from_base(b, data[b.dataset]) for b in bases], bases
+
+
+def run_neon_variant(
+    sizes: AblationSizes,
+    data: dict[str, MLPData],
+    tasks: list[NeonTask],
+    base_keys: list[str],
+    variant: NeonVariant,
+    seed: int,
+) -> dict[str, Any]:
+    """Train (or load) one NEON configuration at one seed; greedy results on every network."""
+    env_cfg = replace(
+        NeonEnvConfig(
+            ft=sizes.neon_ft, stat_rows=sizes.neon_stat_rows, C_values=(sizes.neon_C,), seed=seed
+        ),
+        **variant.env,
+    )
+    agent_cfg = A2CConfig(warmup_episodes=sizes.neon_warmup if variant.warmup else 0, seed=seed)
+    key = config_hash(
+        {"v": 1, "bases": base_keys, "env": asdict(env_cfg), "agent": asdict(agent_cfg),
+         "episodes": sizes.neon_episodes, "rows": sizes.neon_rows}
+    )  # fmt: skip
+    folder = cache_root() / "05_ablations" / "neon"
+
+    def build() -> dict[str, Any]:
+        with _quiet(), torch_threads(1):
+            env = NeonEnv(tasks, env_cfg)
+            agent = ActorCriticAgent.for_env(env, agent_cfg)
+            t0 = time.perf_counter()
+            ckpt = folder / "checkpoints" / f"{key}.pt"
+            log = agent.train(env, sizes.neon_episodes, checkpoint_path=ckpt, checkpoint_every=5)
+            seconds = time.perf_counter() - t0
+            rows = []
+            for i, task in enumerate(tasks):
+                obs, _ = env.reset(seed=seed, options={"task": i, "C": sizes.neon_C})
+                done = False
+                while not done:
+                    obs, _r, term, trunc, _ = env.step(agent.act(obs, greedy=True))
+                    done = term or trunc
+                rep = env.episode_report()
+                d = data[task.meta["dataset"]]
+                test0 = accuracy(task.model, d.x_test, d.y_test)
+                test1 = accuracy(env.final_model(), d.x_test, d.y_test)
+                rows.append(
+                    {
+                        "dataset": task.meta["dataset"],
+                        "compression": rep["compression"],
+                        "delta_val_pp": rep["delta_val_pp"],
+                        "delta_test_pp": (test1 - test0) * 100,
+                        "greedy_return": rep["return"],
+                        "widths": "-".join(map(str, rep["widths_orig"]))
+                        + " -> "
+                        + "-".join(map(str, rep["widths_final"])),
+                    }
+                )
+            for p in (ckpt, ckpt.with_name(ckpt.name + ".sha256")):
+                p.unlink(missing_ok=True)
+            return {
+                "networks": rows,
+                "log": log.to_dict("list"),
+                "seconds": seconds,
+                "seconds_per_episode": seconds / max(sizes.neon_episodes, 1),
+            }
+
+    return cached(folder / f"{key}.pt", build, log=lambda m: None)
+
+
+def neon_ablation(sizes: AblationSizes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ablation 6: NEON with 1 vs 4 passes, warm-up or none, removal vs masking, fine-tuning
+    the changed layers vs the whole network.
+
+    Returns a per-run table and a per-network table. Per run: the greedy policy's compression
+    and accuracy changes averaged over the networks, the share of networks whose validation
+    accuracy stayed within C, and ``train_compression`` / ``train_delta_val_pp``: the means over
+    the last ``final_fraction`` of the training episodes (the sampled policy, not the greedy one).
+    """
+    data = _neon_data(sizes)
+    with torch_threads(1):
+        tasks, bases = _neon_tasks(sizes, data)
+    keys = [b.key for b in bases]
+    jobs = [(v, s) for v in NEON_VARIANTS for s in sizes.seeds]
+    rows, nets = [], []
+    for v, seed in progress(jobs, desc="neon", unit="run"):
+        res = run_neon_variant(sizes, data, tasks, keys, v, seed)
+        per = pd.DataFrame(res["networks"]).assign(variant=v.name, seed=seed)
+        nets.append(per)
+        log = pd.DataFrame(res["log"])
+        last = log.tail(max(1, math.ceil(sizes.final_fraction * len(log))))
+        rows.append(
+            {
+                "ablation": "neon",
+                "variant": v.name,
+                "label": v.label,
+                "seed": seed,
+                "compression": float(per["compression"].mean()),
+                "log2_compression": float(np.log2(per["compression"]).mean()),
+                "delta_val_pp": float(per["delta_val_pp"].mean()),
+                "delta_test_pp": float(per["delta_test_pp"].mean()),
+                "within_C_share": float((per["delta_val_pp"] >= -sizes.neon_C).mean()),
+                "train_compression": float(last["compression"].mean()),
+                "train_delta_val_pp": float(last["delta_val_pp"].mean()),
+                "seconds_per_episode": res["seconds_per_episode"],
+            }
+        )
+    return pd.DataFrame(rows), pd.concat(nets, ignore_index=True)
+
+
+def summarise(runs: pd.DataFrame, metrics: Sequence[str], by: str = "variant") -> pd.DataFrame:
+    """Per configuration and metric: seeds, mean and the 95% t-interval (tidy, long format)."""
+    rows = []
+    order = list(dict.fromkeys(runs[by]))
+    for name in order:
+        sub = runs[runs[by] == name]
+        for m in metrics:
+            mean, lo, hi = t_interval(sub[m].to_numpy(float))
+            rows.append({by: name, "metric": m, "n": int(sub[m].notna().sum()), "mean": mean,
+                         "ci_low": lo, "ci_high": hi})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def effects(
+    runs: pd.DataFrame, metrics: Sequence[str], default: str = "default", by: str = "variant"
+) -> pd.DataFrame:
+    """Each non-default configuration against ``default``, per metric (:func:`welch_effect`)."""
+    ref = runs[runs[by] == default]
+    rows = []
+    for name in dict.fromkeys(runs[by]):
+        if name == default:
+            continue
+        sub = runs[runs[by] == name]
+        for m in metrics:
+            e = welch_effect(sub[m].to_numpy(float), ref[m].to_numpy(float))
+            rows.append(
+                {
+                    "ablation": sub["ablation"].iloc[0],
+                    by: name,
+                    "metric": m,
+                    "default_mean": float(ref[m].mean()),
+                    "mean": float(sub[m].mean()),
+                    **e,
+                    "n_default": len(ref),
+                    "n": len(sub),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def ranking(effect_tables: Sequence[pd.DataFrame], primary: dict[str, str]) -> pd.DataFrame:
+    """What mattered most: every configuration's effect on its family's primary metric.
+
+    ``primary`` maps a family (``purl`` / ``neon``) to its primary metric. Rows are ranked by
+    the absolute difference of means within each family; ``p_holm`` is the Holm-adjusted p-value
+    over all rows of the family (many configurations are compared with one default).
+    """
+    parts = []
+    for table in effect_tables:
+        for family, metric in primary.items():
+            is_neon = table["ablation"].eq("neon")
+            sub = table[(is_neon if family == "neon" else ~is_neon) & table["metric"].eq(metric)]
+            if len(sub):
+                parts.append(sub.assign(family=family))
+    df = pd.concat(parts, ignore_index=True)
+    out = []
+    for _family, g in df.groupby("family", sort=False):
+        g = g.assign(abs_diff=g["diff"].abs()).sort_values("abs_diff", ascending=False)
+        g = g.assign(rank=np.arange(1, len(g) + 1), p_holm=holm(g["p_value"].to_numpy(float)))
+        out.append(g)
+    cols = ["family", "rank", "ablation", "variant", "metric", "default_mean", "mean", "diff",
+            "ci_low", "ci_high", "p_value", "p_holm", "n_default", "n"]  # fmt: skip
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def _g3(x: float) -> str:
+    """A p-value or ratio to three significant digits, "n/a" when it is not finite."""
+    return "n/a" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def findings(
+    runs: dict[str, pd.DataFrame],
+    effect_table: pd.DataFrame,
+    rank: pd.DataFrame,
+    alpha: float = 0.05,
+) -> str:
+    """The measured facts behind notebook 05's conclusions, as Markdown (a bullet per ablation).
+
+    ``runs`` maps an ablation to its per-seed run table (``reward_timing``, ``reward_shape``,
+    ``state``, ``action_space``, ``agent``, ``neon``); ``effect_table`` holds every effect
+    (:func:`effects`) and ``rank`` the ranking (:func:`ranking`). Computed from the tables so that
+    the closing text of a notebook never quotes numbers of another run.
+    """
+    missing = {"reward_timing", "reward_shape", "action_space", "agent", "neon"} - set(runs)
+    if missing:
+        raise KeyError(f"findings() needs the run tables of {sorted(missing)}")
+    out: list[str] = []
+    # every PuRL configuration's means over seeds, computed once: by_cfg.loc[ablation] is the
+    # per-variant table of one ablation
+    purl_names = ("reward_timing", "reward_shape", "state", "action_space", "agent")
+    allp = pd.concat([runs[k] for k in purl_names if k in runs], ignore_index=True)
+    by_cfg = allp.groupby(["ablation", "variant"], sort=False).mean(numeric_only=True)
+
+    t = runs["reward_timing"]
+    tm = by_cfg.loc["reward_timing"]
+    wide = t.pivot_table(index="seed", columns="variant", values="episodes_to_common_level")
+    first = int((wide["step"] < wide["episodic"]).sum())
+    ties = int((wide["step"] == wide["episodic"]).sum())
+    s_c, e_c = (
+        tm.loc["step", "episodes_to_common_level"],
+        tm.loc["episodic", "episodes_to_common_level"],
+    )
+    ratio = e_c / s_c if s_c > 0 else math.nan
+    out.append(
+        f"**Reward timing.** Episodes to the common level: per-step reward {s_c:.0f}, "
+        f"end-of-episode reward {e_c:.0f} (ratio {_g3(ratio)}); the per-step agent got there first "
+        f"with {first} of {len(wide)} seeds"
+        + (f" ({ties} {'tie' if ties == 1 else 'ties'})" if ties else "")
+        + ". "
+        f"Episodes to each one's own plateau: {tm.loc['step', 'episodes_to_plateau']:.0f} against "
+        f"{tm.loc['episodic', 'episodes_to_plateau']:.0f}. Final yardstick "
+        f"{tm.loc['step', 'yardstick']:.2f} against {tm.loc['episodic', 'yardstick']:.2f}, at "
+        f"sparsity {tm.loc['step', 'sparsity']:.2f} against {tm.loc['episodic', 'sparsity']:.2f}."
+    )
+
+    purl = rank[rank["family"] == "purl"]
+    if len(purl):
+        top = purl.iloc[0]
+        sig = purl[purl["p_holm"] < alpha]
+        sig_text = ", ".join(f"{r.ablation}:{r.variant} ({r.diff:+.2f})" for r in sig.itertuples())
+        out.append(
+            f"**Largest PuRL effect.** {top['ablation']}:{top['variant']} moves the yardstick from "
+            f"{top['default_mean']:.2f} to {top['mean']:.2f} ({top['diff']:+.2f}, Holm-adjusted p "
+            f"{_g3(top['p_holm'])}). Significant after Holm's adjustment at {alpha:g}: "
+            f"{sig_text or 'none'}."
+        )
+
+    if ("agent", "random_search") in by_cfg.index:
+        rs = by_cfg.loc[("agent", "random_search"), "yardstick"]
+        # the "default" rows of the other ablations are the same runs as agent:default
+        same = [(a, v) for a, v in by_cfg.index if v == "default" and a != "agent"]
+        dqn = by_cfg.drop(index=[("agent", "random_search"), *same])["yardstick"]
+        best = dqn.idxmax()
+        out.append(
+            f"**Random search.** Best of as many random episodes as the DQN's: yardstick {rs:.2f}; "
+            f"the best DQN configuration ({best[0]}:{best[1]}) {dqn.max():.2f}; random search "
+            f"beats {int((rs > dqn).sum())} of the {len(dqn)} DQN configurations."
+        )
+
+    default_collapse = by_cfg.loc[("agent", "default"), "late_collapses"]
+    calm = [f"{a}:{v}" for (a, v), x in by_cfg["late_collapses"].items()
+            if x == 0 and v not in ("default", "random_search")]  # fmt: skip
+    out.append(
+        f"**Late collapses.** The default's greedy policy prunes a layer away (validation accuracy "
+        f"below half the dense one) in {default_collapse:.0%} of its late evaluations; "
+        f"configurations with none: {', '.join(calm) or 'none'}."
+    )
+
+    later = effect_table[(effect_table["metric"] == "episodes_to_plateau")
+                         & (effect_table["p_value"] < alpha)]  # fmt: skip
+    plateau_text = ", ".join(
+        f"{r.ablation}:{r.variant} {r.mean:.0f} vs {r.default_mean:.0f} (p {_g3(r.p_value)})"
+        for r in later.itertuples()
+    )
+    shape, act = by_cfg.loc["reward_shape"], by_cfg.loc["action_space"]
+    extra = []
+    if "neon_C1" in shape.index:
+        extra.append(
+            f"NEON's reward (C = 1) in PuRL's MDP: sparsity {shape.loc['neon_C1', 'sparsity']:.2f} "
+            f"at test accuracy {shape.loc['neon_C1', 'test_accuracy']:.3f} (default "
+            f"{shape.loc['default', 'sparsity']:.2f} at {shape.loc['default', 'test_accuracy']:.3f})."
+        )
+    if "passes_3" in act.index:
+        extra.append(
+            f"Three passes cost {act.loc['passes_3', 'seconds'] / act.loc['default', 'seconds']:.1f}x "
+            "the default's time per run."
+        )
+    out.append(
+        "**Plateau episodes** that differ from the default at Welch p < "
+        f"{alpha:g} (unadjusted): {plateau_text or 'none'}. " + " ".join(extra)
+    )
+
+    n = runs["neon"].groupby("variant", sort=False).mean(numeric_only=True)
+    d = n.loc["default"]
+    parts = [
+        f"{v} x{r['train_compression']:.1f} (greedy x{r['compression']:.1f}, validation "
+        f"{r['delta_val_pp']:+.1f} pp, {r['seconds_per_episode'] / d['seconds_per_episode']:.2f}x "
+        "the time per episode)"
+        for v, r in n.iterrows()
+        if v != "default"
+    ]
+    out.append(
+        f"**NEON.** Compression of the sampled policy late in training: default "
+        f"x{d['train_compression']:.1f} (greedy x{d['compression']:.1f}, validation "
+        f"{d['delta_val_pp']:+.1f} pp); " + "; ".join(parts) + "."
+    )
+    return "\n".join(f"* {line}" for line in out)
+
