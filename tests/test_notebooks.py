@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 from pathlib import Path
 
 import nbformat
@@ -239,6 +240,9 @@ def test_notebook_problems_catches_a_bad_notebook(case: str, tmp_path: Path) -> 
 def test_notebook_smoke_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # one OpenMP thread in the kernel: on a busy 2-core machine two threads thrash (10x slower)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # the kernel imports the package of this checkout, not whichever one is installed
+    paths = [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
     out = tmp_path / path.name
     pm.execute_notebook(
         str(path),
