@@ -47,6 +47,7 @@ from pruning_core.pruning.sparse import latency, to_sparse_inference
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import write_json
 from pruning_core.studies.purl import purl_study_sizes
 from pruning_core.train.loop import MLPTrainConfig, train_mlp
@@ -111,12 +112,8 @@ def _time_forward(model: nn.Module, x: torch.Tensor) -> float:
 
 def _time_episode(env: PuRLEnv, rng: np.random.Generator) -> float:
     """Mean seconds per step over one episode of random actions (reset not included)."""
-    env.reset()
-    n = env.action_space.n
-    t0 = time.perf_counter()
-    for _ in range(env.episode_length):
-        env.step(int(rng.integers(n)))
-    return (time.perf_counter() - t0) / env.episode_length
+    ep = rollout(env, uniform_random(int(env.action_space.n), rng))
+    return ep.seconds / ep.length
 
 
 def measure_step_ratio(

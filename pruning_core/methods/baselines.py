@@ -38,6 +38,7 @@ from pruning_core.pruning.neurons import (
     remove_neurons,
     top_neurons,
 )
+from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
 
 __all__ = [
@@ -166,11 +167,7 @@ def select_by_C(rounds: pd.DataFrame, C: float) -> pd.Series:
 
 def random_agent_episode(env: Any, seed: int = 0, **reset_options: Any) -> dict[str, Any]:
     """One episode of uniformly random actions through ``env``; returns its episode report."""
-    rng = np.random.default_rng(seed)
-    env.reset(seed=seed, options=reset_options or None)
-    done = False
-    while not done:
-        _obs, _r, term, trunc, _info = env.step(int(rng.integers(env.action_space.n)))
-        done = term or trunc
+    policy = uniform_random(int(env.action_space.n), np.random.default_rng(seed))
+    rollout(env, policy, seed=seed, options=reset_options or None)
     return env.episode_report()
 

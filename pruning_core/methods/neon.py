@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pruning_core.models.mlp import (
 )
 from pruning_core.rl.agents.a2c import load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.rollout import rollout
 from pruning_core.runs import cached, config_hash
 from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
 
@@ -161,14 +163,9 @@ def prune_mlp(
     agent = agent if agent is not None else load_shipped_agent()
     t0 = time.perf_counter()
     with torch_threads(threads):
-        obs, _ = env.reset(seed=seed, options={"task": 0, "C": float(C)})
-        done = False
-        actions = []
-        while not done:
-            action = agent.act(obs, greedy=True)
-            actions.append(int(action))
-            obs, _r, term, trunc, _info = env.step(action)
-            done = term or trunc
+        greedy = partial(agent.act, greedy=True)
+        ep = rollout(env, greedy, seed=seed, options={"task": 0, "C": float(C)})
+        actions = [int(a) for a in ep.actions]
         pruned = env.final_model().eval()
         report = env.episode_report()
     report["actions"] = actions

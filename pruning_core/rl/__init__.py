@@ -1,1 +1,1 @@
-"""Reinforcement learning: rewards, the episode loop, the two MDPs and their agents."""
+"""Reinforcement learning: rewards, the episode loop (:mod:`.rollout`), the two MDPs, the agents."""

@@ -43,8 +43,9 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -60,6 +61,7 @@ from pruning_core.rl.agents.dqn import DQNConfig, train
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward, purl_reward
+from pruning_core.rl.rollout import Policy, replay, rollout
 from pruning_core.runs import cached, config_hash
 from pruning_core.stats import holm, t_interval, welch_effect
 from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
@@ -477,23 +479,16 @@ def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
     return NeonRewardWrapper(env) if variant.reward == "neon" else env
 
 
-def _play(env: gym.Env, act: Callable[[np.ndarray, int], int]) -> dict[str, Any]:
-    """One episode with ``act(obs, t)``; the yardstick and what the final network is."""
-    obs, _ = env.reset()
-    u = env.unwrapped
-    own, done, t, values, info = 0.0, False, 0, [], {}
-    while not done:
-        obs, r, terminated, truncated, info = env.step(act(obs, t))
-        own += float(r)
-        values.append(info["action_value"])
-        done = terminated or truncated
-        t += 1
+def _play(env: gym.Env, policy: Policy) -> dict[str, Any]:
+    """One episode of ``policy``; the yardstick and what the final network is."""
+    ep = rollout(env, policy)
+    info = ep.info
     return {
-        "yardstick": yardstick(info["accuracy"], info["sparsity"], u.dense_accuracy),
-        "own_return": own,
+        "yardstick": yardstick(info["accuracy"], info["sparsity"], env.unwrapped.dense_accuracy),
+        "own_return": ep.episode_return,
         "sparsity": float(info["sparsity"]),
         "val_accuracy": float(info["accuracy"]),
-        "actions": " ".join(f"{v:g}" for v in values),
+        "actions": " ".join(f"{inf['action_value']:g}" for inf in ep.infos),
     }
 
 
@@ -530,7 +525,7 @@ def _train_dqn(
     curve, agent = [], None
     for k, stop in enumerate(sizes.eval_episodes):
         agent = train(env, cfg, checkpoint_path=ckpt, resume=k > 0, stop_after=stop)
-        res = _play(env, lambda obs, _t, ag=agent: ag.act(obs))
+        res = _play(env, agent.act)
         curve.append({"episode": stop, **res, "test_accuracy": _test_accuracy(env, dense)})
     seconds = time.perf_counter() - t0
     for p in (ckpt, ckpt.with_name(ckpt.name + ".sha256")):
@@ -557,7 +552,7 @@ def _random_search(
     evals = set(sizes.eval_episodes)
     for e in range(1, sizes.episodes + 1):
         actions = rng.integers(n, size=length)
-        res = _play(env, lambda _obs, t, a=actions: int(a[t]))
+        res = _play(env, replay(actions.tolist()))
         rows.append({"episode": e, "yardstick": res["yardstick"], "sparsity": res["sparsity"]})
         if best is None or res["yardstick"] > best["yardstick"]:
             best = {**res, "test_accuracy": _test_accuracy(env, dense)}
@@ -743,12 +738,9 @@ def run_neon_variant(
             log = agent.train(env, sizes.neon_episodes, checkpoint_path=ckpt, checkpoint_every=5)
             seconds = time.perf_counter() - t0
             rows = []
+            greedy = partial(agent.act, greedy=True)
             for i, task in enumerate(tasks):
-                obs, _ = env.reset(seed=seed, options={"task": i, "C": sizes.neon_C})
-                done = False
-                while not done:
-                    obs, _r, term, trunc, _ = env.step(agent.act(obs, greedy=True))
-                    done = term or trunc
+                rollout(env, greedy, seed=seed, options={"task": i, "C": sizes.neon_C})
                 rep = env.episode_report()
                 d = data[task.meta["dataset"]]
                 test0 = accuracy(task.model, d.x_test, d.y_test)

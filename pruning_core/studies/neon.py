@@ -48,6 +48,7 @@ from pruning_core.models.mlp import ArchitectureSpace, BaseNet
 from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
+from pruning_core.rl.rollout import rollout
 from pruning_core.runs import atomic_write_text, cached, config_hash, git_info
 from pruning_core.train.loop import MLPTrainConfig, accuracy
 
@@ -344,16 +345,10 @@ def train_fold_agents(
 
 
 def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) -> dict[str, Any]:
-    obs, _ = env.reset(seed=seed, options={"task": 0, "C": C})
-    done = False
-    actions = []
-    while not done:
-        a = agent.act(obs, greedy=True)
-        actions.append(a)
-        obs, _r, term, trunc, _ = env.step(a)
-        done = term or trunc
+    greedy = functools.partial(agent.act, greedy=True)
+    ep = rollout(env, greedy, seed=seed, options={"task": 0, "C": C})
     rep = env.episode_report()
-    rep["actions"] = "".join(map(str, actions))
+    rep["actions"] = "".join(map(str, ep.actions))
     return rep
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from torch import nn
 
 from pruning_core.config import progress
 from pruning_core.rl.envs.neon_features import OBS_DIM
+from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import atomic_open, load_checkpoint, save_checkpoint, write_csv
 
 __all__ = [
@@ -225,28 +227,29 @@ class ActorCriticAgent:
         }
 
     def run_episode(
-        self, env: gym.Env, random_actions: bool = False, greedy: bool = False, **reset_kw: Any
+        self,
+        env: gym.Env,
+        random_actions: bool = False,
+        greedy: bool = False,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Play one episode; returns the trajectory and the env's last info."""
-        obs, info = env.reset(**reset_kw)
-        traj: dict[str, list[Any]] = {"obs": [], "actions": [], "rewards": []}
-        done = False
-        while not done:
-            if random_actions:
-                a = int(self.rng.integers(self.n_actions))
-            else:
-                a = self.act(obs, greedy=greedy)
-            traj["obs"].append(np.asarray(obs, dtype=np.float32))
-            traj["actions"].append(a)
-            obs, r, term, trunc, info = env.step(a)
-            traj["rewards"].append(float(r))
-            done = term or trunc
+        """Play one episode; returns the trajectory (as :meth:`update` takes it) and the last info.
+
+        Actions are uniformly random (``random_actions``, from the agent's NumPy RNG), the most
+        probable (``greedy``) or sampled from the policy (from the agent's torch generator).
+        """
+        if random_actions:
+            policy = uniform_random(self.n_actions, self.rng)
+        else:
+            policy = partial(self.act, greedy=greedy)
+        ep = rollout(env, policy, seed=seed, options=options, keep_observations=True)
         out = {
-            "obs": np.stack(traj["obs"]),
-            "actions": np.asarray(traj["actions"]),
-            "rewards": np.asarray(traj["rewards"]),
+            "obs": np.stack([np.asarray(o, dtype=np.float32) for o in ep.observations[:-1]]),
+            "actions": np.asarray(ep.actions),
+            "rewards": np.asarray(ep.rewards),
         }
-        return out, info
+        return out, ep.info
 
     def train(
         self,

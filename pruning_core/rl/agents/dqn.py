@@ -10,6 +10,9 @@ rest of the run (networks, optimiser, replay buffer, the agent's and the environ
 states, counters, the log so far), so an interrupted run resumes from its last checkpoint and
 ends bit for bit where an uninterrupted run with the same seed ends.
 
+Every episode is played by :func:`pruning_core.rl.rollout.rollout`; in :func:`train` its
+``on_step`` callback fills the replay buffer and makes the TD updates between the steps.
+
 After training, :func:`greedy_policy` plays one greedy episode (for PuRL: the per-layer actions,
 masks and sparsities); :func:`random_policy` is the baseline with the same number of episodes.
 """
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning_core.config import progress
+from pruning_core.rl.rollout import Transition, rollout, uniform_random
 from pruning_core.runs import load_checkpoint, save_checkpoint, write_csv
 
 __all__ = [
@@ -341,60 +345,61 @@ def train(
             },
         )
 
+    losses: list[float] = []  # TD losses of the current episode
+    eps = cfg.start_epsilon
+
+    def explore(obs: np.ndarray) -> int:
+        """Epsilon-greedy on the Q-network, epsilon by the global step."""
+        nonlocal eps
+        if ep_len is not None:
+            eps = linear_epsilon(cfg, global_step, cfg.episodes * ep_len)
+        if rng.random() < eps:
+            return int(rng.integers(n_actions))
+        with torch.no_grad():
+            q = q_net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
+        return int(q.argmax(dim=1)[0])
+
+    def learn(tr: Transition) -> None:
+        """Store the transition, then the TD updates and target syncs that are due."""
+        nonlocal global_step
+        buffer.add(tr.obs, tr.action, tr.reward, tr.next_obs, tr.terminated)
+        global_step += 1
+        if global_step >= cfg.learning_starts and global_step % cfg.train_frequency == 0:
+            for _ in range(cfg.gradient_steps):
+                losses.append(_td_step(cfg, q_net, target, optimizer, buffer, rng))
+        if global_step % cfg.target_update_interval == 0:
+            _update_target(q_net, target, cfg.tau)
+
     end = cfg.episodes if stop_after is None else min(stop_after, cfg.episodes)
     t_start = time.perf_counter()
     bar = progress(total=cfg.episodes, initial=episode, desc=desc or "DQN", unit="ep")
     try:
         while episode < end:
             t_ep = time.perf_counter()
-            if episode == 0:
-                obs, info = env.reset(seed=cfg.seed)
-            else:
-                if env_state is not None:  # first episode after a resume
-                    _set_env_rng_state(env, env_state)
-                    env_state = None
-                obs, info = env.reset()
-            ep_return, steps, losses = 0.0, 0, []
-            eps, done = cfg.start_epsilon, False
-            while not done:
-                if ep_len is not None:
-                    eps = linear_epsilon(cfg, global_step, cfg.episodes * ep_len)
-                if rng.random() < eps:
-                    action = int(rng.integers(n_actions))
-                else:
-                    with torch.no_grad():
-                        q = q_net(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))
-                    action = int(q.argmax(dim=1)[0])
-                next_obs, reward, terminated, truncated, info = env.step(action)
-                buffer.add(obs, action, float(reward), next_obs, terminated)
-                obs = next_obs
-                ep_return += float(reward)
-                steps += 1
-                global_step += 1
-                done = terminated or truncated
-                if global_step >= cfg.learning_starts and global_step % cfg.train_frequency == 0:
-                    for _ in range(cfg.gradient_steps):
-                        losses.append(_td_step(cfg, q_net, target, optimizer, buffer, rng))
-                if global_step % cfg.target_update_interval == 0:
-                    _update_target(q_net, target, cfg.tau)
+            if episode > 0 and env_state is not None:  # first episode after a resume
+                _set_env_rng_state(env, env_state)
+                env_state = None
+            losses.clear()
+            eps = cfg.start_epsilon
+            ep = rollout(env, explore, seed=cfg.seed if episode == 0 else None, on_step=learn)
             if ep_len is None:
-                ep_len = steps
+                ep_len = ep.length
             episode += 1
             rows.append(
                 {
                     "episode": episode,
-                    "return": ep_return,
-                    "final_sparsity": float(info.get("sparsity", np.nan)),
-                    "final_accuracy": float(info.get("accuracy", np.nan)),
+                    "return": ep.episode_return,
+                    "final_sparsity": float(ep.info.get("sparsity", np.nan)),
+                    "final_accuracy": float(ep.info.get("accuracy", np.nan)),
                     "epsilon": eps,
-                    "steps": steps,
+                    "steps": ep.length,
                     "loss": float(np.mean(losses)) if losses else float("nan"),
                     "seconds": time.perf_counter() - t_ep,
                     "wall_seconds": wall_before + (time.perf_counter() - t_start),
                 }
             )
             bar.update(1)
-            bar.set_postfix(ret=round(ep_return, 3), eps=round(eps, 3), refresh=False)
+            bar.set_postfix(ret=round(ep.episode_return, 3), eps=round(eps, 3), refresh=False)
             if episode % cfg.checkpoint_every == 0 or episode == end:
                 checkpoint()
     finally:
@@ -476,25 +481,16 @@ def greedy_policy(agent: DQNAgent, env: gym.Env, seed: int | None = None) -> Gre
 
     The environment is left in the final (pruned) state, so the masks can be fine-tuned next.
     """
-    obs, info = env.reset(seed=seed)
-    actions, values, layers, rewards = [], [], [], []
+    ep = rollout(env, agent.act, seed=seed)
     grid = getattr(env.unwrapped, "action_values", None)
-    done = False
-    while not done:
-        a = agent.act(obs)
-        obs, r, terminated, truncated, info = env.step(a)
-        actions.append(a)
-        values.append(float(grid[a]) if grid is not None else float(a))
-        layers.append(str(info.get("layer", len(layers))))
-        rewards.append(float(r))
-        done = terminated or truncated
+    info = ep.info
     masker = getattr(env.unwrapped, "masker", None)
     masks = {k: v.detach().clone().cpu() for k, v in masker.masks.items()} if masker else {}
     return GreedyRollout(
-        actions=actions,
-        action_values=values,
-        layers=layers,
-        rewards=rewards,
+        actions=ep.actions,
+        action_values=[float(grid[a]) if grid is not None else float(a) for a in ep.actions],
+        layers=[str(inf.get("layer", t)) for t, inf in enumerate(ep.infos)],
+        rewards=ep.rewards,
         layer_sparsity=dict(info.get("layer_sparsity", {})),
         masks=masks,
         sparsity=float(info.get("sparsity", np.nan)),
@@ -511,26 +507,20 @@ def random_policy(
 ) -> pd.DataFrame:
     """The baseline: uniformly random actions for ``episodes`` episodes, logged like :func:`train`."""
     _, n_actions = _spaces(env)
-    rng = np.random.default_rng(seed)
+    policy = uniform_random(n_actions, np.random.default_rng(seed))
     rows = []
     t_start = time.perf_counter()
     for episode in progress(range(episodes), desc=desc or "random", unit="ep"):
         t_ep = time.perf_counter()
-        obs, info = env.reset(seed=seed if episode == 0 else None)
-        ep_return, steps, done = 0.0, 0, False
-        while not done:
-            obs, r, terminated, truncated, info = env.step(int(rng.integers(n_actions)))
-            ep_return += float(r)
-            steps += 1
-            done = terminated or truncated
+        ep = rollout(env, policy, seed=seed if episode == 0 else None)
         rows.append(
             {
                 "episode": episode + 1,
-                "return": ep_return,
-                "final_sparsity": float(info.get("sparsity", np.nan)),
-                "final_accuracy": float(info.get("accuracy", np.nan)),
+                "return": ep.episode_return,
+                "final_sparsity": float(ep.info.get("sparsity", np.nan)),
+                "final_accuracy": float(ep.info.get("accuracy", np.nan)),
                 "epsilon": 1.0,
-                "steps": steps,
+                "steps": ep.length,
                 "loss": float("nan"),
                 "seconds": time.perf_counter() - t_ep,
                 "wall_seconds": time.perf_counter() - t_start,
