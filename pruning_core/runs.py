@@ -5,6 +5,10 @@ Every study writes under ``results/<profile>/<notebook-stem>/``:
 metric tables as CSV / Markdown / JSON, ``summary.json`` with the headline numbers, and figures
 (PNG plus SVG). Every file is written atomically (a temporary file in the same folder, then
 ``os.replace``), so an interrupted run never leaves a half-written file in place of a good one.
+
+Cached artefacts (trained networks, searches, agents, evaluations) live under ``cache_root()``
+at the path their :class:`ArtefactKey` derives from what they are, and are read back SHA-256
+checked: a corrupt one is set aside and rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import time
@@ -24,12 +29,12 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import pandas as pd
 import torch
 
-from pruning_core.config import REPO_ROOT, check_profile, results_root
+from pruning_core.config import REPO_ROOT, cache_root, check_profile, results_root
 
 PACKAGES = (
     "torch", "torchvision", "gymnasium", "numpy", "pandas", "scipy", "scikit-learn",
@@ -185,9 +190,68 @@ def device_info() -> dict[str, Any]:
 
 
 def config_hash(config: Any, length: int = 12) -> str:
-    """A short stable hash of a config (dataclass / dict), used to key cached artefacts."""
-    blob = json.dumps(_jsonable(config), sort_keys=True, default=str)
+    """A short stable hash of a config (dataclass / dict), used to key cached artefacts.
+
+    A value that has no JSON form is refused (TypeError) rather than hashed by its ``repr``,
+    which may hold a memory address (a new hash every run) or an unordered set.
+    """
+    blob = json.dumps(_jsonable(config), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+class ArtefactKey:
+    """What one cached artefact is, and so where it lives: ``cache_root()/KIND/<prefix>__<hash>``.
+
+    Each kind of artefact subclasses this as a ``@dataclass(frozen=True)`` whose fields are
+    everything that decides the artefact's contents (configs as dataclasses, the data's
+    description, digests of weights or masks), like open_lth's ``Desc.hashname``/``run_path``.
+    The class attributes say the rest, in one place per kind:
+
+    * ``KIND``: the folder under the cache root, unique per kind (checked on definition);
+    * ``VERSION``: bump it when the code building this kind changes what it builds, so every
+      cached entry of the kind is rebuilt instead of reused stale;
+    * ``SUFFIX``: the file's extension, ``".pt"`` (a checkpoint, through :func:`cached`) unless
+      set; ``""`` names a folder (of resumable checkpoints, see :func:`resume_checkpoint`).
+
+    The hash covers the kind, the version and every field, so any change gives a new path;
+    :attr:`prefix` (a subclass names the artefact from its fields) keeps the name readable.
+    """
+
+    KIND: ClassVar[str]
+    VERSION: ClassVar[int]
+    SUFFIX: ClassVar[str] = ".pt"
+    _KINDS: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.__dict__.get("KIND"), str) or not isinstance(
+            cls.__dict__.get("VERSION"), int
+        ):
+            raise TypeError(f"{cls.__name__} must set its own KIND (str) and VERSION (int)")
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if ArtefactKey._KINDS.setdefault(cls.KIND, name) != name:
+            raise TypeError(
+                f"{cls.__name__}: KIND {cls.KIND!r} is already {ArtefactKey._KINDS[cls.KIND]}'s"
+            )
+
+    @property
+    def prefix(self) -> str:
+        """The readable start of the file name; subclasses name the artefact from their fields."""
+        return self.KIND.rsplit("/", 1)[-1]
+
+    @property
+    def hashname(self) -> str:
+        """Hash of the kind, its version and every field: the artefact's identity."""
+        params = getattr(type(self), "__dataclass_params__", None)
+        if "__dataclass_fields__" not in vars(type(self)) or not params.frozen:
+            raise TypeError(f"{type(self).__name__} must be a @dataclass(frozen=True)")
+        return config_hash({"kind": self.KIND, "version": self.VERSION, "config": self})
+
+    def path(self, folder: str | Path | None = None) -> Path:
+        """``<folder>/<prefix>__<hashname><SUFFIX>``; ``folder``: ``cache_root()/KIND`` if None."""
+        root = Path(folder) if folder is not None else cache_root() / self.KIND
+        prefix = re.sub(r"[^A-Za-z0-9._+-]+", "_", self.prefix)
+        return root / f"{prefix}__{self.hashname}{self.SUFFIX}"
 
 
 def weights_fingerprint(model: torch.nn.Module) -> float:
@@ -208,16 +272,41 @@ class CorruptCheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read back intact."""
 
 
-def save_checkpoint(path: str | Path, obj: Any) -> Path:
-    """``torch.save`` atomically, with a SHA-256 sidecar so corruption is detected on load."""
+def write_verified(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` atomically, with a SHA-256 sidecar (``<name>.sha256``) to check it by."""
     path = Path(path)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    data = buf.getvalue()
     with atomic_open(path, "wb") as fh:
         fh.write(data)
     atomic_write_text(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest())
     return path
+
+
+def read_verified(path: str | Path) -> bytes:
+    """The bytes of a file written by :func:`write_verified`, checked against its SHA-256.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CorruptCheckpointError: the bytes do not match the recorded hash.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    data = path.read_bytes()
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file() and hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
+        raise CorruptCheckpointError(f"checkpoint {path} does not match its SHA-256. {_hint(path)}")
+    return data
+
+
+def _hint(path: Path) -> str:
+    return f"Delete {path} (and {path.name}.sha256) so it is rebuilt, or restore a good copy."
+
+
+def save_checkpoint(path: str | Path, obj: Any) -> Path:
+    """``torch.save`` atomically, with a SHA-256 sidecar so corruption is detected on load."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return write_verified(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
@@ -228,35 +317,59 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         CorruptCheckpointError: the bytes do not match the recorded hash or do not unpickle;
             the message says to delete the file so that it is rebuilt.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    data = path.read_bytes()
-    sidecar = path.with_name(path.name + ".sha256")
-    hint = f"Delete {path} (and {sidecar.name}) so it is rebuilt, or restore a good copy."
-    if sidecar.is_file() and hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
-        raise CorruptCheckpointError(f"checkpoint {path} does not match its SHA-256. {hint}")
+    data = read_verified(path)
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
     except Exception as exc:  # torch raises several types for damaged files
-        raise CorruptCheckpointError(f"checkpoint {path} cannot be read ({exc}). {hint}") from exc
+        raise CorruptCheckpointError(
+            f"checkpoint {path} cannot be read ({exc}). {_hint(Path(path))}"
+        ) from exc
 
 
-def cached(path: str | Path, build: Callable[[], Any], log: Callable[[str], None] = print) -> Any:
+def _set_aside(path: Path, exc: CorruptCheckpointError, log: Callable[[str], None]) -> None:
+    log(f"WARNING: {exc} Rebuilding it.")
+    os.replace(path, path.with_name(path.name + ".corrupt"))
+
+
+def cached(
+    path: str | Path,
+    build: Callable[[], Any],
+    log: Callable[[str], None] = print,
+    save: Callable[[Path, Any], Any] = save_checkpoint,
+    load: Callable[[Path], Any] = load_checkpoint,
+) -> Any:
     """Load ``path`` if it holds a good checkpoint, else ``build()`` it and save it there.
 
     A corrupt file is reported, set aside as ``<name>.corrupt`` and rebuilt: never silently used.
+    ``save`` / ``load`` change the file format; ``load`` raises :class:`CorruptCheckpointError`
+    for a damaged file (build both on :func:`write_verified` / :func:`read_verified`).
     """
     path = Path(path)
     if path.is_file():
         try:
-            return load_checkpoint(path)
+            return load(path)
         except CorruptCheckpointError as exc:
-            log(f"WARNING: {exc} Rebuilding it.")
-            os.replace(path, path.with_name(path.name + ".corrupt"))
+            _set_aside(path, exc, log)
     obj = build()
-    save_checkpoint(path, obj)
+    save(path, obj)
     return obj
+
+
+def resume_checkpoint(path: str | Path, log: Callable[[str], None] = print) -> Any | None:
+    """The checkpoint at ``path`` to resume a run from, or None to start afresh.
+
+    None when there is no file, or when it is corrupt: then it is reported and set aside as
+    ``<name>.corrupt`` (like :func:`cached`), so the run restarts instead of failing or
+    resuming from damaged state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return load_checkpoint(path)
+    except CorruptCheckpointError as exc:
+        _set_aside(path, exc, log)
+        return None
 
 
 class RunDir:

@@ -126,6 +126,17 @@ def test_resume_ends_exactly_where_an_uninterrupted_run_ends(tmp_path: Path) -> 
     assert not all(torch.equal(v, _weights(other)[k]) for k, v in _weights(whole).items())
 
 
+def test_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path: Path) -> None:
+    cfg = DQNConfig(**{**CHAIN_CFG.__dict__, "episodes": 20, "learning_starts": 8})
+    whole = train(ChainEnv(), cfg)
+    ckpt = tmp_path / "dqn.pt"
+    train(ChainEnv(), cfg, checkpoint_path=ckpt, stop_after=10)
+    ckpt.write_bytes(ckpt.read_bytes()[:-9])  # damaged: no longer matches its SHA-256
+    rebuilt = train(ChainEnv(), cfg, checkpoint_path=ckpt)
+    assert len(rebuilt.log) == 20 and (tmp_path / "dqn.pt.corrupt").is_file()
+    assert all(torch.equal(v, _weights(rebuilt)[k]) for k, v in _weights(whole).items())
+
+
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
     ckpt = tmp_path / "x.pt"
     cfg = DQNConfig(**{**CHAIN_CFG.__dict__, "episodes": 6})

@@ -186,3 +186,16 @@ def test_base_network_is_cached_and_keyed_by_config(tmp_path) -> None:
     c = base_network(data, 0, space, replace(cfg, max_epochs=4), cache_dir=tmp_path)
     assert c.key != a.key and len(list(tmp_path.glob("*.pt"))) == 2
     assert a.model()(data.x_val).shape == (len(data.y_val), 3)
+
+
+def test_corrupt_base_network_is_rebuilt(tmp_path) -> None:
+    data = MLPData.from_tabular("iris", max_train_rows=60)
+    space = ArchitectureSpace(max_layers=2, widths=(8, 16))
+    cfg = MLPTrainConfig(max_epochs=3, patience=2)
+    a = base_network(data, 0, space, cfg, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.pt")
+    path.write_bytes(path.read_bytes()[:100])
+    b = base_network(data, 0, space, cfg, cache_dir=tmp_path)
+    assert b.key == a.key and path.with_name(path.name + ".corrupt").is_file()
+    for k, v in a.state_dict.items():
+        assert torch.equal(v, b.state_dict[k])

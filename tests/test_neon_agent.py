@@ -106,6 +106,20 @@ def test_resume_gives_the_same_agent_as_an_uninterrupted_run(tmp_path: Path) -> 
     assert again.episodes_done == 6
 
 
+def test_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(tmp_path: Path) -> None:
+    cfg = A2CConfig(warmup_episodes=2, seed=3)
+    straight = ActorCriticAgent.for_env(env := Bandit(), cfg)
+    straight.train(env, 8)
+    ckpt = tmp_path / "agent.pt"
+    ActorCriticAgent.for_env(env1 := Bandit(), cfg).train(env1, 4, checkpoint_path=ckpt)
+    ckpt.write_bytes(b"garbage")
+    rebuilt = ActorCriticAgent.for_env(env2 := Bandit(), cfg)
+    log = rebuilt.train(env2, 8, checkpoint_path=ckpt)
+    assert len(log) == 8 and (tmp_path / "agent.pt.corrupt").is_file()
+    for k, v in straight.net.state_dict().items():
+        assert torch.equal(v, rebuilt.net.state_dict()[k]), k
+
+
 def test_save_load_and_export(tmp_path: Path) -> None:
     agent = ActorCriticAgent(OBS_DIM, 5, A2CConfig(seed=1))
     agent.save(tmp_path / "a.pt")

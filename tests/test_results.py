@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pruning_core.config import by_profile, check_profile
+from pruning_core.config import by_profile, cache_root, check_profile
 from pruning_core.runs import (
+    ArtefactKey,
     CorruptCheckpointError,
     RunDir,
     atomic_open,
@@ -19,6 +21,7 @@ from pruning_core.runs import (
     config_hash,
     git_info,
     load_checkpoint,
+    resume_checkpoint,
     save_checkpoint,
     write_json,
 )
@@ -150,6 +153,116 @@ def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:
 def test_config_hash_stable() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_config_hash_refuses_values_without_json_form() -> None:
+    with pytest.raises(TypeError):
+        config_hash({"fn": lambda: 0})  # its repr holds a memory address: a new hash every run
+
+
+def test_resume_checkpoint_sets_a_corrupt_one_aside(tmp_path: Path) -> None:
+    p = tmp_path / "agent.pt"
+    assert resume_checkpoint(p) is None
+    save_checkpoint(p, {"episode": 3})
+    assert resume_checkpoint(p) == {"episode": 3}
+    p.write_bytes(p.read_bytes()[:-5])  # truncated: no longer matches its SHA-256
+    logs: list[str] = []
+    assert resume_checkpoint(p, log=logs.append) is None
+    assert "SHA-256" in logs[0] and not p.exists() and (tmp_path / "agent.pt.corrupt").is_file()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Train:
+    lr: float = 0.1
+    epochs: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelKey(ArtefactKey):
+    """A stand-in kind of artefact: a trained model."""
+
+    KIND = "test/model"
+    VERSION = 1
+    model: str = "resnet 50/x"
+    seed: int = 0
+    train: _Train = _Train()
+    data: dict = dataclasses.field(default_factory=lambda: {"rows": 100, "name": "digits"})
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.model}-seed{self.seed}"
+
+
+def test_artefact_key_same_config_same_path() -> None:
+    a = _ModelKey(data={"rows": 100, "name": "digits"})
+    b = _ModelKey(data={"name": "digits", "rows": 100})  # dict order does not matter
+    assert a.path() == b.path() and a.hashname == b.hashname
+    assert a.hashname == "afbe8eb5dcb3"  # the same in every process (no hash salt, no repr)
+
+
+def test_artefact_key_any_field_change_changes_the_path() -> None:
+    base = _ModelKey()
+    changed = {
+        "model": "mobilenet_v2", "seed": 1, "train": _Train(lr=0.2),
+        "data": {"rows": 101, "name": "digits"},
+    }  # fmt: skip
+    assert set(changed) == {f.name for f in dataclasses.fields(_ModelKey)}  # every field
+    paths = {base.path()} | {dataclasses.replace(base, **{k: v}).path() for k, v in changed.items()}
+    assert len(paths) == 1 + len(changed)
+
+
+def test_artefact_key_version_bump_changes_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _ModelKey().path()
+    monkeypatch.setattr(_ModelKey, "VERSION", 2)
+    after = _ModelKey().path()
+    assert after != before and after.parent == before.parent and after.name.startswith("resnet")
+
+
+def test_artefact_key_path_is_kind_folder_readable_prefix_and_hash(tmp_path: Path) -> None:
+    key = _ModelKey(seed=4)
+    path = key.path()
+    assert path.parent == cache_root() / "test" / "model"
+    assert path.name == f"resnet_50_x-seed4__{key.hashname}.pt"  # unsafe characters replaced
+    assert key.path(tmp_path) == tmp_path / path.name  # a caller's folder replaces the kind's
+
+
+def test_artefact_key_kinds_are_unique_and_declare_a_version() -> None:
+    with pytest.raises(TypeError, match="already"):
+
+        @dataclasses.dataclass(frozen=True)
+        class Clash(ArtefactKey):
+            KIND = "test/model"
+            VERSION = 1
+
+    with pytest.raises(TypeError, match="VERSION"):
+
+        class NoVersion(ArtefactKey):
+            KIND = "test/no_version"
+
+
+def test_artefact_key_must_be_a_frozen_dataclass() -> None:
+    class Plain(ArtefactKey):  # fields not declared: they would be left out of the hash
+        KIND = "test/plain"
+        VERSION = 1
+
+    with pytest.raises(TypeError, match="frozen"):
+        Plain().path()
+
+
+def test_cached_artefact_is_rebuilt_when_corrupt() -> None:
+    key, calls = _ModelKey(seed=9), []
+
+    def build() -> dict:
+        calls.append(1)
+        return {"weights": torch.full((3,), float(len(calls)))}
+
+    first = cached(key.path(), build)
+    assert torch.equal(cached(key.path(), build)["weights"], first["weights"]) and len(calls) == 1
+    data = bytearray(key.path().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    key.path().write_bytes(bytes(data))
+    assert cached(key.path(), build, log=lambda m: None)["weights"][0] == 2.0
+    assert len(calls) == 2 and key.path().with_name(key.path().name + ".corrupt").is_file()
 
 
 def test_written_files_are_world_readable(tmp_path: Path) -> None:

@@ -181,6 +181,20 @@ def test_disk_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert second.categorical_features == first.categorical_features == ("island", "sex")
 
 
+def test_corrupt_disk_cache_is_rebuilt(tmp_path: Path) -> None:
+    first = load_tabular("iris", seed=2, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("iris__seed2__*.npz")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    _load_cached.cache_clear()
+    second = load_tabular("iris", seed=2, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.X_train, second.X_train)
+    assert path.with_name(path.name + ".corrupt").is_file()
+    _load_cached.cache_clear()
+    np.testing.assert_array_equal(load_tabular("iris", seed=2, cache_dir=tmp_path).y_test, first.y_test)
+
+
 def test_unknown_names_suggest_close_ones() -> None:
     with pytest.raises(KeyError, match="diamonds"):
         load_tabular("diamond")

@@ -32,14 +32,15 @@ Every dataset (suite or OpenML file) goes through the same three steps, ``clean_
    categorical columns with more than :data:`MAX_CATEGORICAL_LEVELS` levels (identifier-like or
    free text) are dropped. Labels are encoded 0..K-1 in sorted order of the class names.
 
-Processed datasets are cached in memory (and, when ``cache_dir`` is given, as ``.npz`` files).
+Processed datasets are cached in memory (and, when ``cache_dir`` is given, as ``.npz`` files at the
+path of their :class:`TabularKey`, SHA-256 checked).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -65,11 +66,19 @@ from pruning_core.data.suite import (
     suite_names,
     unknown_name_error,
 )
+from pruning_core.runs import (
+    ArtefactKey,
+    CorruptCheckpointError,
+    cached,
+    read_verified,
+    write_verified,
+)
 
 __all__ = [
     "MAX_CATEGORICAL_LEVELS",
     "MAX_ONEHOT_LEVELS",
     "TabularDataset",
+    "TabularKey",
     "load_tabular",
     "raw_frame",
     "suite_table",
@@ -82,9 +91,6 @@ MAX_ONEHOT_LEVELS = 20
 
 MAX_CATEGORICAL_LEVELS = 100
 """Categorical columns with more levels than this in the training split are dropped."""
-
-
-_CACHE_VERSION = 1
 
 
 _ROW_ID_COLUMN = "rownames"
@@ -423,33 +429,43 @@ _META_FIELDS = (
 )
 
 
-def _cache_file(cache_dir: Path, spec: TabularSpec, seed: int) -> Path:
-    settings = (
-        spec,
-        SPLIT_FRACTIONS,
-        MIN_CLASS_ROWS,
-        SUBSAMPLE_SEED,
-        MAX_ONEHOT_LEVELS,
-        MAX_CATEGORICAL_LEVELS,
-        _CACHE_VERSION,
-    )
-    digest = hashlib.sha1(repr(settings).encode()).hexdigest()[:12]
-    return cache_dir / f"{spec.name}__seed{seed}__{digest}.npz"
+@dataclass(frozen=True)
+class TabularKey(ArtefactKey):
+    """One preprocessed suite dataset on disk: its spec, split seed and preprocessing settings."""
+
+    KIND = "tabular"
+    VERSION = 1
+    SUFFIX = ".npz"
+    spec: TabularSpec
+    seed: int
+    split_fractions: tuple[float, float, float]
+    min_class_rows: int
+    subsample_seed: int
+    max_onehot_levels: int
+    max_categorical_levels: int
+
+    @property
+    def prefix(self) -> str:
+        """Dataset and split seed."""
+        return f"{self.spec.name}__seed{self.seed}"
 
 
 def _save_npz(path: Path, ds: TabularDataset) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {k: getattr(ds, k) for k in _META_FIELDS}
     arrays = {k: getattr(ds, k) for k in _ARRAY_FIELDS + _ROW_FIELDS}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(meta)), **arrays)
+    write_verified(path, buf.getvalue())
 
 
 def _load_npz(path: Path) -> TabularDataset:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        arrays = {k: data[k] for k in _ARRAY_FIELDS + _ROW_FIELDS}
+    blob = read_verified(path)
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            arrays = {k: data[k] for k in _ARRAY_FIELDS + _ROW_FIELDS}
+    except Exception as exc:  # zipfile, numpy and json raise several types for damaged files
+        raise CorruptCheckpointError(f"{path} cannot be read ({exc}); delete it.") from exc
     for key in _META_FIELDS:
         if isinstance(meta.get(key), list):
             meta[key] = tuple(meta[key])
@@ -459,21 +475,25 @@ def _load_npz(path: Path) -> TabularDataset:
 @functools.lru_cache(maxsize=128)
 def _load_cached(name: str, seed: int, cache_dir: Path | None) -> TabularDataset:
     spec = get_spec(name)
-    path = None if cache_dir is None else _cache_file(cache_dir, spec, seed)
-    if path is not None and path.is_file():
-        return _load_npz(path)
-    ds = prepare_frame(
-        _raw_frame_cached(name),
-        spec.target,
-        name=spec.name,
-        source=spec.source,
-        seed=seed,
-        categorical=spec.categorical,
-        description=spec.description,
-    )
-    if path is not None:
-        _save_npz(path, ds)
-    return ds
+
+    def build() -> TabularDataset:
+        return prepare_frame(
+            _raw_frame_cached(name),
+            spec.target,
+            name=spec.name,
+            source=spec.source,
+            seed=seed,
+            categorical=spec.categorical,
+            description=spec.description,
+        )
+
+    if cache_dir is None:
+        return build()
+    key = TabularKey(
+        spec, seed, SPLIT_FRACTIONS, MIN_CLASS_ROWS, SUBSAMPLE_SEED, MAX_ONEHOT_LEVELS,
+        MAX_CATEGORICAL_LEVELS,
+    )  # fmt: skip
+    return cached(key.path(cache_dir), build, save=_save_npz, load=_load_npz)
 
 
 def load_tabular(
@@ -482,8 +502,9 @@ def load_tabular(
     """Load suite dataset ``name`` preprocessed and split with ``seed`` (offline, cached).
 
     The result is cached in memory; with ``cache_dir`` it is also written to / read from
-    ``<cache_dir>/<name>__seed<seed>__<settings hash>.npz``. Each call returns fresh copies of
-    the arrays, so callers may modify them. Unknown names raise :class:`UnknownDatasetError`.
+    ``<cache_dir>/<name>__seed<seed>__<settings hash>.npz`` (:class:`TabularKey`; a corrupt file
+    is rebuilt). Each call returns fresh copies of the arrays, so callers may modify them.
+    Unknown names raise :class:`UnknownDatasetError`.
     """
     get_spec(name)  # clear error before touching the cache
     folder = None if cache_dir is None else Path(cache_dir).expanduser().resolve()

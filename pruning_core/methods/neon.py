@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pruning_core.config import cache_root, torch_threads
+from pruning_core.config import torch_threads
 from pruning_core.data.splits import MLPData
 from pruning_core.models.mlp import (
     MLP,
@@ -28,13 +28,35 @@ from pruning_core.models.mlp import (
 from pruning_core.rl.agents.a2c import load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
-from pruning_core.runs import cached, config_hash
+from pruning_core.runs import ArtefactKey, cached
 from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
 
 __all__ = [
+    "BaseNetKey",
     "base_network",
     "prune_mlp",
 ]
+
+
+@dataclass(frozen=True)
+class BaseNetKey(ArtefactKey):
+    """One NEON base network: dataset, index, seed, architecture space, training and data."""
+
+    KIND = "neon/base"
+    VERSION = 1
+    dataset: str
+    index: int
+    seed: int
+    space: ArchitectureSpace
+    train: MLPTrainConfig
+    data: Any
+    """What else decides the data (the row caps), from the caller."""
+    n_train: int
+
+    @property
+    def prefix(self) -> str:
+        """Dataset and index."""
+        return f"{self.dataset}__{self.index}"
 
 
 def base_network(
@@ -48,23 +70,14 @@ def base_network(
 ) -> BaseNet:
     """Network ``index`` of dataset ``data``: a random architecture, trained, cached.
 
-    The cache key is :func:`config_hash` of the dataset name, index, seed, architecture space,
-    training config and ``data_key`` (the row caps), so any change builds a new network and an
-    interrupted study resumes from the networks already trained.
+    The cache path is the :class:`BaseNetKey` of the dataset name, index, seed, architecture
+    space, training config and ``data_key`` (the row caps), so any change builds a new network
+    and an interrupted study resumes from the networks already trained. ``cache_dir`` replaces
+    the key's folder under ``cache_root()``.
     """
-    cfg = {
-        "v": 1,
-        "dataset": data.name,
-        "index": index,
-        "seed": seed,
-        "space": asdict(space),
-        "train": asdict(train_cfg),
-        "data": data_key,
-        "n_train": len(data.y_train),
-    }
-    key = config_hash(cfg)
-    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "neon" / "base"
-    path = folder / f"{data.name}__{index}__{key}.pt"
+    desc = BaseNetKey(data.name, index, seed, space, train_cfg, data_key, len(data.y_train))
+    key = desc.hashname
+    path = desc.path(cache_dir)
 
     def build() -> dict[str, Any]:
         s = arch_seed(data.name, index, seed)
@@ -90,7 +103,7 @@ def base_network(
             "key": key,
         }
 
-    obj = cached(path, build, log=lambda m: None)
+    obj = cached(path, build)
     spec_d = dict(obj["spec"])
     for k in ("hidden", "activations", "batchnorm", "dropout"):
         spec_d[k] = tuple(spec_d[k])

@@ -17,14 +17,35 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.config import cache_root
 from pruning_core.pruning.masks import Masks
 from pruning_core.rl.agents.dqn import DQNConfig, greedy_policy, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
-from pruning_core.runs import config_hash, weights_fingerprint
+from pruning_core.runs import ArtefactKey, weights_fingerprint
 from pruning_core.train.batchnorm import use_batch_statistics
 
-__all__ = ["SearchResult", "purl_prune"]
+__all__ = ["SearchKey", "SearchResult", "purl_prune"]
+
+
+@dataclass(frozen=True)
+class SearchKey(ArtefactKey):
+    """One PuRL search: its folder holds the DQN's checkpoint (``dqn.pt``) and log (``log.csv``)."""
+
+    KIND = "purl_search"
+    VERSION = 1
+    SUFFIX = ""
+    model: str
+    """The model's class name."""
+    env: PuRLConfig
+    dqn: DQNConfig
+    n: int
+    """Size of the reward subset."""
+    dense: float
+    """Fingerprint of the model's weights."""
+
+    @property
+    def prefix(self) -> str:
+        """Model class and seed."""
+        return f"{self.model}-seed{self.dqn.seed}"
 
 
 @dataclass
@@ -68,11 +89,10 @@ def purl_prune(
     )
     dqn_cfg = replace(dqn_config or DQNConfig(), seed=seed, episodes=episodes)
     env = PuRLEnv(use_batch_statistics(copy.deepcopy(model)), reward_data, env_cfg)
-    key = config_hash(
-        {"model": type(model).__name__, "env": env_cfg, "dqn": dqn_cfg,
-         "n": len(reward_data[0]), "dense": weights_fingerprint(model)}
-    )  # fmt: skip
-    folder = Path(work_dir) if work_dir is not None else cache_root() / "purl_search" / key
+    key = SearchKey(
+        type(model).__name__, env_cfg, dqn_cfg, len(reward_data[0]), weights_fingerprint(model)
+    )
+    folder = Path(work_dir) if work_dir is not None else key.path()
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     agent = train(

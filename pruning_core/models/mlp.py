@@ -13,7 +13,7 @@ holds everything about those networks that is not reinforcement learning:
   stopping on the validation split, best weights restored), used for the base networks and
   for the brief fine-tuning after every pruning action (optionally of some parameters only).
 * :func:`base_network` -- a trained base network for (dataset, index), cached under
-  ``cache_root()/neon/base`` keyed by :func:`~pruning_core.runs.config_hash` of its config.
+  ``cache_root()/neon/base``, keyed by its :class:`~pruning_core.methods.neon.BaseNetKey`.
 * Neuron removal. :func:`select_neurons` ranks a layer's live neurons by the **L1 norm of their
   incoming weights** (the row of the layer's ``Linear``) and keeps the largest; with batch-norm
   the ranking still uses the ``Linear`` rows (NEON's rule; the batch-norm scale is not folded

@@ -1,8 +1,9 @@
 """Ablations of the PuRL and NEON design choices (notebook 05), one function per ablation.
 
 Every function returns a tidy DataFrame: one row per (configuration, seed) with the metrics of
-that run. Runs are cached under ``cache_root()/05_ablations`` and keyed by a hash of everything
-that defines them, so an interrupted notebook resumes at the first run that is not on disk.
+that run. Runs are cached under ``cache_root()/05_ablations`` at the path of their key
+(:class:`PurlRunKey`, :class:`NeonRunKey`: a hash of everything that defines them), so an
+interrupted notebook resumes at the first run that is not on disk.
 
 **PuRL ablations** (small CNN on 8x8 digits, the network of notebook 01). Each run trains a DQN
 for ``sizes.episodes`` episodes; every ``eval_every`` episodes training pauses (a checkpoint,
@@ -44,15 +45,16 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import by_profile, cache_root, progress, torch_threads
+from pruning_core.config import by_profile, progress, torch_threads
 from pruning_core.data.splits import MLPData
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import ArchitectureSpace
@@ -62,7 +64,7 @@ from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward, purl_reward
 from pruning_core.rl.rollout import Policy, replay, rollout
-from pruning_core.runs import cached, config_hash
+from pruning_core.runs import ArtefactKey, cached
 from pruning_core.stats import holm, t_interval, welch_effect
 from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
 from pruning_core.train.loop import MLPTrainConfig, accuracy, evaluate
@@ -72,8 +74,10 @@ __all__ = [
     "AblationSizes",
     "NEON_VARIANTS",
     "NeonRewardWrapper",
+    "NeonRunKey",
     "NeonVariant",
     "PURL_VARIANTS",
+    "PurlRunKey",
     "PurlVariant",
     "ablation_dense_model",
     "ablation_sizes",
@@ -501,26 +505,50 @@ def _dqn_overrides(sizes: AblationSizes, variant: PurlVariant) -> dict[str, Any]
     return {k: (sizes.small_buffer if v == "small_buffer" else v) for k, v in variant.dqn.items()}
 
 
-def _run_key(sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int) -> str:
-    return config_hash(
-        {
-            "v": 2,
-            "dense": dense.path.name,
-            "purl": asdict(PuRLConfig(**variant.purl)),
-            "dqn": asdict(sizes.dqn_config(seed, **_dqn_overrides(sizes, variant))),
-            "reward": variant.reward,
-            "agent": variant.agent,
-            "evals": sizes.eval_episodes,
-        }
-    )
+@dataclass(frozen=True)
+class PurlRunKey(ArtefactKey):
+    """One PuRL ablation run: dense network, MDP, DQN, reward, agent and evaluation points.
+
+    Variants of different ablations with the same configuration share their run.
+    """
+
+    KIND = "05_ablations/purl"
+    VERSION = 2
+    dense: str
+    """The dense network's cache file name (it names its whole config)."""
+    purl: PuRLConfig
+    dqn: DQNConfig
+    reward: str
+    agent: str
+    evals: tuple[int, ...]
+    """The episodes after which the greedy policy is evaluated."""
+
+    @property
+    def prefix(self) -> str:
+        """Agent, reward and seed."""
+        return f"{self.agent}-{self.reward}-seed{self.dqn.seed}"
+
+
+def _run_key(
+    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+) -> PurlRunKey:
+    return PurlRunKey(
+        dense.path.name, PuRLConfig(**variant.purl),
+        sizes.dqn_config(seed, **_dqn_overrides(sizes, variant)), variant.reward, variant.agent,
+        tuple(sizes.eval_episodes),
+    )  # fmt: skip
+
+
+def _resume_path(path: Path) -> Path:
+    """The training checkpoint of the run cached at ``path`` (deleted when the run is done)."""
+    return path.with_name(path.stem + ".train.pt")
 
 
 def _train_dqn(
-    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int, key: str
+    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int, ckpt: Path
 ) -> dict[str, Any]:
     env = _make_env(dense, variant)
     cfg = sizes.dqn_config(seed, **_dqn_overrides(sizes, variant))
-    ckpt = cache_root() / "05_ablations" / "checkpoints" / f"{key}.pt"
     t0 = time.perf_counter()
     curve, agent = [], None
     for k, stop in enumerate(sizes.eval_episodes):
@@ -571,16 +599,15 @@ def run_purl_variant(
     val_accuracy, test_accuracy, actions; random search: its best so far), ``log`` (per
     training episode) and ``seconds`` (wall time of the run when it was computed).
     """
-    key = _run_key(sizes, dense, variant, seed)
-    path = cache_root() / "05_ablations" / "purl" / f"{key}.pt"
+    path = _run_key(sizes, dense, variant, seed).path()
 
     def build() -> dict[str, Any]:
         with _quiet(), torch_threads(1):
             if variant.agent == "random_search":
                 return _random_search(sizes, dense, variant, seed)
-            return _train_dqn(sizes, dense, variant, seed, key)
+            return _train_dqn(sizes, dense, variant, seed, _resume_path(path))
 
-    return cached(path, build, log=lambda m: None)
+    return cached(path, build)
 
 
 def _purl_rows(
@@ -707,6 +734,26 @@ def _neon_tasks(sizes: AblationSizes, data: dict[str, MLPData]) -> tuple[list[Ne
     return [NeonTask.from_base(b, data[b.dataset]) for b in bases], bases
 
 
+@dataclass(frozen=True)
+class NeonRunKey(ArtefactKey):
+    """One NEON ablation run: the base networks, env and agent configs, episodes and data."""
+
+    KIND = "05_ablations/neon"
+    VERSION = 1
+    bases: tuple[str, ...]
+    """The base networks' keys."""
+    env: NeonEnvConfig
+    agent: A2CConfig
+    episodes: int
+    rows: tuple[int | None, int | None, int | None]
+    """Row caps of train / validation / test."""
+
+    @property
+    def prefix(self) -> str:
+        """Mode, passes and seed."""
+        return f"{self.env.mode}-passes{self.env.passes}-seed{self.env.seed}"
+
+
 def run_neon_variant(
     sizes: AblationSizes,
     data: dict[str, MLPData],
@@ -723,18 +770,16 @@ def run_neon_variant(
         **variant.env,
     )
     agent_cfg = A2CConfig(warmup_episodes=sizes.neon_warmup if variant.warmup else 0, seed=seed)
-    key = config_hash(
-        {"v": 1, "bases": base_keys, "env": asdict(env_cfg), "agent": asdict(agent_cfg),
-         "episodes": sizes.neon_episodes, "rows": sizes.neon_rows}
-    )  # fmt: skip
-    folder = cache_root() / "05_ablations" / "neon"
+    path = NeonRunKey(
+        tuple(base_keys), env_cfg, agent_cfg, sizes.neon_episodes, sizes.neon_rows
+    ).path()
 
     def build() -> dict[str, Any]:
         with _quiet(), torch_threads(1):
             env = NeonEnv(tasks, env_cfg)
             agent = ActorCriticAgent.for_env(env, agent_cfg)
             t0 = time.perf_counter()
-            ckpt = folder / "checkpoints" / f"{key}.pt"
+            ckpt = _resume_path(path)
             log = agent.train(env, sizes.neon_episodes, checkpoint_path=ckpt, checkpoint_every=5)
             seconds = time.perf_counter() - t0
             rows = []
@@ -766,7 +811,7 @@ def run_neon_variant(
                 "seconds_per_episode": seconds / max(sizes.neon_episodes, 1),
             }
 
-    return cached(folder / f"{key}.pt", build, log=lambda m: None)
+    return cached(path, build)
 
 
 def neon_ablation(sizes: AblationSizes) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -9,15 +9,18 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from pruning_core.config import by_profile, cache_root, seed_everything
+from pruning_core.config import by_profile, seed_everything
 from pruning_core.data.images import load_digits_splits
 from pruning_core.models.cnn import build_small_cnn
 from pruning_core.rl.agents.dqn import DQNConfig
-from pruning_core.runs import cached, config_hash
+from pruning_core.rl.envs.purl import PuRLConfig
+from pruning_core.runs import ArtefactKey, cached
 from pruning_core.train.loop import TrainConfig, fit
 
 __all__ = [
     "DenseModel",
+    "DigitsCnnKey",
+    "DqnRunsKey",
     "MdpDesignSizes",
     "dense_digits_cnn",
     "mdp_design_sizes",
@@ -87,6 +90,42 @@ class DenseModel:
     path: Path
 
 
+@dataclass(frozen=True)
+class DigitsCnnKey(ArtefactKey):
+    """The small CNN trained densely on digits: architecture, data and training config."""
+
+    KIND = "dense/small_cnn"
+    VERSION = 1
+    width: int
+    data: str
+    """The splits' name."""
+    split_seed: int
+    train: TrainConfig
+
+    @property
+    def prefix(self) -> str:
+        """Architecture and data."""
+        return f"small_cnn_{self.data}"
+
+
+@dataclass(frozen=True)
+class DqnRunsKey(ArtefactKey):
+    """Notebook 01's DQN runs: their folder holds one resumable checkpoint per seed."""
+
+    KIND = "01_mdp_design"
+    VERSION = 1
+    SUFFIX = ""
+    sizes: MdpDesignSizes
+    env: PuRLConfig
+    dense: str
+    """The dense network's cache file name (it names its whole config)."""
+
+    @property
+    def prefix(self) -> str:
+        """The profile."""
+        return f"dqn-{self.sizes.profile}"
+
+
 def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
     """The small CNN trained densely on 8x8 digits, cached under ``cache_root()``.
 
@@ -96,14 +135,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
 
     splits = load_digits_splits(seed=0, image_size=8, channels=3)
     tcfg = sizes.dense_train_config()
-    key = {
-        "model": "small_cnn",
-        "width": sizes.cnn_width,
-        "data": splits.name,
-        "split_seed": 0,
-        "train": tcfg,
-    }
-    path = cache_root() / "dense" / f"small_cnn_{splits.name}_{config_hash(key)}.pt"
+    path = DigitsCnnKey(sizes.cnn_width, splits.name, 0, tcfg).path()
 
     def build() -> dict[str, Any]:
         seed_everything(tcfg.seed)

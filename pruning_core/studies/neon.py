@@ -9,9 +9,10 @@ prune the same network with the same fine-tuning: global L1 magnitude pruning wi
 Compression is original parameters / remaining parameters (all parameters; nonzero ones for
 GMP); accuracy change is measured on the test split, in percentage points.
 
-Everything expensive is cached under ``cache_root()/neon`` and keyed by a hash of its config:
-base networks (:func:`pruning_core.methods.neon.base_network`), fold agents (checkpoints that resume) and
-each test network's evaluation, so an interrupted run resumes where it stopped.
+Everything expensive is cached under ``cache_root()/neon`` at the path its key (a hash of its
+config) derives: base networks (:func:`pruning_core.methods.neon.base_network`), fold agents
+(:class:`AgentKey`, checkpoints that resume) and each test network's evaluation
+(:class:`EvalKey`), so an interrupted run resumes where it stopped.
 
 ``python -m pruning_core.studies.neon ship`` trains the agent that ships in
 ``pruning_core/assets/neon_agent.pt`` (:func:`train_shipped_agent`).
@@ -35,7 +36,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from pruning_core.config import by_profile, cache_root, progress, torch_threads
+from pruning_core.config import by_profile, progress, torch_threads
 from pruning_core.data.splits import MLPData
 from pruning_core.methods.baselines import (
     gmp_rounds,
@@ -49,11 +50,13 @@ from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.rl.rollout import rollout
-from pruning_core.runs import atomic_write_text, cached, config_hash, git_info
+from pruning_core.runs import ArtefactKey, atomic_write_text, cached, git_info
 from pruning_core.train.loop import MLPTrainConfig, accuracy
 
 __all__ = [
     "CPU_DATASETS",
+    "AgentKey",
+    "EvalKey",
     "NeonStudySizes",
     "SMOKE_DATASETS",
     "build_base_networks",
@@ -285,19 +288,61 @@ def _tasks(
     return [NeonTask.from_base(b, data[d]) for (d, _i), b in nets.items() if d in names]
 
 
-def _agent_key(sizes: NeonStudySizes, train_names: Sequence[str]) -> str:
-    return config_hash(
-        {
-            "v": 1,
-            "train": sorted(train_names),
-            "nets": sizes.nets_per_dataset,
-            "space": asdict(sizes.space),
-            "base": asdict(sizes.base_train),
-            "env": asdict(replace(sizes.env, C_values=sizes.C_values)),
-            "agent": asdict(sizes.agent),
-            "data": _data_key(sizes),
-        }
-    )
+@dataclass(frozen=True)
+class AgentKey(ArtefactKey):
+    """One NEON agent: the networks it trains on and its env and agent configs.
+
+    Its path is the agent's resumable checkpoint (the training log is the ``.csv`` beside it).
+    """
+
+    KIND = "neon/agents"
+    VERSION = 1
+    label: str
+    """``fold<k>`` or ``shipped``."""
+    train: tuple[str, ...]
+    """The datasets of the networks it trains on (sorted)."""
+    nets: int
+    space: ArchitectureSpace
+    base: MLPTrainConfig
+    env: NeonEnvConfig
+    agent: A2CConfig
+    data: dict[str, Any]
+    """The row caps of the data."""
+
+    @property
+    def prefix(self) -> str:
+        """The label."""
+        return self.label
+
+
+@dataclass(frozen=True)
+class EvalKey(ArtefactKey):
+    """One test network's evaluation rows: the agent, the base network and the settings."""
+
+    KIND = "neon/eval"
+    VERSION = 2
+    dataset: str
+    index: int
+    agent: str
+    """The agent's :attr:`AgentKey.hashname`."""
+    episodes: int
+    """Episodes the agent was trained for."""
+    base: str
+    """The base network's key."""
+    C: tuple[float, ...]
+    env: NeonEnvConfig
+
+    @property
+    def prefix(self) -> str:
+        """Dataset and network index."""
+        return f"{self.dataset}__{self.index}"
+
+
+def _agent_key(sizes: NeonStudySizes, train_names: Sequence[str], label: str) -> AgentKey:
+    return AgentKey(
+        label, tuple(sorted(train_names)), sizes.nets_per_dataset, sizes.space, sizes.base_train,
+        replace(sizes.env, C_values=sizes.C_values), sizes.agent, _data_key(sizes),
+    )  # fmt: skip
 
 
 @_with_threads
@@ -333,8 +378,7 @@ def train_fold_agents(
     agents, logs = [], []
     for k, test_names in enumerate(folds):
         train_names = [d for f in folds for d in f if d not in test_names]
-        key = _agent_key(sizes, train_names)
-        ckpt = cache_root() / "neon" / "agents" / f"fold{k}__{key}.pt"
+        ckpt = _agent_key(sizes, train_names, f"fold{k}").path()
         agent, log = train_agent(
             sizes, _tasks(train_names, nets, data), sizes.episodes_per_fold, ckpt, f"agent fold {k}"
         )
@@ -456,19 +500,18 @@ def evaluate_study(
     jobs = []
     for k, names in enumerate(folds):
         train_names = [d for f in folds for d in f if d not in names]
-        akey = _agent_key(sizes, train_names)
+        akey = _agent_key(sizes, train_names, f"fold{k}").hashname
         for d in names:
             for i in range(sizes.test_nets_per_dataset):
                 jobs.append((k, d, i, akey))
     frames = []
     for k, d, i, akey in progress(jobs, desc="evaluate", unit="net"):
-        ekey = config_hash(
-            {"v": 2, "agent": akey, "episodes": agents[k].episodes_done, "base": nets[(d, i)].key,
-             "C": sizes.C_values, "env": asdict(sizes.env)}
-        )  # fmt: skip
-        path = cache_root() / "neon" / "eval" / f"{d}__{i}__{ekey}.pt"
-        df = cached(path, lambda k=k, d=d, i=i: evaluate_network(sizes, nets[(d, i)], data[d], agents[k], k),
-                    log=lambda m: None)  # fmt: skip
+        path = EvalKey(
+            d, i, akey, agents[k].episodes_done, nets[(d, i)].key, sizes.C_values, sizes.env
+        ).path()
+        df = cached(
+            path, lambda k=k, d=d, i=i: evaluate_network(sizes, nets[(d, i)], data[d], agents[k], k)
+        )
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -718,8 +761,7 @@ def train_shipped_agent(
     episodes = episodes or sizes.ship_episodes
     data = load_study_data(sizes)
     nets, _ = build_base_networks(sizes, data)
-    key = _agent_key(sizes, list(sizes.datasets))
-    ckpt = cache_root() / "neon" / "agents" / f"shipped__{key}.pt"
+    ckpt = _agent_key(sizes, list(sizes.datasets), "shipped").path()
     agent, log = train_agent(
         sizes, _tasks(sizes.datasets, nets, data), episodes, ckpt, "shipped agent"
     )

@@ -33,8 +33,8 @@ from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.rl.envs.purl import PuRLConfig
 from pruning_core.runs import (
+    ArtefactKey,
     cached,
-    config_hash,
     save_checkpoint,
     tensors_digest,
     weights_fingerprint,
@@ -193,6 +193,26 @@ def load_study_data(sizes: PurlStudySizes, seed: int = 0) -> StudyData:
     raise ValueError(f"unknown dataset {sizes.dataset!r}: use 'digits' or 'imagenet'")
 
 
+@dataclass(frozen=True)
+class DenseCnnKey(ArtefactKey):
+    """A PuRL study's dense CNN trained from scratch: what decides its weights."""
+
+    KIND = "dense/purl"
+    VERSION = 1
+    model: str
+    small_input: bool
+    image_size: int
+    train: TrainConfig
+    seed: int
+    data: str
+    """The data's description (sources and split sizes)."""
+
+    @property
+    def prefix(self) -> str:
+        """The architecture."""
+        return self.model
+
+
 def dense_model(
     sizes: PurlStudySizes, data: StudyData, seed: int = 0, log: Callable[[str], None] = print
 ) -> tuple[nn.Module, pd.DataFrame]:
@@ -202,11 +222,9 @@ def dense_model(
     """
     if sizes.pretrained or sizes.dense.epochs == 0:
         return build(sizes, data.num_classes), pd.DataFrame()
-    key = config_hash(
-        {"model": sizes.model, "small": sizes.small_input, "size": sizes.image_size,
-         "dense": sizes.dense, "seed": seed, "data": data.description}
-    )  # fmt: skip
-    path = cache_root() / "dense" / f"{sizes.model}-{key}.pt"
+    path = DenseCnnKey(
+        sizes.model, sizes.small_input, sizes.image_size, sizes.dense, seed, data.description
+    ).path()
 
     def train_it() -> dict[str, Any]:
         seed_everything(seed)
@@ -351,6 +369,30 @@ def purl_search(
     return result
 
 
+@dataclass(frozen=True)
+class FinetuneKey(ArtefactKey):
+    """One pruned-and-fine-tuned model (:class:`PrunedResult`): masks, fine-tuning, dense model."""
+
+    KIND = "purl_finetune"
+    VERSION = 1
+    method: str
+    masks: str
+    """SHA-256 digest of the masks."""
+    finetune: TrainConfig | None
+    """The fine-tuning config; None: not fine-tuned (one-shot)."""
+    seed: int
+    model: str
+    data: str
+    """The data's description."""
+    dense: float
+    """Fingerprint of the dense weights the masks are applied to."""
+
+    @property
+    def prefix(self) -> str:
+        """Architecture and method."""
+        return f"{self.model}-{self.method}"
+
+
 def cached_prune_finetune(
     method: str,
     masks: Masks,
@@ -361,12 +403,10 @@ def cached_prune_finetune(
     finetune: bool = True,
 ) -> PrunedResult:
     """:func:`prune_finetune`, cached by masks, fine-tuning config and data (a rerun resumes)."""
-    key = config_hash(
-        {"m": method, "masks": tensors_digest(masks), "ft": sizes.finetune if finetune else None,
-         "seed": seed, "model": sizes.model, "data": data.description,
-         "dense": weights_fingerprint(dense)}
-    )  # fmt: skip
-    path = cache_root() / "purl_finetune" / f"{sizes.model}-{method}-{key}.pt"
+    path = FinetuneKey(
+        method, tensors_digest(masks), sizes.finetune if finetune else None, seed, sizes.model,
+        data.description, weights_fingerprint(dense),
+    ).path()  # fmt: skip
     blob = cached(
         path, lambda: prune_finetune(method, masks, dense, sizes, data, seed, finetune).__dict__
     )

@@ -36,7 +36,13 @@ from torch import nn
 from pruning_core.config import progress
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.rl.rollout import rollout, uniform_random
-from pruning_core.runs import atomic_open, load_checkpoint, save_checkpoint, write_csv
+from pruning_core.runs import (
+    atomic_open,
+    load_checkpoint,
+    resume_checkpoint,
+    save_checkpoint,
+    write_csv,
+)
 
 __all__ = [
     "A2CConfig",
@@ -264,13 +270,15 @@ class ActorCriticAgent:
         """Train until ``episodes`` episodes in total have been played; returns the log.
 
         With ``checkpoint_path``, an existing checkpoint there is loaded first (training resumes
-        from its episode count and random states) and a new one is written every
+        from its episode count and random states; a corrupt one is set aside and training
+        starts afresh) and a new one is written every
         ``checkpoint_every`` episodes and at the end. ``log_path`` receives the per-episode CSV
         log after every episode. Episodes already played count towards ``episodes``.
         """
         cfg = self.config
-        if checkpoint_path is not None and Path(checkpoint_path).is_file():
-            self.load_state(load_checkpoint(checkpoint_path))
+        state = resume_checkpoint(checkpoint_path) if checkpoint_path is not None else None
+        if state is not None:
+            self.load_state(state)
         if self.env_rng_state is not None:
             env.reset(seed=cfg.seed)  # creates env.np_random, then restore its state
             env.np_random.bit_generator.state = self.env_rng_state

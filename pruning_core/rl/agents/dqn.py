@@ -33,7 +33,7 @@ from torch import nn
 
 from pruning_core.config import progress
 from pruning_core.rl.rollout import Transition, rollout, uniform_random
-from pruning_core.runs import load_checkpoint, save_checkpoint, write_csv
+from pruning_core.runs import load_checkpoint, resume_checkpoint, save_checkpoint, write_csv
 
 __all__ = [
     "DQNAgent",
@@ -282,7 +282,8 @@ def train(
         checkpoint_path: where the full training state is saved every ``cfg.checkpoint_every``
             episodes and at the end; with ``resume=True`` an existing checkpoint is loaded and
             training continues from it (to the same end as an uninterrupted run).
-        resume: load ``checkpoint_path`` if it exists; False starts afresh (and overwrites it).
+        resume: load ``checkpoint_path`` if it exists (a corrupt one is set aside as
+            ``<name>.corrupt``: training starts afresh); False starts afresh (and overwrites it).
         stop_after: stop (checkpointed) after this many episodes in total, as if interrupted;
             a later call with ``resume=True`` finishes the run.
         desc: progress-bar label.
@@ -304,8 +305,8 @@ def train(
     env_state: dict[str, Any] | None = None
 
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
-    if ckpt is not None and resume and ckpt.is_file():
-        state = load_checkpoint(ckpt)
+    state = resume_checkpoint(ckpt) if ckpt is not None and resume else None
+    if state is not None:
         if state["cfg"] != asdict(cfg):
             raise ValueError(
                 f"checkpoint {ckpt} was made with another DQNConfig; delete it or pass "
