@@ -172,20 +172,18 @@ def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
     smaller, so its CPU latency is timed against the original on 4,096 rows.
     """
 
-    d = load_tabular("breast_cancer", seed=0)
-    xt, yt = torch.tensor(d.X_train), torch.tensor(d.y_train)
-    xv, yv = torch.tensor(d.X_val), torch.tensor(d.y_val)
+    d = load_tabular("breast_cancer", seed=0).splits()
     spec = MLPSpec(
-        d.n_features, d.n_classes, (256, 256, 128), ("relu",) * 3, (False,) * 3, (0.0,) * 3
+        d.n_features, d.num_classes, (256, 256, 128), ("relu",) * 3, (False,) * 3, (0.0,) * 3
     )
     model = build_mlp(spec, seed=0)
-    train_mlp(model, xt, yt, xv, yv, MLPTrainConfig(max_epochs=5 if quick else 30))
-    t0 = time.perf_counter()
-    small, report = prune_mlp(model, xt, yt, xv, yv, C=1.0)
-    prune_s = time.perf_counter() - t0
-    env = NeonEnv(
-        [NeonTask.from_model(model, xt, yt, xv, yv, name="bench")], NeonEnvConfig(C_values=(1.0,))
+    train_mlp(
+        model, *d.tensors("train"), *d.tensors("stop"), MLPTrainConfig(max_epochs=5 if quick else 30)
     )
+    t0 = time.perf_counter()
+    small, report = prune_mlp(model, *d.tensors("train"), *d.tensors("reward"), C=1.0)
+    prune_s = time.perf_counter() - t0
+    env = NeonEnv([NeonTask.from_model(model, d, name="bench")], NeonEnvConfig(C_values=(1.0,)))
     fresh = ActorCriticAgent.for_env(env, A2CConfig(seed=1))
     t0 = time.perf_counter()
     fresh.train(env, episodes, desc="per-network agent")
@@ -256,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows, details = [], {}
     for case in sizes.cases:
         data = load_digits_splits(seed=0, image_size=case.image_size, channels=3)
-        x, y = data.x_val[: case.val_size], data.y_val[: case.val_size]
+        x, y = data.head({"reward": case.val_size}).tensors("reward")
         torch.manual_seed(0)
         if case.name == "resnet50":
             model = build_resnet50(num_classes=10, small_input=case.small_input)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ import pytest
 import torch
 from scipy import stats
 
+from pruning_core.data.splits import Splits
 from pruning_core.figures.ablations import plot_runs
 from pruning_core.rl.envs.purl import PuRLEnv
 from pruning_core.rl.rewards import neon_reward, purl_reward
@@ -238,12 +238,12 @@ def tiny_dense(tiny_net: torch.nn.Module, tmp_path: Path) -> DenseModel:
     tiny_net.eval()
     with torch.no_grad():
         y = tiny_net(x).argmax(1)
-    splits = SimpleNamespace(x_val=x[:48], y_val=y[:48], x_test=x[48:], y_test=y[48:])
+    splits = Splits("tiny", 10, train=(x[:48], y[:48]), reward=(x[:48], y[:48]), test=(x[48:], y[48:]))
     return DenseModel(tiny_net, splits, pd.DataFrame(), tmp_path / "tiny_dense.pt")
 
 
 def test_neon_reward_wrapper_recomputes_the_reward(tiny_dense: DenseModel) -> None:
-    env = PuRLEnv(tiny_dense.model, (tiny_dense.splits.x_val, tiny_dense.splits.y_val))
+    env = PuRLEnv(tiny_dense.model, tiny_dense.splits.tensors("reward"))
     wrapped = NeonRewardWrapper(env, C=1.0, scale=1.0)
     wrapped.reset(seed=0)
     _, r, _, _, info = wrapped.step(10)  # alpha 1.0 on the first layer

@@ -11,15 +11,13 @@ import torch
 from PIL import Image
 
 from pruning_core.data.images import (
-    DatasetSplits,
-    ImageSplits,
     data_root_from_env,
     holdout_indices,
     load_cifar10,
     load_digits_splits,
     load_imagenet,
-    make_loaders,
 )
+from pruning_core.data.splits import Splits
 
 # --------------------------------------------------------------------------------------
 # digits
@@ -27,79 +25,80 @@ from pruning_core.data.images import (
 
 
 @pytest.fixture(scope="module")
-def digits() -> ImageSplits:
+def digits() -> Splits:
     return load_digits_splits(seed=0)
 
 
-def test_digits_shapes_and_types(digits: ImageSplits) -> None:
-    n = len(digits.idx_train) + len(digits.idx_val) + len(digits.idx_test)
+def test_digits_shapes_and_types(digits: Splits) -> None:
+    rows = digits.meta["rows"]
+    n = len(rows["train"]) + len(rows["reward"]) + len(rows["test"])
     assert n == 1797
-    for x, y in [
-        (digits.x_train, digits.y_train),
-        (digits.x_val, digits.y_val),
-        (digits.x_test, digits.y_test),
-    ]:
+    for x, y in [digits.tensors("train"), digits.tensors("reward"), digits.tensors("test")]:
         assert x.dtype == torch.float32 and y.dtype == torch.int64
         assert x.shape[1:] == (3, 8, 8) and x.shape[0] == y.shape[0]
-    assert digits.x_test.shape[0] == 450  # ceil(0.25 * 1797)
-    assert digits.x_val.shape[0] == 270  # 0.15 of the whole, taken from the remaining 75 %
+    assert digits.tensors("test")[0].shape[0] == 450  # ceil(0.25 * 1797)
+    assert digits.tensors("reward")[0].shape[0] == 270  # 0.15 of the whole, from the other 75 %
     assert digits.num_classes == 10
     # replicated channels are identical
-    assert torch.equal(digits.x_train[:, 0], digits.x_train[:, 2])
+    x_train = digits.tensors("train")[0]
+    assert torch.equal(x_train[:, 0], x_train[:, 2])
 
 
-def test_digits_splits_disjoint_and_cover(digits: ImageSplits) -> None:
-    tr, va, te = (set(i.tolist()) for i in (digits.idx_train, digits.idx_val, digits.idx_test))
+def test_digits_splits_disjoint_and_cover(digits: Splits) -> None:
+    tr, va, te = (set(digits.meta["rows"][s].tolist()) for s in ("train", "reward", "test"))
     assert not tr & va and not tr & te and not va & te
     assert tr | va | te == set(range(1797))
 
 
-def test_digits_labels_match_sklearn(digits: ImageSplits) -> None:
+def test_digits_labels_match_sklearn(digits: Splits) -> None:
     from sklearn.datasets import load_digits
 
     target = load_digits().target
-    assert np.array_equal(digits.y_val.numpy(), target[digits.idx_val])
-    assert np.array_equal(digits.y_test.numpy(), target[digits.idx_test])
+    rows = digits.meta["rows"]
+    assert np.array_equal(digits.tensors("reward")[1].numpy(), target[rows["reward"]])
+    assert np.array_equal(digits.tensors("test")[1].numpy(), target[rows["test"]])
 
 
-def test_digits_seeded(digits: ImageSplits) -> None:
+def test_digits_seeded(digits: Splits) -> None:
     again = load_digits_splits(seed=0)
-    assert np.array_equal(again.idx_val, digits.idx_val)
-    assert torch.equal(again.x_train, digits.x_train)
+    assert np.array_equal(again.meta["rows"]["reward"], digits.meta["rows"]["reward"])
+    assert torch.equal(again.tensors("train")[0], digits.tensors("train")[0])
     other = load_digits_splits(seed=1)
-    assert not np.array_equal(other.idx_val, digits.idx_val)
+    assert not np.array_equal(other.meta["rows"]["reward"], digits.meta["rows"]["reward"])
 
 
-def test_digits_train_normalised(digits: ImageSplits) -> None:
-    assert abs(float(digits.x_train.mean())) < 1e-4
-    assert abs(float(digits.x_train.std()) - 1.0) < 1e-3
-    assert abs(float(digits.x_val.mean())) < 0.1  # same statistics, different images
+def test_digits_train_normalised(digits: Splits) -> None:
+    x_train = digits.tensors("train")[0]
+    assert abs(float(x_train.mean())) < 1e-4
+    assert abs(float(x_train.std()) - 1.0) < 1e-3
+    assert abs(float(digits.tensors("reward")[0].mean())) < 0.1  # same statistics, other images
 
 
-def test_digits_stratified(digits: ImageSplits) -> None:
+def test_digits_stratified(digits: Splits) -> None:
     from sklearn.datasets import load_digits
 
     overall = np.bincount(load_digits().target, minlength=10) / 1797
-    for y in (digits.y_train, digits.y_val, digits.y_test):
+    for y in (digits.tensors(s)[1] for s in ("train", "reward", "test")):
         counts = np.bincount(y.numpy(), minlength=10)
         assert np.all(np.abs(counts - overall * len(y)) <= 1.5)
 
 
 def test_digits_upsample_and_channels() -> None:
     s = load_digits_splits(seed=0, image_size=16, channels=1)
-    assert s.x_train.shape[1:] == (1, 16, 16)
-    assert abs(float(s.x_train.mean())) < 1e-4
+    assert s.tensors("train")[0].shape[1:] == (1, 16, 16)
+    assert abs(float(s.tensors("train")[0].mean())) < 1e-4
 
 
-def test_digits_loaders_seeded(digits: ImageSplits) -> None:
-    first = [next(iter(digits.loaders(batch_size=32, seed=3).train))[1] for _ in range(2)]
+def test_digits_loaders_seeded(digits: Splits) -> None:
+    first = [next(iter(digits.loader("train", 32, shuffle=True, seed=3)))[1] for _ in range(2)]
     assert torch.equal(first[0], first[1])
-    other = next(iter(digits.loaders(batch_size=32, seed=4).train))[1]
+    other = next(iter(digits.loader("train", 32, shuffle=True, seed=4)))[1]
     assert not torch.equal(first[0], other)
-    train, val, test = digits.loaders(batch_size=64, eval_batch_size=500)
+    train = digits.loader("train", 64, shuffle=True)
+    val, test = digits.loader("reward", 500), digits.loader("test", 500)
     xb, yb = next(iter(val))
-    assert xb.shape == (270, 3, 8, 8) and torch.equal(yb, digits.y_val)
-    assert len(test.dataset) == 450 and len(train.dataset) == len(digits.y_train)
+    assert xb.shape == (270, 3, 8, 8) and torch.equal(yb, digits.tensors("reward")[1])
+    assert len(test.dataset) == 450 and len(train.dataset) == digits.n("train")
 
 
 def test_holdout_indices_stratified() -> None:
@@ -149,18 +148,17 @@ def _write_fake_cifar(root: Path) -> Path:
 def test_cifar10_fake_loads(tmp_path: Path) -> None:
     _write_fake_cifar(tmp_path)
     splits = load_cifar10(tmp_path, val_size=6, seed=0, verify_checksums=False)
-    assert isinstance(splits, DatasetSplits) and splits.num_classes == 10
-    assert len(splits.train) == 24 and len(splits.val) == 6 and len(splits.test) == 6
-    assert not set(splits.train.indices) & set(splits.val.indices)
+    assert isinstance(splits, Splits) and splits.num_classes == 10
+    assert len(splits.train) == 24 and len(splits.reward) == 6 and len(splits.test) == 6
+    assert not set(splits.train.indices) & set(splits.reward.indices)
     x, y = splits.train[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= y < 10
     assert splits.test[0][0].shape == (3, 32, 32)
     assert splits.classes[0] == "airplane"
-    loaders = make_loaders(splits, batch_size=8, seed=0)
-    xb, yb = next(iter(loaders.train))
+    xb, yb = next(iter(splits.loader("train", 8, shuffle=True, seed=0)))
     assert xb.shape == (8, 3, 32, 32) and yb.shape == (8,)
     again = load_cifar10(tmp_path, val_size=6, seed=0, verify_checksums=False)
-    assert np.array_equal(again.val.indices, splits.val.indices)
+    assert np.array_equal(again.reward.indices, splits.reward.indices)
 
 
 def test_cifar10_checksum_failure_is_clear(tmp_path: Path) -> None:
@@ -205,17 +203,17 @@ def test_imagenet_folder_loads(tmp_path: Path) -> None:
     _write_fake_imagenet(tmp_path)
     splits = load_imagenet(tmp_path, val_per_class=1, seed=0)
     assert splits.num_classes == 2 and splits.classes == ["n01440764", "n01443537"]
-    assert len(splits.train) == 6 and len(splits.val) == 2 and len(splits.test) == 2
-    assert not set(splits.train.indices) & set(splits.val.indices)
-    for ds in (splits.train, splits.val, splits.test):
+    assert len(splits.train) == 6 and len(splits.reward) == 2 and len(splits.test) == 2
+    assert not set(splits.train.indices) & set(splits.reward.indices)
+    for ds in (splits.train, splits.reward, splits.test):
         x, y = ds[0]
         assert x.shape == (3, 224, 224) and y in (0, 1)
-    val_labels = sorted(splits.val[i][1] for i in range(len(splits.val)))
+    val_labels = sorted(splits.reward[i][1] for i in range(len(splits.reward)))
     assert val_labels == [0, 1]
-    xb, _ = next(iter(make_loaders(splits, batch_size=2).test))
+    xb, _ = next(iter(splits.loader("test", 2)))
     assert xb.shape == (2, 3, 224, 224)
     by_size = load_imagenet(tmp_path, val_size=4, seed=0)
-    assert len(by_size.val) == 4 and len(by_size.train) == 4
+    assert len(by_size.reward) == 4 and len(by_size.train) == 4
 
 
 def test_imagenet_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from pruning_core.config import torch_threads
-from pruning_core.data.splits import MLPData
+from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import (
     ArchitectureSpace,
@@ -175,7 +175,7 @@ def test_nonzero_params_counts_masks() -> None:
 
 
 def test_base_network_is_cached_and_keyed_by_config(tmp_path) -> None:
-    data = MLPData.from_tabular("iris", max_train_rows=60)
+    data = load_tabular("iris").splits({"train": 60})
     space = ArchitectureSpace(max_layers=2, widths=(8, 16))
     cfg = MLPTrainConfig(max_epochs=3, patience=2)
     a = base_network(data, 0, space, cfg, cache_dir=tmp_path)
@@ -185,11 +185,10 @@ def test_base_network_is_cached_and_keyed_by_config(tmp_path) -> None:
         assert torch.equal(v, b.state_dict[k])
     c = base_network(data, 0, space, replace(cfg, max_epochs=4), cache_dir=tmp_path)
     assert c.key != a.key and len(list(tmp_path.glob("*.pt"))) == 2
-    assert a.model()(data.x_val).shape == (len(data.y_val), 3)
 
 
 def test_corrupt_base_network_is_rebuilt(tmp_path) -> None:
-    data = MLPData.from_tabular("iris", max_train_rows=60)
+    data = load_tabular("iris").splits({"train": 60})
     space = ArchitectureSpace(max_layers=2, widths=(8, 16))
     cfg = MLPTrainConfig(max_epochs=3, patience=2)
     a = base_network(data, 0, space, cfg, cache_dir=tmp_path)
@@ -199,3 +198,4 @@ def test_corrupt_base_network_is_rebuilt(tmp_path) -> None:
     assert b.key == a.key and path.with_name(path.name + ".corrupt").is_file()
     for k, v in a.state_dict.items():
         assert torch.equal(v, b.state_dict[k])
+    assert a.model()(data.tensors("reward")[0]).shape == (data.n("reward"), 3)

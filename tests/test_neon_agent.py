@@ -13,7 +13,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from pruning_core.data.splits import MLPData
+from pruning_core.data.splits import Splits
+from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.pruning.neurons import count_params
@@ -80,7 +81,8 @@ def _tiny_env(seed: int = 0) -> NeonEnv:
     spec = MLPSpec(5, 2, (12, 8), ("relu", "relu"), (False, True), (0.0, 0.0))
     model = build_mlp(spec, seed=0)
     train_mlp(model, x[:110], y[:110], x[110:], y[110:], MLPTrainConfig(lr=1e-2, max_epochs=10))
-    task = NeonTask.from_model(model, x[:110], y[:110], x[110:], y[110:])
+    val = (x[110:], y[110:])
+    task = NeonTask.from_model(model, Splits("tiny", 2, train=(x[:110], y[:110]), reward=val, stop=val))
     cfg = NeonEnvConfig(passes=1, ft=MLPTrainConfig(max_steps=3, steps_per_check=3), stat_rows=40)
     return NeonEnv([task], cfg)
 
@@ -142,21 +144,23 @@ def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
     assert card["episodes"] > 0 and card["obs_dim"] == OBS_DIM
     name = "breast_cancer"
     assert name not in card["datasets"] and name not in CPU_DATASETS  # never seen in training
-    d = MLPData.from_tabular(name)
+    d = load_tabular(name).splits()
     spec = MLPSpec(
-        d.n_features, d.n_classes, (64, 64), ("relu", "relu"), (False, False), (0.0, 0.0)
+        d.n_features, d.num_classes, (64, 64), ("relu", "relu"), (False, False), (0.0, 0.0)
     )
     model = build_mlp(spec, seed=0)
-    train_mlp(model, d.x_train, d.y_train, d.x_val, d.y_val, MLPTrainConfig(max_epochs=40))
+    (x_train, y_train), (x_val, y_val) = d.tensors("train"), d.tensors("reward")
+    x_test, y_test = d.tensors("test")
+    train_mlp(model, x_train, y_train, x_val, y_val, MLPTrainConfig(max_epochs=40))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     small, report = prune_mlp(
-        model, d.x_train.numpy(), d.y_train.numpy(), d.x_val.numpy(), d.y_val.numpy(), C=5.0,
+        model, x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy(), C=5.0,
         passes=4, ft=replace(NeonEnvConfig().ft, max_steps=30),
     )  # fmt: skip
     assert count_params(small) < count_params(model)
     assert report["compression"] == pytest.approx(count_params(model) / count_params(small))
-    majority = float(np.bincount(d.y_train.numpy()).max() / len(d.y_train))
-    assert accuracy(small, d.x_test, d.y_test) > majority + 0.05
-    assert small(d.x_test[:3]).shape == (3, 2)
+    majority = float(np.bincount(y_train.numpy()).max() / len(y_train))
+    assert accuracy(small, x_test, y_test) > majority + 0.05
+    assert small(x_test[:3]).shape == (3, 2)
     for k, v in model.state_dict().items():  # the caller's model is not modified
         assert torch.equal(v, before[k])

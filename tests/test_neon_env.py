@@ -12,6 +12,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from torch import nn
 
+from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLPSpec, NoHiddenLayerError, build_mlp
 from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.envs.neon import KEEP_FRACTIONS, NeonEnv, NeonEnvConfig, NeonTask
@@ -31,6 +32,11 @@ def _data(n: int = 240, d: int = 6, seed: int = 0) -> tuple[torch.Tensor, ...]:
     return x[:k], y[:k], x[k:], y[k:]
 
 
+def _splits(xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor) -> Splits:
+    """NEON's data: the validation rows are both the reward and the early-stopping split."""
+    return Splits("toy", 3, train=(xt, yt), reward=(xv, yv), stop=(xv, yv))
+
+
 def _task(hidden: tuple[int, ...] = (16, 12), bn: bool = True, train: bool = True) -> NeonTask:
     xt, yt, xv, yv = _data()
     n = len(hidden)
@@ -38,7 +44,7 @@ def _task(hidden: tuple[int, ...] = (16, 12), bn: bool = True, train: bool = Tru
     model = build_mlp(spec, seed=0)
     if train:
         train_mlp(model, xt, yt, xv, yv, TC(lr=1e-2, max_epochs=20, patience=5))
-    return NeonTask.from_model(model, xt, yt, xv, yv, name="toy")
+    return NeonTask.from_model(model, _splits(xt, yt, xv, yv), name="toy")
 
 
 FAST = NeonEnvConfig(passes=2, ft=TC(max_steps=4, steps_per_check=2, patience=1, monitor="val_acc"),
@@ -151,15 +157,15 @@ def test_clear_errors() -> None:
     env.step(np.int64(1))  # numpy integers are fine
     xt, yt, xv, yv = _data()
     with pytest.raises(NoHiddenLayerError, match="no hidden"):
-        NeonTask.from_model(nn.Sequential(nn.Linear(6, 3)), xt, yt, xv, yv)
+        NeonTask.from_model(nn.Sequential(nn.Linear(6, 3)), _splits(xt, yt, xv, yv))
     broken = _task(train=False).model
     with torch.no_grad():
         broken.head.weight.fill_(math.nan)
     with pytest.raises(FloatingPointError, match="NaN"):
-        NeonTask.from_model(broken, xt, yt, xv, yv)
+        NeonTask.from_model(broken, _splits(xt, yt, xv, yv))
     deep = MLPSpec(6, 3, (4,) * (MAX_LAYERS + 1), ("relu",) * 11, (False,) * 11, (0.0,) * 11)
     with pytest.raises(ValueError, match="at most"):
-        NeonTask.from_model(build_mlp(deep), xt, yt, xv, yv)
+        NeonTask.from_model(build_mlp(deep), _splits(xt, yt, xv, yv))
     with pytest.raises(ValueError, match="finetune"):
         NeonEnvConfig(finetune="some")
     with pytest.raises(ValueError, match="C must"):

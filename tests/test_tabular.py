@@ -83,7 +83,8 @@ def test_dataset_loads_with_disjoint_clean_splits(name: str) -> None:
     spec = get_spec(name)
     assert ds.name == name and ds.source == spec.source
     splits = ds.splits()
-    for X, y in splits.values():
+    for X, y in (splits.tensors(s) for s in ("train", "reward", "stop", "test")):
+        X, y = X.numpy(), y.numpy()
         assert len(y) > 0 and X.shape == (len(y), ds.n_features)
         assert X.dtype == np.float32 and y.dtype == np.int64
         assert np.isfinite(X).all()

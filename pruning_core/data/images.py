@@ -1,11 +1,13 @@
 """Image datasets for pruning experiments: digits (offline), CIFAR-10 and ImageNet (local paths).
 
-Every loader gives three disjoint splits:
+Every loader returns a :class:`~pruning_core.data.splits.Splits` with three disjoint splits:
 
-* ``train`` -- used to (re)train / fine-tune the network;
-* ``val``   -- held out of the training data with a fixed seed; this is what an RL
+* ``train``  -- used to (re)train / fine-tune the network;
+* ``reward`` -- held out of the training data with a fixed seed; this is what an RL
   agent's reward is computed on, so the agent never sees the test set;
-* ``test``  -- only for reported numbers (the official test / val set where one exists).
+* ``test``   -- only for reported numbers (the official test / val set where one exists);
+
+and ``stop=None``: no early-stopping split (nothing trained on these data stops early).
 
 Nothing here downloads anything: digits ship with scikit-learn, CIFAR-10 and ImageNet
 must already be on disk (the errors say where they were looked for and how to provide them).
@@ -15,31 +17,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset
 from torchvision import datasets, transforms
+
+from pruning_core.data.splits import Splits
 
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
-    "DatasetSplits",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "ImageSplits",
-    "Loaders",
     "TransformedSubset",
     "data_root_from_env",
     "holdout_indices",
     "load_cifar10",
     "load_digits_splits",
     "load_imagenet",
-    "make_loaders",
 ]
 
 
@@ -70,59 +69,6 @@ CIFAR10_FILES = (
 
 
 DATA_ROOT_ENV = "DATA_ROOT"
-
-
-@dataclass
-class DatasetSplits:
-    """Train / validation (reward) / test datasets of one image task plus its class count."""
-
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    num_classes: int
-    name: str
-    classes: list[str] = field(default_factory=list)
-
-
-class Loaders(NamedTuple):
-    """The three DataLoaders of a :class:`DatasetSplits` (unpacks as ``train, val, test``)."""
-
-    train: DataLoader
-    val: DataLoader
-    test: DataLoader
-
-
-def make_loaders(
-    splits: DatasetSplits,
-    batch_size: int = 128,
-    eval_batch_size: int | None = None,
-    num_workers: int = 0,
-    seed: int = 0,
-    pin_memory: bool | None = None,
-    drop_last: bool = False,
-) -> Loaders:
-    """DataLoaders for the three splits: train shuffled by a seeded generator, val/test in order.
-
-    ``pin_memory=None`` pins only when CUDA is available. ``drop_last`` applies to train only.
-    """
-    if pin_memory is None:
-        pin_memory = torch.cuda.is_available()
-    eval_bs = eval_batch_size or batch_size
-    common: dict[str, Any] = {"num_workers": num_workers, "pin_memory": pin_memory}
-    if num_workers > 0:
-        common["persistent_workers"] = True
-    generator = torch.Generator().manual_seed(seed)
-    train = DataLoader(
-        splits.train,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=generator,
-        drop_last=drop_last,
-        **common,
-    )
-    val = DataLoader(splits.val, batch_size=eval_bs, shuffle=False, **common)
-    test = DataLoader(splits.test, batch_size=eval_bs, shuffle=False, **common)
-    return Loaders(train, val, test)
 
 
 class TransformedSubset(Dataset):
@@ -193,65 +139,20 @@ def holdout_indices(
     return np.flatnonzero(train_mask).astype(np.int64), val_idx
 
 
-@dataclass
-class ImageSplits:
-    """Preloaded digits tensors (N, C, H, W) for train / val (reward) / test.
-
-    ``idx_*`` are the row indices into ``sklearn.datasets.load_digits()`` of each split
-    (disjoint), ``mean`` / ``std`` the train-split pixel statistics used to normalise.
-    """
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    num_classes: int
-    name: str
-    idx_train: np.ndarray
-    idx_val: np.ndarray
-    idx_test: np.ndarray
-    mean: float
-    std: float
-
-    def datasets(self) -> DatasetSplits:
-        """The splits as TensorDatasets in the common :class:`DatasetSplits` container."""
-        return DatasetSplits(
-            train=TensorDataset(self.x_train, self.y_train),
-            val=TensorDataset(self.x_val, self.y_val),
-            test=TensorDataset(self.x_test, self.y_test),
-            num_classes=self.num_classes,
-            name=self.name,
-            classes=[str(c) for c in range(self.num_classes)],
-        )
-
-    def loaders(
-        self, batch_size: int = 128, eval_batch_size: int | None = None, seed: int = 0
-    ) -> Loaders:
-        """DataLoaders (train shuffled with a ``seed``-ed generator; no workers, data is in RAM)."""
-        return make_loaders(
-            self.datasets(),
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=0,
-            seed=seed,
-            pin_memory=False,
-        )
-
-
 def load_digits_splits(
     seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.25,
     image_size: int = 8,
     channels: int = 3,
-) -> ImageSplits:
+) -> Splits:
     """scikit-learn's 8x8 handwritten digits as seeded, stratified, normalised tensor splits.
 
     Pixels (0..16) are scaled to [0, 1], optionally bilinearly resized to ``image_size``,
     replicated to ``channels`` channels (3 so torchvision models accept them) and normalised
-    with the mean / std of the train split only (no information leaks from val / test).
+    with the mean / std of the train split only (no information leaks from reward / test).
+    ``val_fraction`` sizes the ``reward`` split. ``meta`` holds ``rows`` (each split's row ids
+    in ``sklearn.datasets.load_digits()``) and the normalisation ``mean`` / ``std``.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -297,23 +198,18 @@ def load_digits_splits(
         t = torch.from_numpy(idx)
         return x_all[t].clone(), y_all[t].clone()
 
-    x_train, y_train = take(train_idx)
-    x_val, y_val = take(val_idx)
-    x_test, y_test = take(test_idx)
-    return ImageSplits(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
-        num_classes=10,
+    return Splits(
         name=f"digits{image_size}x{image_size}",
-        idx_train=train_idx,
-        idx_val=val_idx,
-        idx_test=test_idx,
-        mean=mean,
-        std=std,
+        num_classes=10,
+        train=take(train_idx),
+        reward=take(val_idx),
+        test=take(test_idx),
+        classes=[str(c) for c in range(10)],
+        meta={
+            "rows": {"train": train_idx, "reward": val_idx, "test": test_idx},
+            "mean": mean,
+            "std": std,
+        },
     )
 
 
@@ -335,10 +231,10 @@ def load_cifar10(
     seed: int = 0,
     augment: bool = True,
     verify_checksums: bool = True,
-) -> DatasetSplits:
+) -> Splits:
     """CIFAR-10 from ``<root>/cifar-10-batches-py`` (never downloaded).
 
-    ``val`` is a seeded, class-stratified hold-out of ``val_size`` images from the official
+    ``reward`` is a seeded, class-stratified hold-out of ``val_size`` images from the official
     train set (eval transform), ``train`` the rest (random crop 32 / pad 4 + horizontal flip
     when ``augment``), ``test`` the official test set. ``root=None`` reads ``$DATA_ROOT``.
     ``verify_checksums=False`` skips torchvision's md5 check (for re-packed or synthetic data).
@@ -383,12 +279,12 @@ def load_cifar10(
     )
     train_idx, val_idx = holdout_indices(train_base.targets, val_size=val_size, seed=seed)
     test_base.transform = eval_tf
-    return DatasetSplits(
-        train=TransformedSubset(train_base, train_idx, train_tf),
-        val=TransformedSubset(train_base, val_idx, eval_tf),
-        test=test_base,
-        num_classes=10,
+    return Splits(
         name="cifar10",
+        num_classes=10,
+        train=TransformedSubset(train_base, train_idx, train_tf),
+        reward=TransformedSubset(train_base, val_idx, eval_tf),
+        test=test_base,
         classes=list(train_base.classes),
     )
 
@@ -425,10 +321,10 @@ def load_imagenet(
     augment: bool = True,
     image_size: int = 224,
     resize_size: int = 256,
-) -> DatasetSplits:
+) -> Splits:
     """ImageNet from ``<data_root>/train`` and ``<data_root>/val`` in ImageFolder layout.
 
-    ``val`` (the RL reward set) is a seeded, class-stratified hold-out of the train folder:
+    ``reward`` (the RL reward set) is a seeded, class-stratified hold-out of the train folder:
     ``val_per_class`` images per class if given, else ``val_size`` images in total. ``train``
     is the rest (RandomResizedCrop + flip), ``test`` the official val/ folder (Resize 256 +
     CenterCrop 224). ``data_root=None`` reads ``$DATA_ROOT``. The train folder is scanned once.
@@ -475,12 +371,12 @@ def load_imagenet(
     train_idx, val_idx = holdout_indices(
         train_base.targets, val_size=val_size, seed=seed, val_per_class=val_per_class
     )
-    return DatasetSplits(
-        train=TransformedSubset(train_base, train_idx, train_tf),
-        val=TransformedSubset(train_base, val_idx, eval_tf),
-        test=test_base,
-        num_classes=len(train_base.classes),
+    return Splits(
         name="imagenet",
+        num_classes=len(train_base.classes),
+        train=TransformedSubset(train_base, train_idx, train_tf),
+        reward=TransformedSubset(train_base, val_idx, eval_tf),
+        test=test_base,
         classes=list(train_base.classes),
     )
 

@@ -43,6 +43,7 @@ import functools
 import io
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
+from pruning_core.data.splits import Splits
 from pruning_core.data.suite import (
     MAX_CLASSES,
     MIN_CLASS_ROWS,
@@ -164,13 +167,37 @@ class TabularDataset:
         y = np.concatenate([self.y_train, self.y_val, self.y_test])
         return float(np.bincount(y, minlength=self.n_classes).max() / len(y))
 
-    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """``{"train": (X, y), "val": (X, y), "test": (X, y)}``."""
-        return {
-            "train": (self.X_train, self.y_train),
-            "val": (self.X_val, self.y_val),
-            "test": (self.X_test, self.y_test),
-        }
+    def splits(self, max_rows: Mapping[str, int | None] | None = None) -> Splits:
+        """The dataset as :class:`~pruning_core.data.splits.Splits` of float32 / int64 tensors.
+
+        The validation split is both ``reward`` and ``stop`` (the same tensors: NEON stops
+        fine-tuning early on the rows its reward reads). ``max_rows`` (e.g. ``{"train": 400,
+        "reward": 200}``) caps splits with a random subset seeded by the name and split seed,
+        so every call gives the same rows. ``meta`` holds the source, seed and row ids.
+        """
+
+        def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+
+        val = tensors(self.X_val, self.y_val)
+        splits = Splits(
+            name=self.name,
+            num_classes=self.n_classes,
+            train=tensors(self.X_train, self.y_train),
+            reward=val,
+            stop=val,
+            test=tensors(self.X_test, self.y_test),
+            classes=list(self.class_names),
+            meta={
+                "source": self.source,
+                "seed": self.seed,
+                "rows": {"train": self.train_rows, "reward": self.val_rows,
+                         "stop": self.val_rows, "test": self.test_rows},
+            },
+        )  # fmt: skip
+        if not max_rows:
+            return splits
+        return splits.capped(max_rows, seed=zlib.crc32(self.name.encode()) + self.seed)
 
     def copy(self) -> TabularDataset:
         """A deep copy of the arrays (cached datasets are never handed out directly)."""

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLP
 from pruning_core.pruning.masks import Masker, global_magnitude_masks, prunable_layers
 from pruning_core.pruning.neurons import (
@@ -54,12 +55,12 @@ def _round_row(
     model: nn.Module,
     params0: int,
     params: int,
-    data: Any,
+    data: Splits,
     base_test: float,
     base_val: float,
 ) -> dict[str, Any]:
-    val = accuracy(model, data.x_val, data.y_val)
-    test = accuracy(model, data.x_test, data.y_test)
+    val = accuracy(model, *data.tensors("reward"))
+    test = accuracy(model, *data.tensors("test"))
     return {
         "round": r,
         "params": params,
@@ -73,7 +74,7 @@ def _round_row(
 
 def gmp_rounds(
     model: MLP,
-    data: Any,
+    data: Splits,
     rounds: int,
     ft: MLPTrainConfig,
     max_sparsity: float = 0.99,
@@ -82,7 +83,9 @@ def gmp_rounds(
 ) -> pd.DataFrame:
     """Iterative global magnitude pruning with retraining; one row per round (round 0 = dense).
 
-    ``data`` has ``x_train, y_train, x_val, y_val, x_test, y_test`` tensors. Sparsity after round
+    ``data`` needs preloaded ``train``, ``reward``, ``stop`` and ``test`` splits: each round
+    fine-tunes on ``train`` stopping early on ``stop``; ``reward`` gives the validation accuracy
+    the schedule is selected by and ``test`` the reported one. Sparsity after round
     ``r`` is ``1 - (1 - max_sparsity) ** (r / rounds)`` of all Linear weights; ``min_keep``
     keeps that share of each layer's largest weights (no layer collapses). ``stop_below_pp``
     ends the schedule once validation accuracy is that many points below the original.
@@ -91,15 +94,15 @@ def gmp_rounds(
     layers = prunable_layers(model, types=(nn.Linear,))
     masker = Masker(model, layers=layers)
     params0 = count_params(model)
-    base_val = accuracy(model, data.x_val, data.y_val)
-    base_test = accuracy(model, data.x_test, data.y_test)
+    base_val = accuracy(model, *data.tensors("reward"))
+    base_test = accuracy(model, *data.tensors("test"))
     rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
         masks = global_magnitude_masks(layers, sparsity, min_keep=min_keep)
         masker.set_masks(masks, from_dense=False)
-        train_mlp(model, data.x_train, data.y_train, data.x_val, data.y_val,
+        train_mlp(model, *data.tensors("train"), *data.tensors("stop"),
                   replace(ft, seed=ft.seed + r), masker=masker)  # fmt: skip
         masker.apply()
         row = _round_row(r, model, params0, nonzero_params(model), data, base_test, base_val)
@@ -114,7 +117,7 @@ def gmp_rounds(
 
 def uniform_rounds(
     model: MLP,
-    data: Any,
+    data: Splits,
     rounds: int,
     ft: MLPTrainConfig,
     min_keep_share: float = 0.6**4,
@@ -129,8 +132,8 @@ def uniform_rounds(
     model = copy.deepcopy(model)
     widths0 = [b.width for b in model.blocks]
     params0 = count_params(model)
-    base_val = accuracy(model, data.x_val, data.y_val)
-    base_test = accuracy(model, data.x_test, data.y_test)
+    base_val = accuracy(model, *data.tensors("reward"))
+    base_test = accuracy(model, *data.tensors("test"))
     rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
@@ -143,7 +146,7 @@ def uniform_rounds(
                 remove_neurons(model, layer, top_neurons(model, layer, target))
                 changed = True
         if changed:
-            train_mlp(model, data.x_train, data.y_train, data.x_val, data.y_val,
+            train_mlp(model, *data.tensors("train"), *data.tensors("stop"),
                       replace(ft, seed=ft.seed + r))  # fmt: skip
         row = _round_row(r, model, params0, count_params(model), data, base_test, base_val)
         row["keep_share"] = share

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from pruning_core.config import torch_threads
-from pruning_core.data.splits import MLPData
+from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import (
     MLP,
     ArchitectureSpace,
@@ -60,7 +60,7 @@ class BaseNetKey(ArtefactKey):
 
 
 def base_network(
-    data: MLPData,
+    data: Splits,
     index: int,
     space: ArchitectureSpace,
     train_cfg: MLPTrainConfig,
@@ -75,19 +75,19 @@ def base_network(
     and an interrupted study resumes from the networks already trained. ``cache_dir`` replaces
     the key's folder under ``cache_root()``.
     """
-    desc = BaseNetKey(data.name, index, seed, space, train_cfg, data_key, len(data.y_train))
+    desc = BaseNetKey(data.name, index, seed, space, train_cfg, data_key, data.n("train"))
     key = desc.hashname
     path = desc.path(cache_dir)
 
     def build() -> dict[str, Any]:
         s = arch_seed(data.name, index, seed)
-        spec = random_mlp_spec(data.n_features, data.n_classes, s, space)
+        spec = random_mlp_spec(data.n_features, data.num_classes, s, space)
         model = build_mlp(spec, seed=s)
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG
             torch.manual_seed(s)
             hist = train_mlp(
-                model, data.x_train, data.y_train, data.x_val, data.y_val,
+                model, *data.tensors("train"), *data.tensors("stop"),
                 MLPTrainConfig(**{**asdict(train_cfg), "seed": s}),
             )  # fmt: skip
         secs = time.perf_counter() - t0
@@ -96,10 +96,10 @@ def base_network(
             "index": index,
             "spec": asdict(spec),
             "state_dict": model.state_dict(),
-            "val_acc": accuracy(model, data.x_val, data.y_val),
-            "test_acc": accuracy(model, data.x_test, data.y_test),
+            "val_acc": accuracy(model, *data.tensors("reward")),
+            "test_acc": accuracy(model, *data.tensors("test")),
             "train_seconds": secs,
-            "epochs": hist["steps"] / max(1, len(data.y_train) // train_cfg.batch_size),
+            "epochs": hist["steps"] / max(1, data.n("train") // train_cfg.batch_size),
             "key": key,
         }
 
@@ -162,12 +162,13 @@ def prune_mlp(
     """
 
     mlp = copy.deepcopy(as_mlp(model)).cpu().eval()
-    task = NeonTask.from_model(
-        mlp,
-        _tensor(X_train, torch.float32), _tensor(y_train, torch.long),
-        _tensor(X_val, torch.float32), _tensor(y_val, torch.long),
-        name="user",
+    val = (_tensor(X_val, torch.float32), _tensor(y_val, torch.long))
+    data = Splits(
+        "user", mlp.head.out_features,
+        train=(_tensor(X_train, torch.float32), _tensor(y_train, torch.long)),
+        reward=val, stop=val,
     )  # fmt: skip
+    task = NeonTask.from_model(mlp, data, name="user")
     env = NeonEnv(
         [task],
         NeonEnvConfig(passes=passes, C_values=(float(C),), finetune=finetune, mode=mode,

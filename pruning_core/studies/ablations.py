@@ -55,7 +55,8 @@ import numpy as np
 import pandas as pd
 
 from pruning_core.config import by_profile, progress, torch_threads
-from pruning_core.data.splits import MLPData
+from pruning_core.data.splits import Splits
+from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import ArchitectureSpace
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
@@ -477,7 +478,7 @@ def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
     """A fresh PuRLEnv on a private copy of the dense network (wrapped for NEON's reward)."""
     env = PuRLEnv(
         copy.deepcopy(dense.model),
-        (dense.splits.x_val, dense.splits.y_val),
+        dense.splits.tensors("reward"),
         PuRLConfig(**variant.purl),
     )
     return NeonRewardWrapper(env) if variant.reward == "neon" else env
@@ -498,7 +499,7 @@ def _play(env: gym.Env, policy: Policy) -> dict[str, Any]:
 
 def _test_accuracy(env: gym.Env, dense: DenseModel) -> float:
     """Test accuracy of the env's network as it is now (no fine-tuning)."""
-    return float(evaluate(env.unwrapped.model, (dense.splits.x_test, dense.splits.y_test))["top1"])
+    return float(evaluate(env.unwrapped.model, dense.splits.tensors("test"))["top1"])
 
 
 def _dqn_overrides(sizes: AblationSizes, variant: PurlVariant) -> dict[str, Any]:
@@ -623,7 +624,7 @@ def _purl_rows(
     variants = PURL_VARIANTS[ablation]
     sizes = sizes.for_ablation(ablation)
     jobs = [(v, s) for v in variants for s in sizes.seeds]
-    dense_val = float(evaluate(dense.model, (dense.splits.x_val, dense.splits.y_val))["top1"])
+    dense_val = float(evaluate(dense.model, dense.splits.tensors("reward"))["top1"])
     rows, curves = [], []
     for v, seed in progress(jobs, desc=ablation, unit="run"):
         res = run_purl_variant(sizes, dense, v, seed)
@@ -714,12 +715,12 @@ NEON_VARIANTS: list[NeonVariant] = [
 """The NEON configurations; the first is the default."""
 
 
-def _neon_data(sizes: AblationSizes) -> dict[str, MLPData]:
-    tr, va, te = sizes.neon_rows
-    return {n: MLPData.from_tabular(n, 0, tr, va, te) for n in sizes.neon_datasets}
+def _neon_data(sizes: AblationSizes) -> dict[str, Splits]:
+    caps = dict(zip(("train", "reward", "test"), sizes.neon_rows, strict=True))
+    return {n: load_tabular(n, 0).splits(caps) for n in sizes.neon_datasets}
 
 
-def _neon_tasks(sizes: AblationSizes, data: dict[str, MLPData]) -> tuple[list[NeonTask], list[Any]]:
+def _neon_tasks(sizes: AblationSizes, data: dict[str, Splits]) -> tuple[list[NeonTask], list[Any]]:
     bases = [
         base_network(
             d,
@@ -756,7 +757,7 @@ class NeonRunKey(ArtefactKey):
 
 def run_neon_variant(
     sizes: AblationSizes,
-    data: dict[str, MLPData],
+    data: dict[str, Splits],
     tasks: list[NeonTask],
     base_keys: list[str],
     variant: NeonVariant,
@@ -788,8 +789,8 @@ def run_neon_variant(
                 rollout(env, greedy, seed=seed, options={"task": i, "C": sizes.neon_C})
                 rep = env.episode_report()
                 d = data[task.meta["dataset"]]
-                test0 = accuracy(task.model, d.x_test, d.y_test)
-                test1 = accuracy(env.final_model(), d.x_test, d.y_test)
+                test0 = accuracy(task.model, *d.tensors("test"))
+                test1 = accuracy(env.final_model(), *d.tensors("test"))
                 rows.append(
                     {
                         "dataset": task.meta["dataset"],

@@ -11,6 +11,7 @@ from torch import nn
 
 from pruning_core.config import by_profile, seed_everything
 from pruning_core.data.images import load_digits_splits
+from pruning_core.data.splits import Splits
 from pruning_core.models.cnn import build_small_cnn
 from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.rl.envs.purl import PuRLConfig
@@ -85,7 +86,7 @@ class DenseModel:
     """A trained dense network with its data splits and training history."""
 
     model: nn.Module
-    splits: Any
+    splits: Splits
     history: pd.DataFrame
     path: Path
 
@@ -144,9 +145,9 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
         )
         hist = fit(
             model,
-            (splits.x_train, splits.y_train),
+            splits.tensors("train"),
             tcfg,
-            val_data=(splits.x_val, splits.y_val),
+            val_data=splits.tensors("reward"),
             device="cpu",
             desc="dense small CNN",
         )

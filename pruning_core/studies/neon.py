@@ -37,7 +37,8 @@ import torch
 from scipy import stats
 
 from pruning_core.config import by_profile, progress, torch_threads
-from pruning_core.data.splits import MLPData
+from pruning_core.data.splits import Splits
+from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.baselines import (
     gmp_rounds,
     random_agent_episode,
@@ -117,7 +118,7 @@ class NeonStudySizes:
     max_train_rows: int | None
     """Cap on training rows per dataset (fixed-seed subset)."""
     max_val_rows: int | None
-    """Cap on validation rows (the reward and early stopping use them)."""
+    """Cap on validation rows (the ``reward`` split, which is also the ``stop`` split)."""
     max_test_rows: int | None
     """Cap on test rows (reported accuracy only)."""
     space: ArchitectureSpace
@@ -230,20 +231,19 @@ def _data_key(sizes: NeonStudySizes) -> dict[str, Any]:
 
 def load_study_data(
     sizes: NeonStudySizes, datasets: Sequence[str] | None = None
-) -> dict[str, MLPData]:
+) -> dict[str, Splits]:
     """Each dataset's splits as tensors (rows capped as the profile says)."""
     names = list(datasets or sizes.datasets)
+    caps = {"train": sizes.max_train_rows, "reward": sizes.max_val_rows, "test": sizes.max_test_rows}
     return {
-        n: MLPData.from_tabular(
-            n, sizes.seed, sizes.max_train_rows, sizes.max_val_rows, sizes.max_test_rows
-        )
+        n: load_tabular(n, sizes.seed).splits(caps)
         for n in progress(names, desc="datasets", unit="ds")
     }
 
 
 @_with_threads
 def build_base_networks(
-    sizes: NeonStudySizes, data: dict[str, MLPData]
+    sizes: NeonStudySizes, data: dict[str, Splits]
 ) -> tuple[dict[tuple[str, int], BaseNet], pd.DataFrame]:
     """Train (or load from the cache) every base network; returns them and a table."""
     nets: dict[tuple[str, int], BaseNet] = {}
@@ -283,7 +283,7 @@ def make_folds(datasets: Sequence[str], n_folds: int, seed: int = 0) -> list[lis
 
 
 def _tasks(
-    names: Sequence[str], nets: dict[tuple[str, int], BaseNet], data: dict[str, MLPData]
+    names: Sequence[str], nets: dict[tuple[str, int], BaseNet], data: dict[str, Splits]
 ) -> list[NeonTask]:
     return [NeonTask.from_base(b, data[d]) for (d, _i), b in nets.items() if d in names]
 
@@ -370,7 +370,7 @@ def train_agent(
 @_with_threads
 def train_fold_agents(
     sizes: NeonStudySizes,
-    data: dict[str, MLPData],
+    data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
 ) -> tuple[list[ActorCriticAgent], pd.DataFrame]:
@@ -396,8 +396,8 @@ def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) 
     return rep
 
 
-def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: MLPData, t0: float) -> dict:
-    test = accuracy(model, data.x_test, data.y_test)
+def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, t0: float) -> dict:
+    test = accuracy(model, *data.tensors("test"))
     return {
         "params_pruned": rep["params_pruned"],
         "compression": rep["compression"],
@@ -412,13 +412,13 @@ def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: MLPData,
 
 
 def evaluate_network(
-    sizes: NeonStudySizes, base: BaseNet, data: MLPData, agent: ActorCriticAgent, fold: int
+    sizes: NeonStudySizes, base: BaseNet, data: Splits, agent: ActorCriticAgent, fold: int
 ) -> pd.DataFrame:
     """Prune one test network with the agent (each C) and the three baselines; one row each."""
     task = NeonTask.from_base(base, data)
     env = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values))
     orig = base.model()
-    test0 = accuracy(orig, data.x_test, data.y_test)
+    test0 = accuracy(orig, *data.tensors("test"))
     common = {
         "fold": fold,
         "dataset": base.dataset,
@@ -488,7 +488,7 @@ def evaluate_network(
 @_with_threads
 def evaluate_study(
     sizes: NeonStudySizes,
-    data: dict[str, MLPData],
+    data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
     agents: list[ActorCriticAgent],
@@ -628,7 +628,7 @@ def layer_reduction(results: pd.DataFrame, best_C: float) -> pd.DataFrame:
 @_with_threads
 def timing_study(
     sizes: NeonStudySizes,
-    data: dict[str, MLPData],
+    data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
     agents: list[ActorCriticAgent],
@@ -643,7 +643,7 @@ def timing_study(
     base, d = nets[(name, 0)], data[name]
     t0 = time.perf_counter()
     small, rep = prune_mlp(
-        base.model(), d.x_train, d.y_train, d.x_val, d.y_val, C=C,
+        base.model(), *d.tensors("train"), *d.tensors("reward"), C=C,
         passes=sizes.env.passes, agent=agents[0], seed=sizes.seed,
         ft=sizes.env.ft, stat_rows=sizes.env.stat_rows,
     )  # fmt: skip

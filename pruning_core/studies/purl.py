@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from pruning_core.config import by_profile, cache_root, seed_everything
-from pruning_core.data.images import load_digits_splits, load_imagenet, make_loaders
+from pruning_core.data.images import load_digits_splits, load_imagenet
+from pruning_core.data.splits import Splits
 from pruning_core.methods.purl import SearchResult, purl_prune
 from pruning_core.models.cnn import build_model
 from pruning_core.pruning.export import plain_state_dict, save_compact
@@ -139,57 +140,40 @@ def build(sizes: PurlStudySizes, num_classes: int) -> nn.Module:
     )
 
 
-@dataclass
-class StudyData:
-    """The three splits of a PuRL study.
+LOADER_WORKERS = 8
+"""DataLoader workers for a split read from disk (ImageNet); preloaded tensors need none."""
+
+
+EVAL_BATCH_SIZE = 256
+"""Batch size of the test DataLoader when the test split is read from disk (ImageNet)."""
+
+
+def load_study_data(sizes: PurlStudySizes, seed: int = 0) -> Splits:
+    """Digits (offline; smoke / cpu) or ImageNet from ``DATA_ROOT`` (gpu) as :class:`Splits`.
 
     ``train`` trains and fine-tunes, ``reward`` (preloaded tensors held out of train) is what the
-    agent's reward is measured on, ``test`` is touched only for the reported numbers.
+    agent's reward is measured on, ``test`` is touched only for the reported numbers; there is no
+    ``stop`` split (nothing here stops early). ``meta["description"]`` names the data in the
+    cache keys and the summary.
     """
-
-    train: Data
-    reward: Tensors
-    test: Data
-    example: torch.Tensor
-    num_classes: int
-    description: str
-
-
-def load_study_data(sizes: PurlStudySizes, seed: int = 0) -> StudyData:
-    """Digits (offline; smoke / cpu) or ImageNet from ``DATA_ROOT`` (gpu) as :class:`StudyData`."""
     if sizes.dataset == "digits":
 
         d = load_digits_splits(seed=seed, image_size=sizes.image_size)
-        n = min(sizes.reward_subset, len(d.x_val))
-        m = sizes.train_limit or len(d.x_train)
-        return StudyData(
-            train=(d.x_train[:m], d.y_train[:m]),
-            reward=(d.x_val[:n], d.y_val[:n]),
-            test=(d.x_test, d.y_test),
-            example=d.x_test[:1],
-            num_classes=d.num_classes,
-            description=(
-                f"scikit-learn digits: {m} train, {n} reward (validation), "
-                f"{len(d.x_test)} test images, 8x8 upsampled to {sizes.image_size}x{sizes.image_size}"
-            ),
+        d = d.head({"train": sizes.train_limit or None, "reward": sizes.reward_subset})
+        description = (
+            f"scikit-learn digits: {d.n('train')} train, {d.n('reward')} reward (validation), "
+            f"{d.n('test')} test images, 8x8 upsampled to {sizes.image_size}x{sizes.image_size}"
         )
+        return replace(d, meta={**d.meta, "description": description})
     if sizes.dataset == "imagenet":
 
         splits = load_imagenet(val_size=sizes.reward_subset, seed=seed)
-        loaders = make_loaders(
-            splits, batch_size=sizes.finetune.batch_size, num_workers=8, seed=seed
+        splits = replace(splits, reward=splits.tensors("reward"))
+        description = (
+            f"ImageNet from DATA_ROOT: {splits.n('train')} train, {splits.n('reward')} reward, "
+            f"{splits.n('test')} test (official val) images"
         )
-        xs, ys = zip(*(splits.val[i] for i in range(len(splits.val))), strict=True)
-        reward = (torch.stack(xs), torch.tensor(ys))
-        return StudyData(
-            train=loaders.train,
-            reward=reward,
-            test=loaders.test,
-            example=reward[0][:1],
-            num_classes=splits.num_classes,
-            description=f"ImageNet from DATA_ROOT: {len(splits.train)} train, {len(reward[1])} reward, "
-            f"{len(splits.test)} test (official val) images",
-        )
+        return replace(splits, meta={**splits.meta, "description": description})
     raise ValueError(f"unknown dataset {sizes.dataset!r}: use 'digits' or 'imagenet'")
 
 
@@ -213,8 +197,13 @@ class DenseCnnKey(ArtefactKey):
         return self.model
 
 
+def _train_feed(data: Splits, cfg: TrainConfig, seed: int) -> Data:
+    """The train split as the training loop takes it (a Dataset: a loader shuffled by ``seed``)."""
+    return data.feed("train", cfg.batch_size, shuffle=True, seed=seed, num_workers=LOADER_WORKERS)
+
+
 def dense_model(
-    sizes: PurlStudySizes, data: StudyData, seed: int = 0, log: Callable[[str], None] = print
+    sizes: PurlStudySizes, data: Splits, seed: int = 0, log: Callable[[str], None] = print
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Train the dense baseline, or load it from the cache (keyed by a hash of its config).
 
@@ -223,14 +212,16 @@ def dense_model(
     if sizes.pretrained or sizes.dense.epochs == 0:
         return build(sizes, data.num_classes), pd.DataFrame()
     path = DenseCnnKey(
-        sizes.model, sizes.small_input, sizes.image_size, sizes.dense, seed, data.description
+        sizes.model, sizes.small_input, sizes.image_size, sizes.dense, seed,
+        data.meta["description"],
     ).path()
 
     def train_it() -> dict[str, Any]:
         seed_everything(seed)
         model = build(sizes, data.num_classes)
         hist = fit(
-            model, data.train, replace(sizes.dense, seed=seed), val_data=data.reward,
+            model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
+            val_data=data.tensors("reward"),
             desc=f"dense {sizes.model}",
         )  # fmt: skip
         return {
@@ -245,11 +236,11 @@ def dense_model(
 
 
 def test_metrics(
-    model: nn.Module, data: StudyData, masker: Masker | None = None
+    model: nn.Module, data: Splits, masker: Masker | None = None
 ) -> dict[str, Any]:
     """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with)."""
-    acc = evaluate(model, data.test)
-    rep = sparsity_report(model, data.example, layers=masker.layers if masker else None)
+    acc = evaluate(model, data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS))
+    rep = sparsity_report(model, data.example("test"), layers=masker.layers if masker else None)
     return {"top1": acc["top1"], "top5": acc["top5"], **rep.as_dict()}
 
 
@@ -271,7 +262,7 @@ def prune_finetune(
     masks: Masks,
     dense: nn.Module,
     sizes: PurlStudySizes,
-    data: StudyData,
+    data: Splits,
     seed: int,
     finetune: bool = True,
 ) -> PrunedResult:
@@ -280,7 +271,8 @@ def prune_finetune(
     model.load_state_dict(dense.state_dict())
     mk = Masker(model, exclude=sizes.exclude)
     mk.set_masks(masks)
-    recalibrate_bn(model, data.train)  # stale dense statistics would hide what the masks keep
+    train = _train_feed(data, sizes.finetune, seed)
+    recalibrate_bn(model, train)  # stale dense statistics would hide what the masks keep
     one_shot = test_metrics(model, data, mk)
     if finetune and sizes.finetune.epochs > 0:
         seed_everything(seed)
@@ -295,7 +287,7 @@ def prune_finetune(
             model.load_state_dict(launch(job))
             mk.apply()
         else:
-            fine_tune(model, mk, data.train, cfg, desc=f"fine-tune {method}")
+            fine_tune(model, mk, train, cfg, desc=f"fine-tune {method}")
     final = test_metrics(model, data, mk) if finetune else one_shot
     state = plain_state_dict(model) if method == "PuRL" else {}  # only PuRL's is exported
     return PrunedResult(method, seed, masks, one_shot, final, mk.layer_sparsity(), state)
@@ -339,11 +331,11 @@ def result_row(
     return row
 
 
-def reward_accuracy(model: nn.Module, data: StudyData) -> float:
+def reward_accuracy(model: nn.Module, data: Splits) -> float:
     """Accuracy on the reward subset as the environment measures it (batch-norm batch statistics)."""
 
     m = use_batch_statistics(copy.deepcopy(model))
-    return evaluate(m, data.reward, batch_size=len(data.reward[0]))["top1"]
+    return evaluate(m, data.tensors("reward"), batch_size=data.n("reward"))["top1"]
 
 
 def purl_search(
@@ -398,14 +390,14 @@ def cached_prune_finetune(
     masks: Masks,
     dense: nn.Module,
     sizes: PurlStudySizes,
-    data: StudyData,
+    data: Splits,
     seed: int,
     finetune: bool = True,
 ) -> PrunedResult:
     """:func:`prune_finetune`, cached by masks, fine-tuning config and data (a rerun resumes)."""
     path = FinetuneKey(
         method, tensors_digest(masks), sizes.finetune if finetune else None, seed, sizes.model,
-        data.description, weights_fingerprint(dense),
+        data.meta["description"], weights_fingerprint(dense),
     ).path()  # fmt: skip
     blob = cached(
         path, lambda: prune_finetune(method, masks, dense, sizes, data, seed, finetune).__dict__
@@ -435,7 +427,7 @@ class StudyOutputs:
 
 def run_study(
     sizes: PurlStudySizes,
-    data: StudyData,
+    data: Splits,
     dense: nn.Module,
     run: Any,
     log: Callable[[str], None] = print,
@@ -453,7 +445,7 @@ def run_study(
     policy = pd.DataFrame()
     checkpoint = None
     for i, seed in enumerate(sizes.seeds):
-        search = purl_search(sizes, dense, data.reward, seed, target_acc)
+        search = purl_search(sizes, dense, data.tensors("reward"), seed, target_acc)
         logs.append(search.log.assign(seed=seed))
         extra = {"search_episodes": search.episodes, "search_seconds": search.seconds,
                  "finetune_epochs": sizes.finetune.epochs}  # fmt: skip
@@ -531,7 +523,7 @@ def run_study(
     purl_rows = table[table["method"] == "PuRL"]
     summary = {
         "model": sizes.model,
-        "data": data.description,
+        "data": data.meta["description"],
         "seeds": list(sizes.seeds),
         "dense_top1": dense_metrics["top1"],
         "dense_top5": dense_metrics["top5"],

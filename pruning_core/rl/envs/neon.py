@@ -25,7 +25,9 @@ weights of each neuron (mean, std, skew, kurtosis, min, max, L1, L2) and of the 
 activations on a fixed sample of training rows (the same eight), each averaged over the layer's
 neurons. Unbounded statistics pass through ``sign(x) * log1p(|x|)`` and are clipped.
 
-The test split never enters the environment: rewards and early stopping use the validation split.
+The test split never enters the environment: the reward reads the ``reward`` split and early
+stopping the ``stop`` split (:class:`~pruning_core.data.splits.Splits`; today the same
+validation rows).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from pruning_core.data.splits import MLPData
+from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLP, BaseNet, as_mlp, build_mlp, random_mlp_spec
 from pruning_core.pruning.neurons import (
     count_params,
@@ -81,48 +83,51 @@ KEEP_FRACTIONS: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
 
 @dataclass
 class NeonTask:
-    """One network to prune and the data it is fine-tuned and rewarded on (no test split)."""
+    """One network to prune and the data it is fine-tuned and rewarded on.
+
+    ``data`` never holds a test split: the reward reads ``reward``, the fine-tuning after an
+    action stops early on ``stop`` (today the same tensors as ``reward``) and the activation
+    statistics come from ``train``.
+    """
 
     name: str
     model: MLP
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
+    data: Splits
     base_val_acc: float
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_model(
-        cls,
-        model: nn.Module,
-        x_train: torch.Tensor,
-        y_train: torch.Tensor,
-        x_val: torch.Tensor,
-        y_val: torch.Tensor,
-        name: str = "task",
-        **meta: Any,
+        cls, model: nn.Module, data: Splits, name: str = "task", **meta: Any
     ) -> NeonTask:
-        """A task from a trained network (an :class:`MLP` or a plain ``nn.Sequential``)."""
+        """A task from a trained network (an :class:`MLP` or a plain ``nn.Sequential``) and
+        its data's ``train``, ``reward`` and ``stop`` splits (a test split is dropped)."""
         mlp = as_mlp(model).eval()
         if mlp.n_hidden > MAX_LAYERS:
             raise ValueError(f"the network has {mlp.n_hidden} hidden layers; at most {MAX_LAYERS}")
-        n_in = mlp.blocks[0].linear.in_features
-        if x_train.ndim != 2 or x_train.shape[1] != n_in or x_val.shape[1] != n_in:
+        if not data.has("stop"):
             raise ValueError(
-                f"the network expects {n_in} input features; got X_train {tuple(x_train.shape)} "
-                f"and X_val {tuple(x_val.shape)}"
+                f"{data.name}: NEON's fine-tuning stops early, so the data need a stop split"
             )
-        if len(y_val) == 0 or len(y_train) < 2:
-            raise ValueError("need at least 2 training rows and 1 validation row")
+        n_in = mlp.blocks[0].linear.in_features
+        x_train, y_train = data.tensors("train")
+        x_val, y_val = data.tensors("reward")
+        x_stop, _ = data.tensors("stop")
+        if x_train.ndim != 2 or any(x.shape[1] != n_in for x in (x_train, x_val, x_stop)):
+            raise ValueError(
+                f"the network expects {n_in} input features; got train {tuple(x_train.shape)}, "
+                f"reward {tuple(x_val.shape)} and stop {tuple(x_stop.shape)}"
+            )
+        if len(y_val) == 0 or len(y_train) < 2 or data.n("stop") == 0:
+            raise ValueError("need at least 2 training rows and 1 reward and stop row")
         acc = _checked_accuracy(mlp, x_val, y_val, f"{name}: the original network")
-        return cls(name, mlp, x_train, y_train, x_val, y_val, acc, dict(meta))
+        return cls(name, mlp, replace(data, test=None), acc, dict(meta))
 
     @classmethod
-    def from_base(cls, base: BaseNet, data: MLPData) -> NeonTask:
-        """A task from a cached base network and its dataset's tensors."""
+    def from_base(cls, base: BaseNet, data: Splits) -> NeonTask:
+        """A task from a cached base network and its dataset's splits."""
         return cls.from_model(
-            base.model(), data.x_train, data.y_train, data.x_val, data.y_val,
+            base.model(), data,
             name=f"{base.dataset}#{base.index}", dataset=base.dataset, index=base.index,
         )  # fmt: skip
 
@@ -193,12 +198,13 @@ def _default_task(seed: int = 0) -> NeonTask:
     x = (x - x.min(0)) / (x.max(0) - x.min(0))
     xt, yt = torch.as_tensor(x[:400]), torch.as_tensor(y[:400])
     xv, yv = torch.as_tensor(x[400:]), torch.as_tensor(y[400:])
+    data = Splits("synthetic", 3, train=(xt, yt), reward=(xv, yv), stop=(xv, yv))
     spec = random_mlp_spec(8, 3, 0)
     spec = replace(spec, hidden=(32, 16), activations=("relu",) * 2, batchnorm=(True, False),
                    dropout=(0.0, 0.0))  # fmt: skip
     model = build_mlp(spec, seed=seed)
     train_mlp(model, xt, yt, xv, yv, MLPTrainConfig(max_epochs=15, patience=3, seed=seed))
-    return NeonTask.from_model(model, xt, yt, xv, yv, name="synthetic")
+    return NeonTask.from_model(model, data, name="synthetic")
 
 
 class NeonEnv(gym.Env):
@@ -239,9 +245,10 @@ class NeonEnv(gym.Env):
         if task_id not in self._stat_rows:
             t = self.tasks[task_id]
             g = torch.Generator().manual_seed(self.config.seed + task_id)
-            n = min(self.config.stat_rows, len(t.x_train))
-            idx = torch.randperm(len(t.x_train), generator=g)[:n].sort().values
-            self._stat_rows[task_id] = t.x_train[idx]
+            x_train, _ = t.data.tensors("train")
+            n = min(self.config.stat_rows, len(x_train))
+            idx = torch.randperm(len(x_train), generator=g)[:n].sort().values
+            self._stat_rows[task_id] = x_train[idx]
         return self._stat_rows[task_id]
 
     @torch.no_grad()
@@ -283,7 +290,7 @@ class NeonEnv(gym.Env):
             float(np.clip(delta / 10.0, -OBS_BOUND, OBS_BOUND)),
             float(np.tanh((delta + C) / 2.0)),
             math.log10(self.params) / 7.0,
-            math.log10(self.task.x_train.shape[1] + 1) / 3.0,
+            math.log10(self.task.data.n_features + 1) / 3.0,
             min(self.task.model.head.out_features / 10.0, 2.0),
             self.task.base_val_acc,
         ]
@@ -391,11 +398,11 @@ class NeonEnv(gym.Env):
             if self.config.finetune != "none":
                 ft = replace(self.config.ft, seed=self.config.seed + 7919 * self.t)
                 train_mlp(
-                    self.model, self.task.x_train, self.task.y_train, self.task.x_val,
-                    self.task.y_val, ft, params=self._trainable(layer),
+                    self.model, *self.task.data.tensors("train"), *self.task.data.tensors("stop"),
+                    ft, params=self._trainable(layer),
                 )  # fmt: skip
             acc = _checked_accuracy(
-                self.model, self.task.x_val, self.task.y_val,
+                self.model, *self.task.data.tensors("reward"),
                 f"{self.task.name}: the network after pruning layer {layer}",
             )  # fmt: skip
             self.val_acc = acc
