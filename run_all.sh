@@ -3,7 +3,9 @@
 #
 #   ./run_all.sh          make .venv if missing, install, run every notebooks/NN_*.ipynb through
 #                         papermill at $PROFILE (default cpu); outputs go to results/<profile>/;
-#                         then regenerate results/SUMMARY.md and results/bench.json
+#                         then regenerate results/SUMMARY.md and results/bench.json; cpu and gpu
+#                         first install Fashion-MNIST (Debian package dataset-fashion-mnist) if
+#                         DATA_ROOT is unset and apt-get and root are available
 #   ./run_all.sh test     the same environment, then ruff (package, tests, notebooks) and pytest
 #                         (unit tests, notebook conventions, notebook smoke runs)
 #   ./run_all.sh setup    only make / update the environment
@@ -41,6 +43,26 @@ setup() {
   fi
   export PATH="$ROOT/.venv/bin:$PATH"
   export PYTHONUNBUFFERED=1
+}
+
+# Real data that installs offline: Fashion-MNIST from the Debian / Ubuntu package
+# dataset-fashion-mnist (the loader also reads $DATA_ROOT, and downloads where a network exists).
+fetch_data() {
+  local deb=/usr/share/datasets/fashion-mnist
+  if [ -n "${DATA_ROOT:-}" ] || [ -f "$deb/train-images-idx3-ubyte.gz" ]; then
+    echo "[data] Fashion-MNIST: ${DATA_ROOT:-$deb}"
+    return
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "[data] installing the Debian package dataset-fashion-mnist (apt-get; log: .venv/apt.log)"
+    if { apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; } >.venv/apt.log 2>&1; then
+      echo "[data] Fashion-MNIST installed in $deb"
+    else
+      echo "[data] apt-get could not install dataset-fashion-mnist (see .venv/apt.log); the notebooks will say where else to put the files" >&2
+    fi
+  else
+    echo "[data] Fashion-MNIST not found and apt-get/root not available: set DATA_ROOT, or run 'sudo apt-get install dataset-fashion-mnist'"
+  fi
 }
 
 # The hash that says whether a notebook's outputs are complete for this code and profile.
@@ -98,6 +120,6 @@ case "$MODE" in
     echo "[test] pytest (unit tests and notebook smoke runs)"
     python -m pytest -q -p no:cacheprovider
     ;;
-  run|notebooks) setup; run_notebooks ;;
+  run|notebooks) setup; [ "$PROFILE" = smoke ] || fetch_data; run_notebooks ;;
   *) echo "usage: ./run_all.sh [run|test|setup]" >&2; exit 2 ;;
 esac
