@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from pruning_core.models.mlp import (
 from pruning_core.rl.agents.a2c import load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.runs import cached, config_hash
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
     "base_network",
@@ -39,7 +39,7 @@ def base_network(
     data: MLPData,
     index: int,
     space: ArchitectureSpace,
-    train_cfg: MLPTrainConfig,
+    train_cfg: TrainConfig,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     data_key: Any = None,
@@ -71,9 +71,9 @@ def base_network(
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG
             torch.manual_seed(s)
-            hist = train_mlp(
-                model, data.x_train, data.y_train, data.x_val, data.y_val,
-                MLPTrainConfig(**{**asdict(train_cfg), "seed": s}),
+            res = fit(
+                model, (data.x_train, data.y_train), replace(train_cfg, seed=s),
+                val_data=(data.x_val, data.y_val),
             )  # fmt: skip
         secs = time.perf_counter() - t0
         return {
@@ -81,10 +81,10 @@ def base_network(
             "index": index,
             "spec": asdict(spec),
             "state_dict": model.state_dict(),
-            "val_acc": accuracy(model, data.x_val, data.y_val),
-            "test_acc": accuracy(model, data.x_test, data.y_test),
+            "val_acc": evaluate(model, (data.x_val, data.y_val), batch_size=None)["top1"],
+            "test_acc": evaluate(model, (data.x_test, data.y_test), batch_size=None)["top1"],
             "train_seconds": secs,
-            "epochs": hist["steps"] / max(1, len(data.y_train) // train_cfg.batch_size),
+            "epochs": res.steps / max(1, len(data.y_train) // train_cfg.batch_size),
             "key": key,
         }
 

@@ -110,7 +110,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
         model = build_small_cnn(
             num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width
         )
-        hist = fit(
+        res = fit(
             model,
             (splits.x_train, splits.y_train),
             tcfg,
@@ -118,7 +118,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
             device="cpu",
             desc="dense small CNN",
         )
-        return {"state_dict": model.state_dict(), "history": hist.to_dict("list")}
+        return {"state_dict": model.state_dict(), "history": res.history.to_dict("list")}
 
     blob = cached(path, build)
     model = build_small_cnn(num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width)

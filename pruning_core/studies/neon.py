@@ -49,7 +49,7 @@ from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.runs import atomic_write_text, cached, config_hash, git_info
-from pruning_core.train.loop import MLPTrainConfig, accuracy
+from pruning_core.train.loop import TrainConfig, evaluate
 
 __all__ = [
     "CPU_DATASETS",
@@ -118,7 +118,7 @@ class NeonStudySizes:
     """Cap on test rows (reported accuracy only)."""
     space: ArchitectureSpace
     """Random-architecture ranges."""
-    base_train: MLPTrainConfig
+    base_train: TrainConfig
     """Training of the base networks."""
     env: NeonEnvConfig
     """The MDP (passes, actions, fine-tuning, observation rows)."""
@@ -166,9 +166,9 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
     )
     base_train = by_profile(
         profile,
-        smoke=MLPTrainConfig(max_epochs=8, patience=2),
-        cpu=MLPTrainConfig(max_epochs=25, patience=3),
-        gpu=MLPTrainConfig(max_epochs=100, patience=10),
+        smoke=TrainConfig.mlp(epochs=8, patience=2),
+        cpu=TrainConfig.mlp(epochs=25, patience=3),
+        gpu=TrainConfig.mlp(epochs=100, patience=10),
     )
     agent = A2CConfig(
         warmup_episodes=by_profile(profile, smoke=2, cpu=10, gpu=50),
@@ -358,7 +358,7 @@ def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) 
 
 
 def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: MLPData, t0: float) -> dict:
-    test = accuracy(model, data.x_test, data.y_test)
+    test = evaluate(model, (data.x_test, data.y_test), batch_size=None)["top1"]
     return {
         "params_pruned": rep["params_pruned"],
         "compression": rep["compression"],
@@ -379,7 +379,7 @@ def evaluate_network(
     task = NeonTask.from_base(base, data)
     env = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values))
     orig = base.model()
-    test0 = accuracy(orig, data.x_test, data.y_test)
+    test0 = evaluate(orig, (data.x_test, data.y_test), batch_size=None)["top1"]
     common = {
         "fold": fold,
         "dataset": base.dataset,
