@@ -50,7 +50,7 @@ from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import write_json
 from pruning_core.studies.purl import purl_study_sizes
-from pruning_core.train.loop import MLPTrainConfig, train_mlp
+from pruning_core.train.loop import TrainConfig, fit
 
 __all__ = ["BenchCase", "BenchSizes", "bench_sizes", "main", "measure_step_ratio", "write_bench"]
 
@@ -177,9 +177,8 @@ def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
         d.n_features, d.num_classes, (256, 256, 128), ("relu",) * 3, (False,) * 3, (0.0,) * 3
     )
     model = build_mlp(spec, seed=0)
-    train_mlp(
-        model, *d.tensors("train"), *d.tensors("stop"), MLPTrainConfig(max_epochs=5 if quick else 30)
-    )
+    fit(model, d.tensors("train"), TrainConfig.mlp(epochs=5 if quick else 30),
+        val_data=d.tensors("stop"))
     t0 = time.perf_counter()
     small, report = prune_mlp(model, *d.tensors("train"), *d.tensors("reward"), C=1.0)
     prune_s = time.perf_counter() - t0

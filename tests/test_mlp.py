@@ -32,7 +32,7 @@ from pruning_core.pruning.neurons import (
     remove_neurons,
     select_neurons,
 )
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 
 def _spec(batchnorm: bool, hidden: tuple[int, ...] = (12, 9, 7)) -> MLPSpec:
@@ -146,23 +146,24 @@ def test_as_mlp_converts_sequential_and_refuses_no_hidden_layer() -> None:
         as_mlp(nn.Conv2d(1, 1, 3))
 
 
-def test_train_mlp_learns_and_never_ends_worse_than_it_started() -> None:
+def test_mlp_training_learns_and_never_ends_worse_than_it_started() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(300, 5, generator=g)
     y = (x[:, 0] + x[:, 1] > 1).long()
     model = build_mlp(_spec(True, (16,)), seed=0)
     with torch_threads(1):
-        before = accuracy(model, x[200:], y[200:])
-        out = train_mlp(
-            model, x[:200], y[:200], x[200:], y[200:],
-            MLPTrainConfig(lr=1e-2, max_epochs=60, patience=10, monitor="val_acc"),
+        before = evaluate(model, (x[200:], y[200:]), batch_size=None)["top1"]
+        out = fit(
+            model, (x[:200], y[:200]),
+            TrainConfig.mlp(lr=1e-2, epochs=60, patience=10, monitor="val_top1"),
+            val_data=(x[200:], y[200:]),
         )  # fmt: skip
-    assert out["val_acc"] == pytest.approx(accuracy(model, x[200:], y[200:]))
-    assert out["val_acc"] >= before and out["val_acc"] > 0.8
+    assert out.val_top1 == pytest.approx(evaluate(model, (x[200:], y[200:]), batch_size=None)["top1"])
+    assert out.val_top1 >= before and out.val_top1 > 0.8
     # fine-tuning only some parameters leaves the others untouched
     frozen = model.blocks[0].linear.weight.clone()
-    train_mlp(model, x[:200], y[:200], x[200:], y[200:],
-              MLPTrainConfig(max_steps=5, steps_per_check=5), params=model.head.parameters())  # fmt: skip
+    fit(model, (x[:200], y[:200]), TrainConfig.mlp(max_steps=5, steps_per_check=5),
+        val_data=(x[200:], y[200:]), params=model.head.parameters())  # fmt: skip
     assert torch.equal(model.blocks[0].linear.weight, frozen)
     assert all(p.requires_grad for p in model.parameters())
 
@@ -177,20 +178,20 @@ def test_nonzero_params_counts_masks() -> None:
 def test_base_network_is_cached_and_keyed_by_config(tmp_path) -> None:
     data = load_tabular("iris").splits({"train": 60})
     space = ArchitectureSpace(max_layers=2, widths=(8, 16))
-    cfg = MLPTrainConfig(max_epochs=3, patience=2)
+    cfg = TrainConfig.mlp(epochs=3, patience=2)
     a = base_network(data, 0, space, cfg, cache_dir=tmp_path)
     b = base_network(data, 0, space, cfg, cache_dir=tmp_path)
     assert a.key == b.key and len(list(tmp_path.glob("*.pt"))) == 1
     for k, v in a.state_dict.items():
         assert torch.equal(v, b.state_dict[k])
-    c = base_network(data, 0, space, replace(cfg, max_epochs=4), cache_dir=tmp_path)
+    c = base_network(data, 0, space, replace(cfg, epochs=4), cache_dir=tmp_path)
     assert c.key != a.key and len(list(tmp_path.glob("*.pt"))) == 2
 
 
 def test_corrupt_base_network_is_rebuilt(tmp_path) -> None:
     data = load_tabular("iris").splits({"train": 60})
     space = ArchitectureSpace(max_layers=2, widths=(8, 16))
-    cfg = MLPTrainConfig(max_epochs=3, patience=2)
+    cfg = TrainConfig.mlp(epochs=3, patience=2)
     a = base_network(data, 0, space, cfg, cache_dir=tmp_path)
     (path,) = tmp_path.glob("*.pt")
     path.write_bytes(path.read_bytes()[:100])

@@ -29,7 +29,7 @@ from pruning_core.rl.agents.a2c import (
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.studies.neon import CPU_DATASETS
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 torch.set_num_threads(1)
 
@@ -80,10 +80,10 @@ def _tiny_env(seed: int = 0) -> NeonEnv:
     y = (x[:, 0] > 0.5).long()
     spec = MLPSpec(5, 2, (12, 8), ("relu", "relu"), (False, True), (0.0, 0.0))
     model = build_mlp(spec, seed=0)
-    train_mlp(model, x[:110], y[:110], x[110:], y[110:], MLPTrainConfig(lr=1e-2, max_epochs=10))
+    fit(model, (x[:110], y[:110]), val_data=(x[110:], y[110:]), cfg=TrainConfig.mlp(lr=1e-2, epochs=10))
     val = (x[110:], y[110:])
     task = NeonTask.from_model(model, Splits("tiny", 2, train=(x[:110], y[:110]), reward=val, stop=val))
-    cfg = NeonEnvConfig(passes=1, ft=MLPTrainConfig(max_steps=3, steps_per_check=3), stat_rows=40)
+    cfg = NeonEnvConfig(passes=1, ft=TrainConfig.mlp(max_steps=3, steps_per_check=3), stat_rows=40)
     return NeonEnv([task], cfg)
 
 
@@ -151,7 +151,7 @@ def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
     model = build_mlp(spec, seed=0)
     (x_train, y_train), (x_val, y_val) = d.tensors("train"), d.tensors("reward")
     x_test, y_test = d.tensors("test")
-    train_mlp(model, x_train, y_train, x_val, y_val, MLPTrainConfig(max_epochs=40))
+    fit(model, (x_train, y_train), val_data=(x_val, y_val), cfg=TrainConfig.mlp(epochs=40))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     small, report = prune_mlp(
         model, x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy(), C=5.0,
@@ -160,7 +160,7 @@ def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
     assert count_params(small) < count_params(model)
     assert report["compression"] == pytest.approx(count_params(model) / count_params(small))
     majority = float(np.bincount(y_train.numpy()).max() / len(y_train))
-    assert accuracy(small, x_test, y_test) > majority + 0.05
+    assert evaluate(small, (x_test, y_test), batch_size=None)["top1"] > majority + 0.05
     assert small(x_test[:3]).shape == (3, 2)
     for k, v in model.state_dict().items():  # the caller's model is not modified
         assert torch.equal(v, before[k])

@@ -18,8 +18,7 @@ from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.envs.neon import KEEP_FRACTIONS, NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_features import MAX_LAYERS, OBS_DIM
 from pruning_core.rl.rewards import neon_reward
-from pruning_core.train.loop import MLPTrainConfig as TC
-from pruning_core.train.loop import train_mlp
+from pruning_core.train.loop import TrainConfig, fit
 
 torch.set_num_threads(1)
 
@@ -43,11 +42,11 @@ def _task(hidden: tuple[int, ...] = (16, 12), bn: bool = True, train: bool = Tru
     spec = MLPSpec(6, 3, hidden, ("relu",) * n, (bn,) * n, (0.0,) * n)
     model = build_mlp(spec, seed=0)
     if train:
-        train_mlp(model, xt, yt, xv, yv, TC(lr=1e-2, max_epochs=20, patience=5))
+        fit(model, (xt, yt), val_data=(xv, yv), cfg=TrainConfig.mlp(lr=1e-2, epochs=20, patience=5))
     return NeonTask.from_model(model, _splits(xt, yt, xv, yv), name="toy")
 
 
-FAST = NeonEnvConfig(passes=2, ft=TC(max_steps=4, steps_per_check=2, patience=1, monitor="val_acc"),
+FAST = NeonEnvConfig(passes=2, ft=TrainConfig.mlp(max_steps=4, steps_per_check=2, patience=1, monitor="val_top1"),
                      stat_rows=50)  # fmt: skip
 
 

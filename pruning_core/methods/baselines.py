@@ -40,7 +40,7 @@ from pruning_core.pruning.neurons import (
     top_neurons,
 )
 from pruning_core.rl.rollout import rollout, uniform_random
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
     "gmp_rounds",
@@ -59,8 +59,8 @@ def _round_row(
     base_test: float,
     base_val: float,
 ) -> dict[str, Any]:
-    val = accuracy(model, *data.tensors("reward"))
-    test = accuracy(model, *data.tensors("test"))
+    val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
+    test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
     return {
         "round": r,
         "params": params,
@@ -76,7 +76,7 @@ def gmp_rounds(
     model: MLP,
     data: Splits,
     rounds: int,
-    ft: MLPTrainConfig,
+    ft: TrainConfig,
     max_sparsity: float = 0.99,
     stop_below_pp: float | None = None,
     min_keep: float = 0.01,
@@ -94,16 +94,16 @@ def gmp_rounds(
     layers = prunable_layers(model, types=(nn.Linear,))
     masker = Masker(model, layers=layers)
     params0 = count_params(model)
-    base_val = accuracy(model, *data.tensors("reward"))
-    base_test = accuracy(model, *data.tensors("test"))
+    base_val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
+    base_test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
     rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
         masks = global_magnitude_masks(layers, sparsity, min_keep=min_keep)
         masker.set_masks(masks, from_dense=False)
-        train_mlp(model, *data.tensors("train"), *data.tensors("stop"),
-                  replace(ft, seed=ft.seed + r), masker=masker)  # fmt: skip
+        fit(model, data.tensors("train"), replace(ft, seed=ft.seed + r),
+            val_data=data.tensors("stop"), masker=masker)  # fmt: skip
         masker.apply()
         row = _round_row(r, model, params0, nonzero_params(model), data, base_test, base_val)
         row["sparsity"] = sparsity
@@ -119,7 +119,7 @@ def uniform_rounds(
     model: MLP,
     data: Splits,
     rounds: int,
-    ft: MLPTrainConfig,
+    ft: TrainConfig,
     min_keep_share: float = 0.6**4,
     stop_below_pp: float | None = None,
 ) -> pd.DataFrame:
@@ -132,8 +132,8 @@ def uniform_rounds(
     model = copy.deepcopy(model)
     widths0 = [b.width for b in model.blocks]
     params0 = count_params(model)
-    base_val = accuracy(model, *data.tensors("reward"))
-    base_test = accuracy(model, *data.tensors("test"))
+    base_val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
+    base_test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
     rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
@@ -146,8 +146,8 @@ def uniform_rounds(
                 remove_neurons(model, layer, top_neurons(model, layer, target))
                 changed = True
         if changed:
-            train_mlp(model, *data.tensors("train"), *data.tensors("stop"),
-                      replace(ft, seed=ft.seed + r))  # fmt: skip
+            fit(model, data.tensors("train"), replace(ft, seed=ft.seed + r),
+                val_data=data.tensors("stop"))  # fmt: skip
         row = _round_row(r, model, params0, count_params(model), data, base_test, base_val)
         row["keep_share"] = share
         row["widths"] = "-".join(str(b.width) for b in model.blocks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from pruning_core.rl.agents.a2c import load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
     "BaseNetKey",
@@ -48,7 +48,7 @@ class BaseNetKey(ArtefactKey):
     index: int
     seed: int
     space: ArchitectureSpace
-    train: MLPTrainConfig
+    train: TrainConfig
     data: Any
     """What else decides the data (the row caps), from the caller."""
     n_train: int
@@ -63,7 +63,7 @@ def base_network(
     data: Splits,
     index: int,
     space: ArchitectureSpace,
-    train_cfg: MLPTrainConfig,
+    train_cfg: TrainConfig,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     data_key: Any = None,
@@ -86,9 +86,9 @@ def base_network(
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG
             torch.manual_seed(s)
-            hist = train_mlp(
-                model, *data.tensors("train"), *data.tensors("stop"),
-                MLPTrainConfig(**{**asdict(train_cfg), "seed": s}),
+            res = fit(
+                model, data.tensors("train"), replace(train_cfg, seed=s),
+                val_data=data.tensors("stop"),
             )  # fmt: skip
         secs = time.perf_counter() - t0
         return {
@@ -96,10 +96,10 @@ def base_network(
             "index": index,
             "spec": asdict(spec),
             "state_dict": model.state_dict(),
-            "val_acc": accuracy(model, *data.tensors("reward")),
-            "test_acc": accuracy(model, *data.tensors("test")),
+            "val_acc": evaluate(model, data.tensors("reward"), batch_size=None)["top1"],
+            "test_acc": evaluate(model, data.tensors("test"), batch_size=None)["top1"],
             "train_seconds": secs,
-            "epochs": hist["steps"] / max(1, data.n("train") // train_cfg.batch_size),
+            "epochs": res.steps / max(1, data.n("train") // train_cfg.batch_size),
             "key": key,
         }
 

@@ -9,9 +9,10 @@ holds everything about those networks that is not reinforcement learning:
 * :func:`random_mlp_spec` -- NEON's random architecture generator (1-6 hidden layers, widths from
   a grid, dropout and batch-norm each with probability 1/3, ReLU 90% / Tanh 5% / Sigmoid 5%),
   ranges held in an :class:`ArchitectureSpace` so a small profile can shrink them.
-* :func:`train_mlp` -- a fast training loop on preloaded tensors (Adam, mini-batches, early
-  stopping on the validation split, best weights restored), used for the base networks and
-  for the brief fine-tuning after every pruning action (optionally of some parameters only).
+* Training is :func:`pruning_core.train.loop.fit` with ``TrainConfig.mlp()`` (Adam on preloaded
+  tensors, early stopping on the validation split, best weights restored), for the base
+  networks and for the brief fine-tuning after every pruning action (optionally of some
+  parameters only).
 * :func:`base_network` -- a trained base network for (dataset, index), cached under
   ``cache_root()/neon/base``, keyed by its :class:`~pruning_core.methods.neon.BaseNetKey`.
 * Neuron removal. :func:`select_neurons` ranks a layer's live neurons by the **L1 norm of their

@@ -68,7 +68,7 @@ from pruning_core.rl.rollout import Policy, replay, rollout
 from pruning_core.runs import ArtefactKey, cached
 from pruning_core.stats import holm, t_interval, welch_effect
 from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
-from pruning_core.train.loop import MLPTrainConfig, accuracy, evaluate
+from pruning_core.train.loop import TrainConfig, evaluate
 
 __all__ = [
     "ABLATIONS",
@@ -147,9 +147,9 @@ class AblationSizes:
     """Row caps (train, validation, test) of the NEON datasets."""
     neon_space: ArchitectureSpace
     """Random-architecture ranges of the NEON networks."""
-    neon_base_train: MLPTrainConfig
+    neon_base_train: TrainConfig
     """Training of the NEON base networks."""
-    neon_ft: MLPTrainConfig
+    neon_ft: TrainConfig
     """Fine-tuning after each NEON action."""
     neon_stat_rows: int
     """Training rows whose activations feed NEON's observation."""
@@ -230,9 +230,9 @@ def ablation_sizes(profile: str) -> AblationSizes:
         ),
         neon_base_train=by_profile(
             profile,
-            smoke=MLPTrainConfig(max_epochs=6, patience=2),
-            cpu=MLPTrainConfig(max_epochs=20, patience=3),
-            gpu=MLPTrainConfig(max_epochs=100, patience=10),
+            smoke=TrainConfig.mlp(epochs=6, patience=2),
+            cpu=TrainConfig.mlp(epochs=20, patience=3),
+            gpu=TrainConfig.mlp(epochs=100, patience=10),
         ),
         neon_ft=by_profile(
             profile,
@@ -789,8 +789,8 @@ def run_neon_variant(
                 rollout(env, greedy, seed=seed, options={"task": i, "C": sizes.neon_C})
                 rep = env.episode_report()
                 d = data[task.meta["dataset"]]
-                test0 = accuracy(task.model, *d.tensors("test"))
-                test1 = accuracy(env.final_model(), *d.tensors("test"))
+                test0 = evaluate(task.model, d.tensors("test"), batch_size=None)["top1"]
+                test1 = evaluate(env.final_model(), d.tensors("test"), batch_size=None)["top1"]
                 rows.append(
                     {
                         "dataset": task.meta["dataset"],

@@ -143,7 +143,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
         model = build_small_cnn(
             num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width
         )
-        hist = fit(
+        res = fit(
             model,
             splits.tensors("train"),
             tcfg,
@@ -151,7 +151,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
             device="cpu",
             desc="dense small CNN",
         )
-        return {"state_dict": model.state_dict(), "history": hist.to_dict("list")}
+        return {"state_dict": model.state_dict(), "history": res.history.to_dict("list")}
 
     blob = cached(path, build)
     model = build_small_cnn(num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width)

@@ -52,7 +52,7 @@ from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgen
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, atomic_write_text, cached, git_info
-from pruning_core.train.loop import MLPTrainConfig, accuracy
+from pruning_core.train.loop import TrainConfig, evaluate
 
 __all__ = [
     "CPU_DATASETS",
@@ -123,7 +123,7 @@ class NeonStudySizes:
     """Cap on test rows (reported accuracy only)."""
     space: ArchitectureSpace
     """Random-architecture ranges."""
-    base_train: MLPTrainConfig
+    base_train: TrainConfig
     """Training of the base networks."""
     env: NeonEnvConfig
     """The MDP (passes, actions, fine-tuning, observation rows)."""
@@ -171,9 +171,9 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
     )
     base_train = by_profile(
         profile,
-        smoke=MLPTrainConfig(max_epochs=8, patience=2),
-        cpu=MLPTrainConfig(max_epochs=25, patience=3),
-        gpu=MLPTrainConfig(max_epochs=100, patience=10),
+        smoke=TrainConfig.mlp(epochs=8, patience=2),
+        cpu=TrainConfig.mlp(epochs=25, patience=3),
+        gpu=TrainConfig.mlp(epochs=100, patience=10),
     )
     agent = A2CConfig(
         warmup_episodes=by_profile(profile, smoke=2, cpu=10, gpu=50),
@@ -303,7 +303,7 @@ class AgentKey(ArtefactKey):
     """The datasets of the networks it trains on (sorted)."""
     nets: int
     space: ArchitectureSpace
-    base: MLPTrainConfig
+    base: TrainConfig
     env: NeonEnvConfig
     agent: A2CConfig
     data: dict[str, Any]
@@ -397,7 +397,7 @@ def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) 
 
 
 def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, t0: float) -> dict:
-    test = accuracy(model, *data.tensors("test"))
+    test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
     return {
         "params_pruned": rep["params_pruned"],
         "compression": rep["compression"],
@@ -418,7 +418,7 @@ def evaluate_network(
     task = NeonTask.from_base(base, data)
     env = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values))
     orig = base.model()
-    test0 = accuracy(orig, *data.tensors("test"))
+    test0 = evaluate(orig, data.tensors("test"), batch_size=None)["top1"]
     common = {
         "fold": fold,
         "dataset": base.dataset,

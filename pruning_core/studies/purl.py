@@ -42,7 +42,7 @@ from pruning_core.runs import (
 )
 from pruning_core.train.batchnorm import recalibrate_bn, use_batch_statistics
 from pruning_core.train.ddp import launch, write_job
-from pruning_core.train.loop import TrainConfig, evaluate, fine_tune, fit
+from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
@@ -219,14 +219,13 @@ def dense_model(
     def train_it() -> dict[str, Any]:
         seed_everything(seed)
         model = build(sizes, data.num_classes)
-        hist = fit(
+        res = fit(
             model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
-            val_data=data.tensors("reward"),
-            desc=f"dense {sizes.model}",
+            val_data=data.tensors("reward"), device=get_device(), desc=f"dense {sizes.model}",
         )  # fmt: skip
         return {
             "state": {k: v.cpu() for k, v in model.state_dict().items()},
-            "history": hist.to_dict("list"),
+            "history": res.history.to_dict("list"),
         }
 
     blob = cached(path, train_it, log=log)
@@ -239,7 +238,8 @@ def test_metrics(
     model: nn.Module, data: Splits, masker: Masker | None = None
 ) -> dict[str, Any]:
     """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with)."""
-    acc = evaluate(model, data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS))
+    test = data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS)
+    acc = evaluate(model, test, topk=(1, 5))
     rep = sparsity_report(model, data.example("test"), layers=masker.layers if masker else None)
     return {"top1": acc["top1"], "top5": acc["top5"], **rep.as_dict()}
 
@@ -287,7 +287,7 @@ def prune_finetune(
             model.load_state_dict(launch(job))
             mk.apply()
         else:
-            fine_tune(model, mk, train, cfg, desc=f"fine-tune {method}")
+            fit(model, train, cfg, masker=mk, device=get_device(), desc=f"fine-tune {method}")
     final = test_metrics(model, data, mk) if finetune else one_shot
     state = plain_state_dict(model) if method == "PuRL" else {}  # only PuRL's is exported
     return PrunedResult(method, seed, masks, one_shot, final, mk.layer_sparsity(), state)

@@ -12,7 +12,6 @@ same code runs on the CPU with the ``gloo`` backend, which is how the tests exer
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -22,17 +21,15 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from pruning_core.config import progress
 from pruning_core.data.images import load_imagenet
 from pruning_core.models.cnn import build_model
 from pruning_core.pruning.export import plain_state_dict
 from pruning_core.pruning.masks import Masker, Masks
 from pruning_core.runs import load_checkpoint, save_checkpoint
-from pruning_core.train.loop import TrainConfig
+from pruning_core.train.loop import TrainConfig, fit
 
 
 def write_job(
@@ -73,7 +70,8 @@ def _dataset(data: dict[str, Any]) -> torch.utils.data.Dataset:
 
 
 def run_job(job_path: str | Path) -> Path | None:
-    """The body of one DDP process: fine-tune with masks held, rank 0 saves the result."""
+    """The body of one DDP process: :func:`~pruning_core.train.loop.fit` on the DDP-wrapped
+    model with masks held, one shard of every epoch per process; rank 0 saves the result."""
     job = load_checkpoint(job_path)
     cuda = torch.cuda.is_available()
     dist.init_process_group(backend="nccl" if cuda else "gloo")
@@ -101,39 +99,8 @@ def run_job(job_path: str | Path) -> Path | None:
             pin_memory=cuda,
             drop_last=True,
         )
-        opt = torch.optim.SGD(
-            ddp.parameters(),
-            lr=cfg.lr,
-            momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay,
-            nesterov=True,
-        )
-        total = max(cfg.epochs * len(loader), 1)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total))
-        )
-        hold = masker.hold(opt)
-        bar = progress(
-            total=total, desc=f"DDP fine-tune (rank {rank}/{world})", disable=rank != 0 or None
-        )
-        for epoch in range(cfg.epochs):
-            sampler.set_epoch(epoch)
-            ddp.train()
-            for x, y in loader:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and cuda):
-                    loss = F.cross_entropy(ddp(x), y, label_smoothing=cfg.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"DDP fine-tuning loss became {float(loss)}: lower lr ({cfg.lr})."
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.update(1)
-        bar.close()
-        hold.remove()
+        fit(ddp, loader, cfg, masker=masker,
+            desc=f"DDP fine-tune (rank {rank}/{world})" if rank == 0 else None)  # fmt: skip
         out = None
         if rank == 0:
             out = save_checkpoint(Path(str(job_path) + ".out.pt"), plain_state_dict(model))

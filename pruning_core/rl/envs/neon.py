@@ -62,7 +62,7 @@ from pruning_core.rl.envs.neon_features import (
     layer_features,
 )
 from pruning_core.rl.rewards import neon_reward
-from pruning_core.train.loop import MLPTrainConfig, accuracy, train_mlp
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
     "KEEP_FRACTIONS",
@@ -120,7 +120,8 @@ class NeonTask:
             )
         if len(y_val) == 0 or len(y_train) < 2 or data.n("stop") == 0:
             raise ValueError("need at least 2 training rows and 1 reward and stop row")
-        acc = _checked_accuracy(mlp, x_val, y_val, f"{name}: the original network")
+        what = f"{name}: the original network"
+        acc = evaluate(mlp, (x_val, y_val), batch_size=None, what=what)["top1"]
         return cls(name, mlp, replace(data, test=None), acc, dict(meta))
 
     @classmethod
@@ -132,22 +133,12 @@ class NeonTask:
         )  # fmt: skip
 
 
-def _checked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, what: str) -> float:
-    try:
-        acc = accuracy(model, x, y)
-    except FloatingPointError as exc:
-        raise FloatingPointError(f"{what} gives NaN accuracy: {exc}") from exc
-    if not math.isfinite(acc):
-        raise FloatingPointError(f"{what} gives NaN accuracy")
-    return acc
-
-
-def default_finetune() -> MLPTrainConfig:
+def default_finetune() -> TrainConfig:
     """The brief fine-tuning after each action: Adam 1e-3, batch 64, <= 3 checks of 20 steps,
     early stopping on validation accuracy (patience 1; the best of the checks is kept)."""
-    return MLPTrainConfig(
-        lr=1e-3, batch_size=64, max_epochs=1000, steps_per_check=20, patience=1,
-        monitor="val_acc", max_steps=60,
+    return TrainConfig.mlp(
+        lr=1e-3, batch_size=64, epochs=1000, steps_per_check=20, patience=1,
+        monitor="val_top1", max_steps=60,
     )  # fmt: skip
 
 
@@ -165,7 +156,7 @@ class NeonEnvConfig:
     """``structural`` (neurons removed, layers shrink) or ``mask`` (neurons masked)."""
     finetune: str = "changed"
     """``changed`` (the layer, its batch-norm and the next Linear), ``all`` or ``none``."""
-    ft: MLPTrainConfig = field(default_factory=default_finetune)
+    ft: TrainConfig = field(default_factory=default_finetune)
     """Fine-tuning after each action that removed neurons."""
     stat_rows: int = 500
     """Training rows whose activations feed the observation (the paper uses up to 3,000)."""
@@ -203,7 +194,7 @@ def _default_task(seed: int = 0) -> NeonTask:
     spec = replace(spec, hidden=(32, 16), activations=("relu",) * 2, batchnorm=(True, False),
                    dropout=(0.0, 0.0))  # fmt: skip
     model = build_mlp(spec, seed=seed)
-    train_mlp(model, xt, yt, xv, yv, MLPTrainConfig(max_epochs=15, patience=3, seed=seed))
+    fit(model, (xt, yt), TrainConfig.mlp(epochs=15, patience=3, seed=seed), val_data=(xv, yv))
     return NeonTask.from_model(model, data, name="synthetic")
 
 
@@ -397,15 +388,14 @@ class NeonEnv(gym.Env):
                 mask_neurons(self.model, layer, keep_idx)
             if self.config.finetune != "none":
                 ft = replace(self.config.ft, seed=self.config.seed + 7919 * self.t)
-                train_mlp(
-                    self.model, *self.task.data.tensors("train"), *self.task.data.tensors("stop"),
-                    ft, params=self._trainable(layer),
+                fit(
+                    self.model, self.task.data.tensors("train"), ft,
+                    val_data=self.task.data.tensors("stop"), params=self._trainable(layer),
                 )  # fmt: skip
-            acc = _checked_accuracy(
-                self.model, *self.task.data.tensors("reward"),
-                f"{self.task.name}: the network after pruning layer {layer}",
-            )  # fmt: skip
-            self.val_acc = acc
+            self.val_acc = evaluate(
+                self.model, self.task.data.tensors("reward"), batch_size=None,
+                what=f"{self.task.name}: the network after pruning layer {layer}",
+            )["top1"]  # fmt: skip
             self.params = self._params()
         removed_share = 1.0 - n_after / n_before
         reward = float(

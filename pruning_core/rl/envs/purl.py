@@ -38,7 +38,6 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
@@ -54,6 +53,7 @@ from pruning_core.rl.envs.purl_features import (
     static_features,
 )
 from pruning_core.rl.rewards import REWARD_MODES, purl_step_reward
+from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
     "PuRLConfig",
@@ -104,6 +104,16 @@ class PuRLConfig:
     """Batch size of the validation evaluation (the whole subset at once when it fits)."""
     prefix_cache: bool = True
     """Reuse the activations of the already-final prefix of the network between steps."""
+
+    def finetune_config(self) -> TrainConfig:
+        """The brief fine-tuning after each step as a training config: ``finetune_steps`` steps
+        of SGD (momentum 0.9, no Nesterov, no decay, constant lr) on ``finetune_batch_size`` rows
+        drawn with replacement (from the environment's ``np_random``), masks held."""
+        return TrainConfig(
+            epochs=None, max_steps=self.finetune_steps, lr=self.finetune_lr, optimizer="sgd",
+            momentum=0.9, nesterov=False, weight_decay=0.0, schedule="constant", amp=False,
+            batch_size=self.finetune_batch_size, sampling="replacement",
+        )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.action_space not in ("alpha", "ratio"):
@@ -279,15 +289,12 @@ class PuRLEnv(gym.Env):
 
     # --- evaluation ------------------------------------------------------------------------
     def _count_correct(self, logits: list[torch.Tensor]) -> float:
-        correct = sum(
-            int((out.argmax(dim=1) == y).sum())
-            for out, y in zip(logits, self._val_targets, strict=True)
-        )
-        return correct / len(self.y_val)
+        """Top-1 of logits already computed (by the prefix cache) for the validation batches."""
+        return evaluate(nn.Identity(), zip(logits, self._val_targets, strict=True))["top1"]
 
-    @torch.inference_mode()
     def _full_accuracy(self) -> float:
-        return self._count_correct([self.model(x) for x in self._val_batches])
+        batches = zip(self._val_batches, self._val_targets, strict=True)
+        return evaluate(self.model, batches, what="the network being pruned")["top1"]
 
     def full_accuracy(self) -> float:
         """Accuracy of the model as it is now, by a plain full forward pass (no cache)."""
@@ -398,22 +405,8 @@ class PuRLEnv(gym.Env):
 
     def _finetune(self) -> None:
         assert self.train_data is not None
-        x, y = self.train_data
-        cfg = self.config
-        model = self.model
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.SGD(params, lr=cfg.finetune_lr, momentum=0.9)
-        model.train()
-        with self.masker.hold(opt):
-            for _ in range(cfg.finetune_steps):
-                idx = torch.from_numpy(
-                    self.np_random.integers(0, len(x), size=min(cfg.finetune_batch_size, len(x)))
-                ).to(x.device)
-                loss = F.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        model.eval()
+        fit(self.model, self.train_data, self.config.finetune_config(), masker=self.masker,
+            rng=self.np_random)  # fmt: skip
         self._needs_full_restore = True
         with torch.no_grad():
             self._zeros = np.array([int((la.weight == 0).sum()) for la in self.layers])
