@@ -63,12 +63,20 @@ def welch_effect(
 
 
 def finite_or_none(value: Any) -> Any:
-    """``value`` with NaN / infinite numbers replaced by None (JSON null), also inside lists."""
+    """``value`` with NaN / infinite numbers replaced by None (JSON null), inside dicts and lists
+    too; integers stay integers, numpy scalars become Python numbers, other values pass through."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [finite_or_none(v) for v in value]
-    if value is None:
-        return None
-    v = float(value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return value
     return v if math.isfinite(v) else None
 
 

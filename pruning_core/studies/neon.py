@@ -52,6 +52,7 @@ from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgen
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, atomic_write_text, cached, git_info
+from pruning_core.stats import finite_or_none
 from pruning_core.train.loop import TrainConfig, evaluate
 
 __all__ = [
@@ -670,14 +671,6 @@ def timing_study(
     )  # fmt: skip
 
 
-def clean_frame(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: clean_frame(x) for k, x in v.items()}
-    return v
-
-
 def study_summary(
     sizes: NeonStudySizes,
     means: pd.DataFrame,
@@ -748,7 +741,7 @@ def study_summary(
         "per_network_agent_episodes": int(timing.iloc[1]["episodes"]),
         "episodes_per_fold": sizes.episodes_per_fold,
     }
-    return clean_frame(out)
+    return finite_or_none(out)
 
 
 def train_shipped_agent(
