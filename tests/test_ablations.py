@@ -18,22 +18,23 @@ from pruning_core.rl.envs.purl import PuRLEnv
 from pruning_core.rl.rewards import neon_reward, purl_reward
 from pruning_core.stats import finite_or_none, holm, t_interval, welch_effect
 from pruning_core.studies.ablations import (
-    NEON_VARIANTS,
     PURL_VARIANTS,
     AblationSizes,
     NeonRewardWrapper,
     ablation_sizes,
+    run_purl_variant,
+    state_features,
+    yardstick,
+)
+from pruning_core.studies.ablations_neon import NEON_VARIANTS, neon_ablation
+from pruning_core.studies.ablations_report import (
     common_level_episodes,
     effects,
     episodes_to_level,
     episodes_to_plateau,
     findings,
-    neon_ablation,
     ranking,
-    run_purl_variant,
-    state_features,
     summarise,
-    yardstick,
 )
 from pruning_core.studies.mdp_design import DenseModel
 
