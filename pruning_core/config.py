@@ -64,22 +64,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("PRUNING_CORE_CACHE", REPO_ROOT / "cache"))
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
-    """Seed Python, NumPy and torch (CPU and CUDA); return a torch Generator seeded the same.
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with Python's, NumPy's and torch's global RNGs seeded with ``seed``, then put
+    their states back: randomness comes from the argument and leaks neither in nor out.
 
-    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    The torch state of every CUDA device is forked too. Use it where a library draws from a
+    global generator (dropout, weight initialisation, seaborn's jitter).
     """
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
+    py_state, np_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def progress_enabled() -> bool:

@@ -8,7 +8,6 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from pruning_core.config import seed_everything
 from pruning_core.pruning.masks import Masker
 from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device
 
@@ -25,7 +24,7 @@ def _mlp() -> nn.Module:
 
 
 def test_fit_learns_and_fine_tune_keeps_sparsity() -> None:
-    seed_everything(0)
+    torch.manual_seed(0)
     train, val = _digits()
     model = _mlp()
     cfg = TrainConfig(epochs=8, lr=0.1, batch_size=64)
@@ -58,7 +57,7 @@ def test_same_seed_same_training() -> None:
     train, _ = _digits()
 
     def run() -> torch.Tensor:
-        seed_everything(3)
+        torch.manual_seed(3)
         m = _mlp()
         fit(m, train, TrainConfig(epochs=1, batch_size=128, seed=3), device="cpu")
         return m[0].weight.detach().clone()
@@ -79,7 +78,7 @@ def test_device_auto() -> None:
 def test_recalibrate_bn_fixes_stale_statistics_without_training() -> None:
     from pruning_core.train.batchnorm import recalibrate_bn
 
-    seed_everything(0)
+    torch.manual_seed(0)
     train, val = _digits()
     model = nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Linear(128, 10))
     fit(model, train, TrainConfig(epochs=5, lr=0.05, batch_size=64), device="cpu")

@@ -10,6 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from pruning_core.config import seeded
+
 __all__ = [
     "plot_curves",
     "plot_effects",
@@ -63,15 +65,11 @@ def plot_runs(
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics) + 1, 3.8))
     axes = np.atleast_1d(axes)
     for ax, m in zip(axes, metrics, strict=True):
-        # seaborn draws the jitter from numpy's global RNG: seed it here (and put the state back)
-        # so that the same runs give the same figure, byte for byte
-        state = np.random.get_state()
-        np.random.seed(0)
-        try:
+        # seaborn draws the jitter from numpy's global RNG: seed it for the call (the state is put
+        # back) so that the same runs give the same figure, byte for byte
+        with seeded(0):
             sns.stripplot(data=runs, x="variant", y=m, order=order, color="0.55", size=4,
                           jitter=0.15, ax=ax)  # fmt: skip
-        finally:
-            np.random.set_state(state)
         s = summary[summary["metric"] == m].set_index("variant").loc[order]
         x = np.arange(len(order))
         lo = (s["mean"] - s["ci_low"]).fillna(0).to_numpy()

@@ -84,12 +84,10 @@ def base_network(
         spec = random_mlp_spec(data.n_features, data.num_classes, s, space)
         model = build_mlp(spec, seed=s)
         t0 = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG
-            torch.manual_seed(s)
-            res = fit(
-                model, data.tensors("train"), replace(train_cfg, seed=s),
-                val_data=data.tensors("stop"),
-            )  # fmt: skip
+        res = fit(  # dropout is seeded from the config's seed inside fit
+            model, data.tensors("train"), replace(train_cfg, seed=s),
+            val_data=data.tensors("stop"),
+        )  # fmt: skip
         secs = time.perf_counter() - t0
         return {
             "dataset": data.name,

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pruning_core.config import seeded
+
 __all__ = [
     "ACTIVATIONS",
     "ArchitectureSpace",
@@ -259,8 +261,7 @@ def build_mlp(spec: MLPSpec, seed: int | None = None) -> MLP:
     """An :class:`MLP` of ``spec`` with PyTorch's default initialisation (seeded when given)."""
     if seed is None:
         return MLP(spec)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return MLP(spec)
 
 

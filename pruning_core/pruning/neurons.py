@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from pruning_core.models.mlp import MLP
 
@@ -122,7 +123,9 @@ def remove_neurons(model: MLP, layer: int, keep: torch.Tensor | Sequence[int]) -
     if int(idx.min()) < 0 or int(idx.max()) >= block.width or idx.unique().numel() != idx.numel():
         raise ValueError(f"keep indices must be distinct and in [0, {block.width})")
     lin = block.linear
-    new = nn.Linear(lin.in_features, idx.numel(), bias=lin.bias is not None).to(lin.weight)
+    # skip_init: the weights are copied next, so no random initialisation (and no global RNG draw)
+    new = skip_init(nn.Linear, lin.in_features, idx.numel(), bias=lin.bias is not None,
+                    device=lin.weight.device, dtype=lin.weight.dtype)  # fmt: skip
     new.weight.copy_(lin.weight[idx])
     if lin.bias is not None:
         new.bias.copy_(lin.bias[idx])
@@ -149,7 +152,8 @@ def remove_neurons(model: MLP, layer: int, keep: torch.Tensor | Sequence[int]) -
     if block.neuron_mask is not None:
         block.neuron_mask = block.neuron_mask[idx].clone()
     nxt = model.next_linear(layer)
-    new_next = nn.Linear(idx.numel(), nxt.out_features, bias=nxt.bias is not None).to(nxt.weight)
+    new_next = skip_init(nn.Linear, idx.numel(), nxt.out_features, bias=nxt.bias is not None,
+                         device=nxt.weight.device, dtype=nxt.weight.dtype)  # fmt: skip
     new_next.weight.copy_(nxt.weight[:, idx])
     if nxt.bias is not None:
         new_next.bias.copy_(nxt.bias)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from pruning_core.config import by_profile, seed_everything
+from pruning_core.config import by_profile, seeded
 from pruning_core.data.images import load_digits_splits
 from pruning_core.data.splits import Splits
 from pruning_core.models.cnn import build_small_cnn
@@ -139,10 +139,10 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
     path = DigitsCnnKey(sizes.cnn_width, splits.name, 0, tcfg).path()
 
     def build() -> dict[str, Any]:
-        seed_everything(tcfg.seed)
-        model = build_small_cnn(
-            num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width
-        )
+        with seeded(tcfg.seed):
+            model = build_small_cnn(
+                num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width
+            )
         res = fit(
             model,
             splits.tensors("train"),

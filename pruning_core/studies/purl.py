@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.config import by_profile, cache_root, seed_everything
+from pruning_core.config import by_profile, cache_root, seeded
 from pruning_core.data.images import load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
 from pruning_core.methods.purl import SearchResult, purl_prune
@@ -217,8 +217,8 @@ def dense_model(
     ).path()
 
     def train_it() -> dict[str, Any]:
-        seed_everything(seed)
-        model = build(sizes, data.num_classes)
+        with seeded(seed):
+            model = build(sizes, data.num_classes)
         res = fit(
             model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
             val_data=data.tensors("reward"), device=get_device(), desc=f"dense {sizes.model}",
@@ -275,7 +275,6 @@ def prune_finetune(
     recalibrate_bn(model, train)  # stale dense statistics would hide what the masks keep
     one_shot = test_metrics(model, data, mk)
     if finetune and sizes.finetune.epochs > 0:
-        seed_everything(seed)
         cfg = replace(sizes.finetune, seed=seed)
         if sizes.dataset == "imagenet" and torch.cuda.device_count() > 1:
 

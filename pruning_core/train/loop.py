@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pruning_core.config import progress, seed_everything
+from pruning_core.config import progress, seeded
 from pruning_core.pruning.masks import Masker
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "evaluate",
     "fit",
     "get_device",
-    "seed_everything",
 ]
 
 
@@ -333,10 +332,26 @@ def fit(
     a progress bar; ``rng`` is what ``sampling='replacement'`` draws rows from (an environment's
     ``np_random``; default: a generator seeded with ``cfg.seed``). The model ends in eval mode.
 
-    Random numbers are drawn in a fixed order: the batch order from a ``torch.Generator`` seeded
-    with ``cfg.seed`` (or from ``rng``), dropout from torch's global generator, one forward pass
-    per step; checks draw nothing.
+    Randomness comes from ``cfg.seed`` (and ``rng``) only: the batch order from a
+    ``torch.Generator`` seeded with it (or from ``rng``), dropout from torch's global generator
+    seeded with it for the call and put back afterwards (:func:`~pruning_core.config.seeded`),
+    so the same call twice gives the same model and the caller's global RNG state is untouched.
     """
+    with seeded(cfg.seed):
+        return _fit(model, train_data, cfg, val_data, masker, params, device, desc, rng)
+
+
+def _fit(
+    model: nn.Module,
+    train_data: Data,
+    cfg: TrainConfig,
+    val_data: Data | None,
+    masker: Masker | None,
+    params: Iterable[nn.Parameter] | None,
+    device: torch.device | str | None,
+    desc: str | None,
+    rng: np.random.Generator | None,
+) -> FitResult:
     if masker is not None and not masker.masks:
         raise ValueError("fit() got a masker without masks: prune the model first.")
     if device is not None:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_core.config import progress
+from pruning_core.config import progress, seeded
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import (
@@ -151,8 +151,8 @@ class ActorCriticAgent:
         self.config = config or A2CConfig()
         self.obs_dim = int(obs_dim)
         self.n_actions = int(n_actions)
-        torch.manual_seed(self.config.seed)
-        self.net = ActorCritic(self.obs_dim, self.n_actions, self.config.hidden)
+        with seeded(self.config.seed):  # the initial weights, without touching the global RNG
+            self.net = ActorCritic(self.obs_dim, self.n_actions, self.config.hidden)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
         self.rng = np.random.default_rng(self.config.seed)
         self.torch_gen = torch.Generator().manual_seed(self.config.seed)

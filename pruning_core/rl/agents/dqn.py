@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning_core.config import progress
+from pruning_core.config import progress, seeded
 from pruning_core.rl.rollout import Transition, rollout, uniform_random
 from pruning_core.runs import load_checkpoint, resume_checkpoint, save_checkpoint, write_csv
 
@@ -233,8 +233,7 @@ def _config_from_dict(d: dict[str, Any]) -> DQNConfig:
 
 
 def _make_q(cfg: DQNConfig, obs_dim: int, n_actions: int) -> QNetwork:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded(cfg.seed):
         return QNetwork(obs_dim, n_actions, cfg.hidden_sizes)
 
 
