@@ -89,7 +89,7 @@ def test_step_reward_follows_the_formula() -> None:
     base = env.task.base_val_acc
     _obs, r, term, _trunc, info = env.step(4)  # keep 60% of 16 -> 10 neurons
     L = (1 - 10 / 16) * 100
-    delta = (info["val_acc"] - base) * 100
+    delta = (info["accuracy"] - base) * 100
     expected = -(L**3) if delta < -1.0 else (L**3 if delta > 0 else L)
     assert r == pytest.approx(expected)
     assert env.model.blocks[0].width == 10 and not term

@@ -54,6 +54,7 @@ from pruning_core.pruning.neurons import (
     remove_neurons,
     select_neurons,
 )
+from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.neon_features import (
     LAYER_FEATURES,
     MAX_LAYERS,
@@ -102,7 +103,7 @@ class NeonTask:
     ) -> NeonTask:
         """A task from a trained network (an :class:`MLP` or a plain ``nn.Sequential``) and
         its data's ``train``, ``reward`` and ``stop`` splits (a test split is dropped)."""
-        mlp = as_mlp(model).eval()
+        mlp = copy.deepcopy(as_mlp(model)).eval()  # the task owns its network: the caller's is untouched
         if mlp.n_hidden > MAX_LAYERS:
             raise ValueError(f"the network has {mlp.n_hidden} hidden layers; at most {MAX_LAYERS}")
         if not data.has("stop"):
@@ -165,6 +166,9 @@ class NeonEnvConfig:
     inference-time safety net; not part of NEON; the reward still sees the attempted action)."""
     seed: int = 0
     """Seed of the activation-statistics rows and the fine-tuning batch order."""
+    reward_scale: float = 1.0
+    """Multiplies the reward. 1 is the paper's (``L**3`` up to 64,000 for the default actions);
+    ``1 / 40**3`` puts it in [-1, 1], the scale off-the-shelf agents' defaults expect."""
 
     def __post_init__(self) -> None:
         if self.passes < 1:
@@ -173,6 +177,8 @@ class NeonEnvConfig:
             raise ValueError(f"mode must be 'structural' or 'mask', got {self.mode!r}")
         if self.finetune not in ("changed", "all", "none"):
             raise ValueError(f"finetune must be 'changed', 'all' or 'none', got {self.finetune!r}")
+        if not self.reward_scale > 0:
+            raise ValueError(f"reward_scale must be > 0, got {self.reward_scale}")
         if not self.C_values or min(self.C_values) < 0:
             raise ValueError(f"C_values must be non-empty and >= 0, got {self.C_values}")
         if not self.keep_fractions or not all(0 < k <= 1 for k in self.keep_fractions):
@@ -207,14 +213,16 @@ class NeonEnv(gym.Env):
     network (structural even in mask mode) and :meth:`episode_report` summarises it.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(
         self,
         tasks: Sequence[NeonTask] | NeonTask | None = None,
         config: NeonEnvConfig | None = None,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__()
+        self.render_mode = check_render_mode("NeonEnv", render_mode)
         self.config = config or NeonEnvConfig()
         if tasks is None:
             tasks = [_default_task(self.config.seed)]
@@ -335,20 +343,37 @@ class NeonEnv(gym.Env):
         self.val_acc = self.task.base_val_acc
         self.log: list[dict[str, Any]] = []
         self._done = False
-        return self._observation(), self._info(reward=0.0)
+        return self._observation(), self._info(reward=0.0, layer=self.order[0])
 
-    def _info(self, reward: float, **extra: Any) -> dict[str, Any]:
-        return {
-            "task": self.task.name,
-            "C": self.C,
-            "t": self.t,
-            "params": self.params,
-            "compression": self.params0 / self.params,
-            "val_acc": self.val_acc,
-            "delta_val_pp": (self.val_acc - self.task.base_val_acc) * 100,
-            "reward": reward,
+    def _info(self, reward: float, layer: int, **extra: Any) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus NEON's own keys."""
+        return make_info(
+            step=self.t,
+            layer=layer,
+            sparsity=1.0 - self.params / self.params0,
+            compression=self.params0 / self.params,
+            accuracy=self.val_acc,
+            reward=reward,
+            task=self.task.name,
+            C=self.C,
+            params=self.params,
+            delta_val_pp=(self.val_acc - self.task.base_val_acc) * 100,
             **extra,
-        }
+        )
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: each hidden layer's width now against its original width, as text;
+        ``rgb_array``: the same share kept as a bar chart (an (H, W, 3) uint8 image)."""
+        if self.model is None:
+            raise RuntimeError("call reset() before render()")
+        widths = [b.width for b in self.model.blocks]
+        if self.config.mode == "mask":
+            widths = [len(live_neurons(self.model, i)) for i in range(self.n_hidden)]
+        kept = [w / w0 for w, w0 in zip(widths, self.widths0, strict=True)]
+        title = (f"{self.task.name}, C={self.C:g}: step {self.t}/{self.T}, "
+                 f"x{self.params0 / self.params:.2f} compression, val acc {self.val_acc:.3f}")  # fmt: skip
+        names = [f"hidden{i} ({w}/{w0})" for i, (w, w0) in enumerate(zip(widths, self.widths0, strict=True))]  # fmt: skip
+        return render_bars(self.render_mode, title, names, kept, "share of neurons kept")
 
     def _parse_action(self, action: Any) -> int:
         value = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
@@ -398,7 +423,7 @@ class NeonEnv(gym.Env):
             )["top1"]  # fmt: skip
             self.params = self._params()
         removed_share = 1.0 - n_after / n_before
-        reward = float(
+        reward = self.config.reward_scale * float(
             neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C)
         )
         if prev is not None and (self.val_acc - self.task.base_val_acc) * 100 < -self.C:
@@ -427,7 +452,7 @@ class NeonEnv(gym.Env):
             reward,
             terminated,
             False,
-            self._info(reward, layer=layer, keep=keep, undone=undone),
+            self._info(reward, layer, keep=keep, undone=undone),
         )
 
     def _final_obs(self) -> np.ndarray:
