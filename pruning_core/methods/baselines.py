@@ -30,7 +30,7 @@ import pandas as pd
 from torch import nn
 
 from pruning_core.models.mlp import MLP
-from pruning_core.pruning.masks import Masker, global_magnitude_masks, prunable_layers
+from pruning_core.pruning.masks import Masker, prunable_layers
 from pruning_core.pruning.neurons import (
     count_params,
     n_keep_for,
@@ -96,8 +96,7 @@ def gmp_rounds(
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
-        masks = global_magnitude_masks(layers, sparsity, min_keep=min_keep)
-        masker.set_masks(masks, from_dense=False)
+        masker.global_magnitude(sparsity, min_keep=min_keep, from_dense=False)
         train_mlp(model, data.x_train, data.y_train, data.x_val, data.y_val,
                   replace(ft, seed=ft.seed + r), masker=masker)  # fmt: skip
         masker.apply()
