@@ -62,9 +62,11 @@ def torch_pruned(module: nn.Module) -> bool:
     """Whether ``torch.nn.utils.prune`` re-parametrises the module's weight.
 
     Its format: the trainable values in ``weight_orig`` (a parameter), the mask in ``weight_mask``
-    (a buffer), and ``weight`` recomputed as their product before every forward pass.
+    (a buffer), and ``weight`` recomputed as their product before every forward pass. Looked up
+    in the module's registries rather than by ``hasattr``, which raises and catches an
+    ``AttributeError`` for every unpruned layer (PuRL's step reads layer weights often).
     """
-    return hasattr(module, _ORIG) and hasattr(module, _MASK)
+    return _ORIG in module._parameters and _MASK in module._buffers
 
 
 def weight_parameter(module: nn.Module) -> torch.Tensor:
@@ -509,18 +511,19 @@ class Masker:
         ``False`` multiplies the current weights (the mask composes with earlier pruning).
         """
         target = self._layer(layer)
-        if mask.shape != target.weight.shape:
+        weight = target.weight  # read once: a property, and PuRL's step calls this often
+        if mask.shape != weight.shape:
             raise ValueError(
                 f"mask for {target.name} has shape {tuple(mask.shape)}, weight has "
-                f"{tuple(target.weight.shape)}"
+                f"{tuple(weight.shape)}"
             )
-        mask = mask.to(device=target.weight.device, dtype=torch.bool)
+        mask = mask.to(device=weight.device, dtype=torch.bool)
         if from_dense:
-            target.weight.copy_(self._dense_weights[target.name].to(target.weight.device))
+            weight.copy_(self._dense_weights[target.name].to(weight.device))
         elif target.name in self.masks:
             mask = mask & self.masks[target.name]
         self.masks[target.name] = mask
-        target.weight.mul_(mask)
+        weight.mul_(mask)
 
     def set_masks(self, masks: Mapping[str, torch.Tensor], from_dense: bool = True) -> None:
         """Apply several masks at once (layer name -> mask)."""
@@ -530,7 +533,8 @@ class Masker:
     def _source(
         self, target: PrunableLayer, relative_to: RelativeTo, from_dense: bool
     ) -> torch.Tensor:
-        """The weights a layer-wise action thresholds: the dense snapshot, or the current ones."""
+        """The weights a layer-wise action thresholds (detached, so no autograd graph is built):
+        the dense snapshot, or the current ones."""
         if relative_to not in ("dense", "remaining"):
             raise ValueError(f"relative_to must be 'dense' or 'remaining': got {relative_to!r}.")
         if relative_to == "remaining" and from_dense:
@@ -538,9 +542,8 @@ class Masker:
                 "relative_to='remaining' prunes what is left of the current weights: "
                 "pass from_dense=False."
             )
-        return self._dense_weights[target.name] if from_dense else target.weight
+        return self._dense_weights[target.name] if from_dense else target.weight.detach()
 
-    @torch.no_grad()
     def prune_alpha(
         self,
         layer: str | int,
@@ -572,7 +575,6 @@ class Masker:
         self.set_mask(target.name, _alpha_mask(w, alpha, std), from_dense=from_dense)
         return self.masks[target.name]
 
-    @torch.no_grad()
     def prune_ratio(
         self,
         layer: str | int,

@@ -376,9 +376,12 @@ class PuRLEnv(gym.Env):
             self.masker.prune_alpha(li, value, relative_to=relative_to, from_dense=False)
         else:
             self.masker.prune_ratio(li, value, relative_to=relative_to, from_dense=False)
-        self._zeros[li] = int((layer.weight == 0).sum())
-        if self.cache is not None:
+        zeros = int((layer.weight == 0).sum())
+        # masks only zero weights: the same zero count means the same weights, and the cached
+        # activations after this layer are still exact
+        if zeros != self._zeros[li] and self.cache is not None:
             self.cache.invalidate(self.cache.layer_stage[layer.name])
+        self._zeros[li] = zeros
 
     def _finetune(self) -> None:
         assert self.train_data is not None
