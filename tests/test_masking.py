@@ -12,11 +12,17 @@ from torch.nn.utils import prune
 from pruning_core.pruning.masks import (
     Masker,
     NoPrunableLayerError,
+    effective_parameters,
     global_magnitude_masks,
+    merge_torch_prune,
+    neuron_mask,
     prunable_layers,
     random_masks,
     ratio_mask,
     threshold_mask,
+    top_l1_neurons,
+    torch_pruned,
+    weight_parameter,
 )
 from pruning_core.pruning.report import sparsity_report
 
@@ -265,3 +271,158 @@ def test_mask_shape_and_index_errors(tiny_net: nn.Module) -> None:
         mk.prune_alpha(5, 1.0)
     with pytest.raises(KeyError, match="not a prunable layer"):
         mk.prune_alpha("bn1", 1.0)
+
+
+def _fine_tune_like(layer: nn.Module, seed: int = 1) -> None:
+    """Move a layer's nonzero weights as training with held masks would (zeros stay zero)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        w = layer.weight
+        w.add_(0.05 * torch.randn(w.shape, generator=g) * (w != 0))
+
+
+def test_prune_alpha_from_current_weights_keeps_them_and_composes(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    dense = tiny_net.conv2.weight.detach().clone()
+    first = mk.prune_alpha("conv2", 0.5).clone()
+    _fine_tune_like(tiny_net.conv2)
+    now = tiny_net.conv2.weight.detach().clone()
+    # relative to the dense layer (its std), on the current weights, composing with the mask
+    got = mk.prune_alpha("conv2", 1.0, relative_to="dense", from_dense=False)
+    expected = first & (now.abs() >= 1.0 * dense.float().std())
+    assert torch.equal(got, expected)
+    assert torch.equal(mk.masks["conv2"], expected)
+    assert torch.equal(tiny_net.conv2.weight, now * expected)  # fine-tuned values kept
+    assert not torch.equal(expected, threshold_mask(dense, 1.0))  # not the dense answer
+
+
+def test_prune_alpha_relative_to_remaining(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    dense = tiny_net.fc.weight.detach().clone()
+    mk.prune_alpha("fc", 0.5)
+    w = tiny_net.fc.weight.detach().clone()
+    remaining = w[w != 0]
+    got = mk.prune_alpha("fc", 1.0, relative_to="remaining", from_dense=False)
+    expected = (w != 0) & (w.abs() >= 1.0 * remaining.float().std())
+    assert torch.equal(got, expected)
+    assert int((tiny_net.fc.weight == 0).sum()) == int((~expected).sum())
+    assert int((~expected).sum()) > int((w == 0).sum())  # it pruned further
+    # the std of what remains is larger than the dense one: more goes than at 1.0 dense std
+    assert int((~expected).sum()) > int((~threshold_mask(dense, 1.0)).sum())
+
+
+def test_prune_alpha_remaining_leaves_a_nearly_empty_layer(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    keep_one = torch.zeros_like(tiny_net.fc.weight, dtype=torch.bool)
+    keep_one[0, 0] = True
+    mk.set_mask("fc", keep_one)
+    before = tiny_net.fc.weight.detach().clone()
+    got = mk.prune_alpha("fc", 2.0, relative_to="remaining", from_dense=False)
+    assert torch.equal(got, keep_one)
+    assert torch.equal(tiny_net.fc.weight, before)
+
+
+def test_dense_std_cache_follows_snapshot(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    mk.prune_alpha("fc", 1.0)  # caches the std of the first snapshot
+    mk.restore()
+    with torch.no_grad():
+        tiny_net.fc.weight.mul_(torch.linspace(0.1, 3.0, tiny_net.fc.weight.numel()).view_as(
+            tiny_net.fc.weight))
+    mk.snapshot()
+    new_dense = tiny_net.fc.weight.detach().clone()
+    assert torch.equal(mk.prune_alpha("fc", 1.0), threshold_mask(new_dense, 1.0))
+
+
+def test_relative_to_errors(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    with pytest.raises(ValueError, match="from_dense=False"):
+        mk.prune_alpha("fc", 1.0, relative_to="remaining")
+    with pytest.raises(ValueError, match="from_dense=False"):
+        mk.prune_ratio("fc", 0.5, relative_to="remaining")
+    with pytest.raises(ValueError, match="relative_to"):
+        mk.prune_ratio("fc", 0.5, relative_to="layer")  # type: ignore[arg-type]
+
+
+def test_prune_ratio_relative_to_remaining_compounds_exactly(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    n = tiny_net.conv2.weight.numel()
+    first = mk.prune_ratio("conv2", 0.5, from_dense=False).clone()
+    assert int((~first).sum()) == round(0.5 * n)
+    _fine_tune_like(tiny_net.conv2)
+    w = tiny_net.conv2.weight.detach().clone()
+    got = mk.prune_ratio("conv2", 0.5, relative_to="remaining", from_dense=False)
+    left = n - round(0.5 * n)
+    assert int(got.sum()) == left - round(0.5 * left)  # sparsity 1 - (1 - 0.5)(1 - 0.5)
+    assert not (got & ~first).any()  # pruned weights stay pruned
+    kept, dropped = w[got].abs(), w[first & ~got].abs()
+    assert kept.min() >= dropped.max()  # the smallest remaining ones went
+    # relative to the dense layer instead: 50% of all weights, already reached
+    again = mk.prune_ratio("conv2", 0.5, relative_to="dense", from_dense=False)
+    assert torch.equal(again, got)
+
+
+def test_global_magnitude_from_current_weights_composes(tiny_net: nn.Module) -> None:
+    mk = Masker(tiny_net)
+    first = {n: m.clone() for n, m in mk.global_magnitude(0.5).items()}
+    for layer in mk.layers:
+        _fine_tune_like(layer.module)
+    expected = global_magnitude_masks(mk.layers, 0.8, min_keep=0.01)
+    now = {layer.name: layer.weight.detach().clone() for layer in mk.layers}
+    got = mk.global_magnitude(0.8, min_keep=0.01, from_dense=False)
+    for name, m in got.items():
+        assert torch.equal(m, expected[name] & first[name])
+        assert torch.equal(mk.by_name[name].weight, now[name] * m)
+    total = sum(layer.numel for layer in mk.layers)
+    assert mk.sparsity() == pytest.approx(0.8, abs=1 / total)
+    # from the dense weights the fine-tuned values are lost
+    dense = mk.global_magnitude(0.8, min_keep=0.01)
+    assert any(not torch.equal(dense[n], got[n]) for n in got)
+
+
+def test_neuron_mask_keeps_indices_and_composes() -> None:
+    w = torch.zeros(6, 4)
+    first = neuron_mask(w, [0, 2, 3, 5])
+    assert first.dtype == torch.bool
+    assert first.tolist() == [True, False, True, True, False, True]
+    second = neuron_mask(w, torch.tensor([1, 2, 5]), previous=first.float())
+    assert second.tolist() == [False, False, True, False, False, True]
+    with pytest.raises(ValueError, match="at least one"):
+        neuron_mask(w, [])
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):
+        neuron_mask(w, [6])
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):
+        neuron_mask(w, [-1])
+
+
+def test_top_l1_neurons_ranks_rows_of_live_inputs() -> None:
+    w = torch.tensor(
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 9.0], [2.0, 2.0, 0.0], [-3.0, 0.0, 0.0], [0.5, 0.5, 0.5]]
+    )
+    assert top_l1_neurons(w, 2).tolist() == [1, 2]
+    assert top_l1_neurons(w, 2, live_inputs=torch.tensor([0, 1])).tolist() == [2, 3]
+    assert top_l1_neurons(w, 2, live=torch.tensor([0, 3, 4])).tolist() == [3, 4]
+    assert top_l1_neurons(w, 0).tolist() == [1]  # at least one
+    assert top_l1_neurons(w, 99).tolist() == [0, 1, 2, 3, 4]
+    conv = torch.zeros(3, 2, 3, 3)
+    conv[1] = 1.0
+    conv[2, 0] = 3.0
+    assert top_l1_neurons(conv, 1).tolist() == [2]
+    assert top_l1_neurons(conv, 1, live_inputs=torch.tensor([1])).tolist() == [1]
+
+
+def test_torch_prune_format_has_one_reader(tiny_net: nn.Module) -> None:
+    assert not torch_pruned(tiny_net.fc)
+    assert weight_parameter(tiny_net.fc) is tiny_net.fc.weight
+    prune.l1_unstructured(tiny_net.fc, "weight", amount=0.4)
+    assert torch_pruned(tiny_net.fc)
+    assert weight_parameter(tiny_net.fc) is tiny_net.fc.weight_orig
+    state = merge_torch_prune(tiny_net.state_dict())
+    assert "fc.weight" in state and not any(k.endswith(("_orig", "_mask")) for k in state)
+    assert set(state) == set(type(tiny_net)().state_dict())  # loads into an unpruned net
+    assert torch.equal(state["fc.weight"], tiny_net.fc.weight_orig * tiny_net.fc.weight_mask)
+    params = effective_parameters(tiny_net)
+    assert set(params) == {n for n, _ in type(tiny_net)().named_parameters()}
+    assert torch.equal(params["fc.weight"], state["fc.weight"])
+    assert int((params["fc.weight"] == 0).sum()) == round(0.4 * tiny_net.fc.weight.numel())
+    assert params["fc.weight"].grad_fn is None

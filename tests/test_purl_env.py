@@ -320,6 +320,24 @@ def test_prefix_cache_saves_work(env: PuRLEnv) -> None:
     assert env.cache.stages_run == 15
 
 
+def test_prefix_cache_kept_when_an_action_prunes_nothing() -> None:
+    model = seq_net()
+    env = PuRLEnv(model, data_for(model), PuRLConfig(passes=2))
+    env.reset(seed=0)
+    for _ in range(5):
+        env.step(10)
+    saved = env.cache.saved_stage
+    assert saved > 0
+    env.cache.stages_run = 0
+    _, _, _, _, info = env.step(0)  # layer 0 again, alpha 0: no weight changes
+    assert env.cache.stages_run == len(env.cache.stages) - saved  # the prefix was reused
+    assert info["accuracy"] == env.full_accuracy()
+    env.cache.stages_run = 0
+    _, _, _, _, info = env.step(22)  # layer 1 loses weights: the saved activations depend on it
+    assert env.cache.stages_run == len(env.cache.stages)
+    assert info["accuracy"] == env.full_accuracy()
+
+
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "small_cnn"])
 def test_prefix_cache_is_exact_torchvision(name: str) -> None:
     from pruning_core.models.cnn import build_model

@@ -31,7 +31,7 @@ from torch import nn
 
 from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLP
-from pruning_core.pruning.masks import Masker, global_magnitude_masks, prunable_layers
+from pruning_core.pruning.masks import Masker, prunable_layers
 from pruning_core.pruning.neurons import (
     count_params,
     n_keep_for,
@@ -100,8 +100,7 @@ def gmp_rounds(
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
-        masks = global_magnitude_masks(layers, sparsity, min_keep=min_keep)
-        masker.set_masks(masks, from_dense=False)
+        masker.global_magnitude(sparsity, min_keep=min_keep, from_dense=False)
         fit(model, data.tensors("train"), replace(ft, seed=ft.seed + r),
             val_data=data.tensors("stop"), masker=masker)  # fmt: skip
         masker.apply()

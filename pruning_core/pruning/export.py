@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pruning_core.pruning.masks import merge_torch_prune
 from pruning_core.runs import atomic_open, load_checkpoint
 
 COMPACT_FORMAT = "pruning_core.compact.v1"
@@ -28,17 +29,7 @@ def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     Works on a model masked in place or one carrying ``torch.nn.utils.prune`` hooks (the model
     itself is left unchanged).
     """
-    state = {}
-    for key, value in model.state_dict().items():
-        if key.endswith("weight_mask"):
-            continue
-        if key.endswith("weight_orig"):
-            prefix = key[: -len("weight_orig")]
-            mask = model.state_dict()[prefix + "weight_mask"]
-            state[prefix + "weight"] = (value * mask).detach().clone()
-        else:
-            state[key] = value.detach().clone()
-    return state
+    return {k: v.detach().clone() for k, v in merge_torch_prune(model.state_dict()).items()}
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:

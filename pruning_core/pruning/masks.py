@@ -6,11 +6,21 @@ Everything in the repository prunes through this module:
   include / exclude by name pattern or type, optionally in forward (execution) order.
 * Mask makers: :func:`threshold_mask` (PuRL's action, ``|w| >= alpha * std(w)`` kept) and
   :func:`ratio_mask` (an exact sparsity ratio via ``torch.kthvalue``).
+* Neurons (structured): :func:`top_l1_neurons` picks a layer's output neurons with the largest
+  L1 norm of incoming weights, :func:`neuron_mask` turns kept indices into a per-neuron mask
+  (NEON's masking variant; removing neurons structurally is surgery, in
+  :mod:`pruning_core.pruning.neurons`).
 * Baselines: :func:`global_magnitude_masks` (one threshold over all prunable weights, with an
   optional minimum kept per layer against layer collapse) and :func:`uniform_magnitude_masks`.
 * :class:`Masker` holds a model's dense weights and current masks: it applies masks in place,
   restores the dense weights in place (fast, no deepcopy, no disk), keeps masks applied during
-  fine-tuning (:meth:`Masker.hold`), and converts to and from ``torch.nn.utils.prune``.
+  fine-tuning (:meth:`Masker.hold`), prunes the current (fine-tuned) weights further
+  (``from_dense=False``: iterative GMP, PuRL with fine-tuning) or relative to the weights that
+  remain (``relative_to="remaining"``: PuRL's later passes), and converts to and from
+  ``torch.nn.utils.prune``.
+* ``torch.nn.utils.prune``'s format (``weight_orig`` + ``weight_mask``) is read here only:
+  :func:`torch_pruned`, :func:`weight_parameter`, :func:`merge_torch_prune` and
+  :func:`effective_parameters`, used by the exports and reports.
 * :func:`sparsity_report` counts sparsity (prunable layers and whole model), parameters and
   theoretical FLOPs (dense and nonzero) of conv / linear layers.
 
@@ -22,6 +32,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -34,9 +45,66 @@ DEFAULT_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 Masks = dict[str, torch.Tensor]
 """Layer name -> boolean mask shaped like that layer's weight (True = kept)."""
 
+RelativeTo = Literal["dense", "remaining"]
+"""What a layer-wise action is measured against: the dense layer, or the weights left in it."""
+
 
 class NoPrunableLayerError(ValueError):
     """Raised when a model has no layer that the chosen selection can prune."""
+
+
+# --- torch.nn.utils.prune's format: weight = weight_orig * weight_mask --------------------------
+_ORIG = "weight_orig"
+_MASK = "weight_mask"
+
+
+def torch_pruned(module: nn.Module) -> bool:
+    """Whether ``torch.nn.utils.prune`` re-parametrises the module's weight.
+
+    Its format: the trainable values in ``weight_orig`` (a parameter), the mask in ``weight_mask``
+    (a buffer), and ``weight`` recomputed as their product before every forward pass. Looked up
+    in the module's registries rather than by ``hasattr``, which raises and catches an
+    ``AttributeError`` for every unpruned layer (PuRL's step reads layer weights often).
+    """
+    return _ORIG in module._parameters and _MASK in module._buffers
+
+
+def weight_parameter(module: nn.Module) -> torch.Tensor:
+    """The tensor an optimiser trains as the module's weight: ``weight_orig`` under
+    ``torch.nn.utils.prune``, else ``weight``."""
+    return getattr(module, _ORIG) if torch_pruned(module) else module.weight
+
+
+def merge_torch_prune(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Named tensors (e.g. a state_dict) with ``torch.nn.utils.prune``'s pairs folded into plain
+    weights.
+
+    Each ``<prefix>weight_orig`` becomes ``<prefix>weight = weight_orig * weight_mask`` in its
+    place, and ``<prefix>weight_mask`` is dropped; every other entry is passed through (not
+    copied). The result loads into an unmodified model.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        if key.endswith(_MASK):
+            continue
+        if key.endswith(_ORIG):
+            prefix = key[: -len(_ORIG)]
+            out[prefix + "weight"] = value * tensors[prefix + _MASK]
+        else:
+            out[key] = value
+    return out
+
+
+@torch.no_grad()
+def effective_parameters(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's parameters as an unpruned model of the same shape holds them.
+
+    Under ``torch.nn.utils.prune`` the effective ``weight`` (``weight_orig * weight_mask``)
+    replaces ``weight_orig``, so counts of parameters and of zeros are the same in either format.
+    """
+    named = dict(model.named_parameters())
+    named.update((n, b) for n, b in model.named_buffers() if n.endswith(_MASK))
+    return merge_torch_prune(named)
 
 
 @dataclass(frozen=True)
@@ -49,9 +117,7 @@ class PrunableLayer:
     @property
     def weight(self) -> torch.Tensor:
         """The layer's weight parameter (``weight_orig`` while ``torch.nn.utils.prune`` owns it)."""
-        if hasattr(self.module, "weight_orig"):
-            return self.module.weight_orig
-        return self.module.weight
+        return weight_parameter(self.module)
 
     @property
     def numel(self) -> int:
@@ -126,7 +192,7 @@ def prunable_layers(
     for name, module in model.named_modules():
         if not name or not isinstance(module, tuple(types)):
             continue
-        if getattr(module, "weight", None) is None and not hasattr(module, "weight_orig"):
+        if getattr(module, "weight", None) is None and not torch_pruned(module):
             continue
         if include is not None and not _matches(name, module, include):
             continue
@@ -164,12 +230,16 @@ def threshold_mask(
     ``reference`` defaults to ``weight``; PuRL measures the standard deviation on the dense layer.
     ``alpha = 0`` keeps everything.
     """
+    ref = weight if reference is None else reference
+    return _alpha_mask(weight, alpha, ref.detach().float().std())
+
+
+def _alpha_mask(weight: torch.Tensor, alpha: float, std: torch.Tensor) -> torch.Tensor:
+    """``|weight| >= alpha * std`` for a standard deviation already measured (and cached)."""
     alpha = float(alpha)
     if not alpha >= 0.0:
         raise ValueError(f"alpha must be >= 0 (a multiple of the layer's weight std): got {alpha}.")
-    ref = weight if reference is None else reference
-    thr = alpha * ref.detach().float().std()
-    return weight.detach().abs() >= thr
+    return weight.detach().abs() >= alpha * std
 
 
 def ratio_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -197,6 +267,57 @@ def _prune_k_smallest(flat: torch.Tensor, k: int) -> torch.Tensor:
         tied = (flat == thr).nonzero().flatten()
         keep[tied[-surplus:]] = True
     return keep
+
+
+def top_l1_neurons(
+    weight: torch.Tensor,
+    k: int,
+    live: torch.Tensor | None = None,
+    live_inputs: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sorted indices of the ``k`` output neurons (dim 0 of ``weight``) whose incoming weights
+    have the largest L1 norm: NEON's ranking, the structured counterpart of :func:`ratio_mask`.
+
+    ``live`` restricts the candidates (default: every neuron), ``live_inputs`` the input columns
+    counted (default: all; masked inputs carry nothing). ``k`` is clamped to ``[1, len(live)]``.
+    Indices are on the CPU.
+    """
+    w = weight.detach().abs().cpu()
+    if live is None:
+        live = torch.arange(w.shape[0])
+    if live_inputs is not None:
+        w = w[:, live_inputs]
+    k = max(1, min(int(k), len(live)))
+    scores = w.flatten(1).sum(dim=1)[live]
+    top = torch.topk(scores, k, largest=True, sorted=False).indices
+    return live[top].sort().values
+
+
+def neuron_mask(
+    weight: torch.Tensor,
+    keep: torch.Tensor | Sequence[int],
+    previous: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Boolean mask over a layer's output neurons (dim 0 of ``weight``): True for ``keep``.
+
+    ``previous`` (an earlier neuron mask, boolean or 0/1) is composed with it, so a masked neuron
+    stays masked. A neuron mask multiplies the layer's *outputs* (after any activation), which a
+    mask on the weights cannot express (``sigmoid(0) != 0``).
+
+    Raises:
+        ValueError: ``keep`` is empty or holds an index outside ``[0, weight.shape[0])``.
+    """
+    width = weight.shape[0]
+    idx = torch.as_tensor(keep, dtype=torch.long).flatten().to(weight.device)
+    if idx.numel() == 0:
+        raise ValueError("cannot mask every neuron of a layer: keep at least one")
+    if int(idx.min()) < 0 or int(idx.max()) >= width:
+        raise ValueError(f"neuron indices to keep must lie in [0, {width})")
+    mask = torch.zeros(width, dtype=torch.bool, device=weight.device)
+    mask[idx] = True
+    if previous is not None:
+        mask &= previous.to(mask.device) != 0
+    return mask
 
 
 def _min_keep_count(min_keep: int | float, numel: int) -> int:
@@ -340,9 +461,10 @@ class Masker:
         self._dense_weights = {
             layer.name: self._dense[self._weight_key(layer)] for layer in self.layers
         }
+        self._dense_std: dict[str, torch.Tensor] = {}  # filled on first use by prune_alpha
 
     def _weight_key(self, layer: PrunableLayer) -> str:
-        suffix = "weight_orig" if hasattr(layer.module, "weight_orig") else "weight"
+        suffix = _ORIG if torch_pruned(layer.module) else "weight"
         return f"{layer.name}.{suffix}"
 
     def dense_weight(self, name: str) -> torch.Tensor:
@@ -389,45 +511,111 @@ class Masker:
         ``False`` multiplies the current weights (the mask composes with earlier pruning).
         """
         target = self._layer(layer)
-        if mask.shape != target.weight.shape:
+        weight = target.weight  # read once: a property, and PuRL's step calls this often
+        if mask.shape != weight.shape:
             raise ValueError(
                 f"mask for {target.name} has shape {tuple(mask.shape)}, weight has "
-                f"{tuple(target.weight.shape)}"
+                f"{tuple(weight.shape)}"
             )
-        mask = mask.to(device=target.weight.device, dtype=torch.bool)
+        mask = mask.to(device=weight.device, dtype=torch.bool)
         if from_dense:
-            target.weight.copy_(self._dense_weights[target.name].to(target.weight.device))
+            weight.copy_(self._dense_weights[target.name].to(weight.device))
         elif target.name in self.masks:
             mask = mask & self.masks[target.name]
         self.masks[target.name] = mask
-        target.weight.mul_(mask)
+        weight.mul_(mask)
 
     def set_masks(self, masks: Mapping[str, torch.Tensor], from_dense: bool = True) -> None:
         """Apply several masks at once (layer name -> mask)."""
         for name, mask in masks.items():
             self.set_mask(name, mask, from_dense=from_dense)
 
-    def prune_alpha(self, layer: str | int, alpha: float) -> torch.Tensor:
-        """PuRL's action on one layer: prune ``|w| < alpha * std`` of the *dense* weight."""
-        target = self._layer(layer)
-        dense = self._dense_weights[target.name]
-        mask = threshold_mask(dense, alpha)
-        self.set_mask(target.name, mask)
-        return mask
+    def _source(
+        self, target: PrunableLayer, relative_to: RelativeTo, from_dense: bool
+    ) -> torch.Tensor:
+        """The weights a layer-wise action thresholds (detached, so no autograd graph is built):
+        the dense snapshot, or the current ones."""
+        if relative_to not in ("dense", "remaining"):
+            raise ValueError(f"relative_to must be 'dense' or 'remaining': got {relative_to!r}.")
+        if relative_to == "remaining" and from_dense:
+            raise ValueError(
+                "relative_to='remaining' prunes what is left of the current weights: "
+                "pass from_dense=False."
+            )
+        return self._dense_weights[target.name] if from_dense else target.weight.detach()
 
-    def prune_ratio(self, layer: str | int, sparsity: float) -> torch.Tensor:
-        """Prune one layer to an exact sparsity by magnitude of its dense weight."""
-        target = self._layer(layer)
-        mask = ratio_mask(self._dense_weights[target.name], sparsity)
-        self.set_mask(target.name, mask)
-        return mask
+    def prune_alpha(
+        self,
+        layer: str | int,
+        alpha: float,
+        relative_to: RelativeTo = "dense",
+        from_dense: bool = True,
+    ) -> torch.Tensor:
+        """PuRL's action on one layer: prune ``|w| < alpha * std``; returns the layer's mask now.
 
-    def global_magnitude(self, sparsity: float, min_keep: int | float = 0) -> Masks:
-        """Apply global magnitude pruning to the dense weights (see :func:`global_magnitude_masks`)."""
-        layers = [_DenseView(layer.name, self._dense_weights[layer.name]) for layer in self.layers]
+        ``relative_to="dense"``: ``std`` of the dense (snapshot) layer, PuRL's first visit (cached,
+        so repeated actions do not recompute it). ``"remaining"``: ``std`` of the layer's nonzero
+        weights now, a later visit pruning relative to what is left (a layer with fewer than two
+        left is left as it is). ``from_dense=True`` thresholds the dense weights and replaces any
+        earlier mask; ``False`` thresholds the current weights (fine-tuned values are kept) and
+        composes with the earlier mask, so pruned weights stay pruned.
+        """
+        target = self._layer(layer)
+        w = self._source(target, relative_to, from_dense)
+        if relative_to == "dense":
+            std = self._dense_std.get(target.name)
+            if std is None:
+                std = self._dense_weights[target.name].float().std()
+                self._dense_std[target.name] = std
+        else:
+            remaining = w[w != 0]
+            if remaining.numel() < 2:
+                return self.masks.get(target.name, torch.ones_like(w, dtype=torch.bool))
+            std = remaining.float().std()
+        self.set_mask(target.name, _alpha_mask(w, alpha, std), from_dense=from_dense)
+        return self.masks[target.name]
+
+    def prune_ratio(
+        self,
+        layer: str | int,
+        sparsity: float,
+        relative_to: RelativeTo = "dense",
+        from_dense: bool = True,
+    ) -> torch.Tensor:
+        """Prune an exact share of one layer by magnitude; returns the layer's mask now.
+
+        ``relative_to="dense"``: ``round(sparsity * numel)`` of the layer's weights are pruned;
+        ``"remaining"``: that share of its nonzero weights now (ratios ``r1`` then ``r2`` leave
+        sparsity ``1 - (1 - r1)(1 - r2)``). ``from_dense`` as in :meth:`prune_alpha`.
+        """
+        target = self._layer(layer)
+        w = self._source(target, relative_to, from_dense)
+        if relative_to == "dense":
+            mask = ratio_mask(w, sparsity)
+        else:
+            keep = w != 0
+            mask = keep.clone()
+            mask[keep] = ratio_mask(w[keep], sparsity)
+        self.set_mask(target.name, mask, from_dense=from_dense)
+        return self.masks[target.name]
+
+    def global_magnitude(
+        self, sparsity: float, min_keep: int | float = 0, from_dense: bool = True
+    ) -> Masks:
+        """Apply global magnitude pruning (see :func:`global_magnitude_masks`); returns the masks.
+
+        ``from_dense=True`` ranks the dense weights and replaces earlier masks; ``False`` ranks the
+        current (e.g. fine-tuned) weights and composes with earlier masks: iterative GMP with
+        retraining, where ``sparsity`` is still that of all prunable weights.
+        """
+        layers = (
+            [_DenseView(layer.name, self._dense_weights[layer.name]) for layer in self.layers]
+            if from_dense
+            else self.layers
+        )
         masks = global_magnitude_masks(layers, sparsity, min_keep)  # type: ignore[arg-type]
-        self.set_masks(masks)
-        return masks
+        self.set_masks(masks, from_dense=from_dense)
+        return {name: self.masks[name] for name in masks}
 
     def uniform(self, sparsity: float) -> Masks:
         """Apply uniform layer-wise magnitude pruning to the dense weights."""
@@ -472,7 +660,7 @@ class Masker:
         """
         for name, mask in self.masks.items():
             module = self.by_name[name].module
-            if prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            if torch_pruned(module):
                 prune.remove(module, "weight")
             with torch.no_grad():
                 module.weight.copy_(self._dense_weights[name])
@@ -487,8 +675,8 @@ class Masker:
         found: Masks = {}
         for layer in self.layers:
             module = layer.module
-            if hasattr(module, "weight_mask"):
-                found[layer.name] = module.weight_mask.detach().bool().clone()
+            if torch_pruned(module):
+                found[layer.name] = getattr(module, _MASK).detach().bool().clone()
                 if make_permanent:
                     prune.remove(module, "weight")
         self.masks.update(found)

@@ -2,11 +2,13 @@
 parameter counts.
 
 :func:`select_neurons` keeps a layer's live neurons with the largest L1 norm of their incoming
-weights (the row of the layer's ``Linear``; batch-norm scale not folded in, as in NEON).
-:func:`remove_neurons` removes the others **structurally** (the ``Linear``, its ``BatchNorm1d`` and
-the next ``Linear`` become smaller; survivors keep their weights); :func:`mask_neurons` is the
-masking variant (a 0/1 buffer multiplies the block's output). Before any fine-tuning both give
-the same outputs.
+weights (the row of the layer's ``Linear``; batch-norm scale not folded in, as in NEON), ranked by
+the masking API's :func:`~pruning_core.pruning.masks.top_l1_neurons`. :func:`mask_neurons` is the
+masking variant: its mask is the masking API's :func:`~pruning_core.pruning.masks.neuron_mask`,
+held as a 0/1 buffer that multiplies the block's output. :func:`remove_neurons` is **surgery, not
+masking**: it removes the other neurons structurally (the ``Linear``, its ``BatchNorm1d`` and the
+next ``Linear`` become smaller; survivors keep their weights), so no mask remains to hold.
+Before any fine-tuning both give the same outputs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 from torch.nn.utils import skip_init
 
 from pruning_core.models.mlp import MLP
+from pruning_core.pruning.masks import neuron_mask, top_l1_neurons
 
 __all__ = [
     "count_params",
@@ -89,14 +92,12 @@ def select_neurons(model: MLP, layer: int, keep_fraction: float) -> torch.Tensor
 def top_neurons(model: MLP, layer: int, k: int) -> torch.Tensor:
     """Sorted indices of the ``k`` live neurons of ``layer`` with the largest incoming L1 norm."""
     _check_layer(model, layer)
-    live = live_neurons(model, layer)
-    k = max(1, min(int(k), len(live)))
-    w = model.blocks[layer].linear.weight.detach().abs().cpu()
+    live_inputs = None
     if layer > 0 and model.blocks[layer - 1].neuron_mask is not None:
-        w = w[:, live_neurons(model, layer - 1)]  # masked inputs carry nothing: not counted
-    scores = w.sum(dim=1)[live]
-    top = torch.topk(scores, k, largest=True, sorted=False).indices
-    return live[top].sort().values
+        live_inputs = live_neurons(model, layer - 1)  # masked inputs carry nothing: not counted
+    return top_l1_neurons(
+        model.blocks[layer].linear.weight, k, live_neurons(model, layer), live_inputs
+    )
 
 
 def _check_layer(model: MLP, layer: int) -> None:
@@ -168,18 +169,12 @@ def remove_neurons(model: MLP, layer: int, keep: torch.Tensor | Sequence[int]) -
 def mask_neurons(model: MLP, layer: int, keep: torch.Tensor | Sequence[int]) -> MLP:
     """Masking variant of :func:`remove_neurons`: zero the output of every neuron not in ``keep``.
 
-    Shapes do not change; the mask composes with earlier masks (a masked neuron stays masked).
+    Shapes do not change; the mask (:func:`~pruning_core.pruning.masks.neuron_mask`) composes
+    with earlier masks (a masked neuron stays masked).
     """
     _check_layer(model, layer)
     block = model.blocks[layer]
-    dev = block.linear.weight.device
-    mask = torch.zeros(block.width, device=dev)
-    idx = torch.as_tensor(keep, dtype=torch.long).flatten().to(dev)
-    if idx.numel() == 0:
-        raise ValueError("cannot mask every neuron of a layer: keep at least one")
-    mask[idx] = 1.0
-    if block.neuron_mask is not None:
-        mask = mask * block.neuron_mask
-    block.neuron_mask = mask
+    w = block.linear.weight
+    block.neuron_mask = neuron_mask(w, keep, previous=block.neuron_mask).to(w.dtype)
     return model
 

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import PrunableLayer, prunable_layers
+from pruning_core.pruning.masks import PrunableLayer, effective_parameters, prunable_layers
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,9 @@ def sparsity_report(
         )
     df = pd.DataFrame(rows)
     total = nonzero = 0
-    for name, p in model.named_parameters():
-        if name.endswith("weight_orig"):  # count the effective weight instead
-            continue
+    for p in effective_parameters(model).values():  # weight, not weight_orig, when torch-pruned
         total += p.numel()
         nonzero += int((p != 0).sum())
-    for name, b in model.named_buffers():
-        if name.endswith("weight_mask"):
-            owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-            total += b.numel()
-            nonzero += int((owner.weight != 0).sum())
     return SparsityReport(
         per_layer=df,
         params_total=total,

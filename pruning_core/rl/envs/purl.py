@@ -41,7 +41,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from pruning_core.pruning.masks import Masker, PrunableLayer, prunable_layers, ratio_mask
+from pruning_core.pruning.masks import Masker, PrunableLayer, RelativeTo, prunable_layers
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
     DEFAULT_ALPHAS,
@@ -234,9 +234,6 @@ class PuRLEnv(gym.Env):
         self.action_values = np.asarray(cfg.action_values, dtype=np.float64)
         self._numel = np.array([layer.numel for layer in self.layers], dtype=np.int64)
         self._total = int(self._numel.sum())
-        self._dense_std = [
-            self.masker.dense_weight(n).detach().float().std() for n in self.layer_names
-        ]
 
         # observation: static per-layer features + dynamic ones
         self.descriptors = layer_descriptors(self.layers)
@@ -377,31 +374,21 @@ class PuRLEnv(gym.Env):
             )
         return a
 
-    @torch.no_grad()
     def _prune(self, li: int, visit: int, value: float) -> None:
+        """Apply the action through the masker: the first visit is measured against the dense
+        layer, later ones against the weights that remain; masks only grow."""
         layer = self.layers[li]
-        w = layer.weight
+        relative_to: RelativeTo = "dense" if visit == 0 else "remaining"
         if self.config.action_space == "alpha":
-            if visit == 0:
-                thr = value * self._dense_std[li]
-                mask = w.abs() >= thr
-            else:
-                remaining = w[w != 0].float()
-                if remaining.numel() < 2:
-                    return
-                mask = w.abs() >= value * remaining.std()
-        elif visit == 0:
-            mask = ratio_mask(w, value)
+            self.masker.prune_alpha(li, value, relative_to=relative_to, from_dense=False)
         else:
-            keep = w != 0
-            vals = w[keep]
-            sub = ratio_mask(vals, value) if vals.numel() else vals.bool()
-            mask = keep.clone()
-            mask[keep] = sub
-        self.masker.set_mask(li, mask, from_dense=False)
-        self._zeros[li] = int((w == 0).sum())
-        if self.cache is not None:
+            self.masker.prune_ratio(li, value, relative_to=relative_to, from_dense=False)
+        zeros = int((layer.weight == 0).sum())
+        # masks only zero weights: the same zero count means the same weights, and the cached
+        # activations after this layer are still exact
+        if zeros != self._zeros[li] and self.cache is not None:
             self.cache.invalidate(self.cache.layer_stage[layer.name])
+        self._zeros[li] = zeros
 
     def _finetune(self) -> None:
         assert self.train_data is not None

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import PrunableLayer
+from pruning_core.pruning.masks import PrunableLayer, threshold_mask
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -207,8 +207,6 @@ def alpha_sparsity_table(
     rows = []
     for i, layer in enumerate(layers):
         w = layer.weight.detach().float()
-        std = w.std()
-        absw = w.abs()
         kind = _layer_kind(layer.module)
         for a in alphas:
             rows.append(
@@ -217,7 +215,7 @@ def alpha_sparsity_table(
                     "layer": layer.name,
                     "type": kind,
                     "alpha": float(a),
-                    "sparsity": float((absw < a * std).float().mean()),
+                    "sparsity": float((~threshold_mask(w, a)).float().mean()),
                     "gaussian": math.erf(float(a) / math.sqrt(2.0)),
                 }
             )
