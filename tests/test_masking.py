@@ -9,21 +9,23 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from pruning_core.pruning.masks import (
-    Masker,
-    NoPrunableLayerError,
-    effective_parameters,
+from pruning_core.pruning.criteria import (
     global_magnitude_masks,
-    merge_torch_prune,
     neuron_mask,
-    prunable_layers,
     random_masks,
     ratio_mask,
     threshold_mask,
     top_l1_neurons,
+)
+from pruning_core.pruning.layers import (
+    NoPrunableLayerError,
+    effective_parameters,
+    merge_torch_prune,
+    prunable_layers,
     torch_pruned,
     weight_parameter,
 )
+from pruning_core.pruning.masks import Masker
 from pruning_core.pruning.report import sparsity_report
 
 

@@ -13,7 +13,8 @@ from gymnasium.utils.env_checker import check_env
 from torch import nn
 
 import pruning_core  # noqa: F401  (registers pruning_core/PuRL-v0)
-from pruning_core.pruning.masks import NoPrunableLayerError, threshold_mask
+from pruning_core.pruning.criteria import threshold_mask
+from pruning_core.pruning.layers import NoPrunableLayerError
 from pruning_core.rl.envs.prefix_cache import PrefixCache, sequential_modules
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.envs.purl_features import DEFAULT_ALPHAS, FEATURE_NAMES, layer_descriptors

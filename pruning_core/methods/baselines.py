@@ -31,7 +31,8 @@ from torch import nn
 
 from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLP
-from pruning_core.pruning.masks import Masker, prunable_layers
+from pruning_core.pruning.layers import prunable_layers
+from pruning_core.pruning.masks import Masker
 from pruning_core.pruning.neurons import (
     count_params,
     n_keep_for,

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import Masks
+from pruning_core.pruning.criteria import Masks
 from pruning_core.rl.agents.dqn import DQNConfig, greedy_policy, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.runs import ArtefactKey, weights_fingerprint

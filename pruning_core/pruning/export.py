@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import merge_torch_prune
+from pruning_core.pruning.layers import merge_torch_prune
 from pruning_core.runs import atomic_open, load_checkpoint
 
 COMPACT_FORMAT = "pruning_core.compact.v1"

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import skip_init
 
 from pruning_core.models.mlp import MLP
-from pruning_core.pruning.masks import neuron_mask, top_l1_neurons
+from pruning_core.pruning.criteria import neuron_mask, top_l1_neurons
 
 __all__ = [
     "count_params",

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import PrunableLayer, effective_parameters, prunable_layers
+from pruning_core.pruning.layers import PrunableLayer, effective_parameters, prunable_layers
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,10 @@ from pruning_core.data.images import load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
 from pruning_core.methods.purl import SearchResult, purl_prune
 from pruning_core.models.cnn import build_model
+from pruning_core.pruning.criteria import Masks, global_magnitude_masks, uniform_magnitude_masks
 from pruning_core.pruning.export import plain_state_dict, save_compact
-from pruning_core.pruning.masks import (
-    Masker,
-    Masks,
-    global_magnitude_masks,
-    prunable_layers,
-    uniform_magnitude_masks,
-)
+from pruning_core.pruning.layers import prunable_layers
+from pruning_core.pruning.masks import Masker
 from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.rl.envs.purl import PuRLConfig

@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from pruning_core.data.images import load_imagenet
 from pruning_core.models.cnn import build_model
+from pruning_core.pruning.criteria import Masks
 from pruning_core.pruning.export import plain_state_dict
-from pruning_core.pruning.masks import Masker, Masks
+from pruning_core.pruning.masks import Masker
 from pruning_core.runs import load_checkpoint, save_checkpoint
 from pruning_core.train.loop import TrainConfig, fit
 

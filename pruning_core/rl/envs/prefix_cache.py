@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import PrunableLayer
+from pruning_core.pruning.layers import PrunableLayer
 
 __all__ = [
     "PrefixCache",

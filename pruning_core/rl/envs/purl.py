@@ -41,7 +41,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from pruning_core.pruning.masks import Masker, PrunableLayer, RelativeTo, prunable_layers
+from pruning_core.pruning.layers import PrunableLayer, prunable_layers
+from pruning_core.pruning.masks import Masker, RelativeTo
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
     DEFAULT_ALPHAS,

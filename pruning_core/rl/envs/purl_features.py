@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.pruning.masks import PrunableLayer, threshold_mask
+from pruning_core.pruning.criteria import threshold_mask
+from pruning_core.pruning.layers import PrunableLayer
 
 __all__ = [
     "DEFAULT_ALPHAS",
