@@ -136,6 +136,7 @@ def test_layer_descriptors_statistics() -> None:
         model,
         (torch.randn(4, 400), torch.zeros(4, dtype=torch.long)),
         PuRLConfig(target_accuracy=0.5),
+        copy_model=False,  # layers of `model` itself, not of the environment's copy
     ).layers
     d = layer_descriptors(env_layers).iloc[0]
     assert d["weight_std"] == pytest.approx(0.1, rel=0.02)
@@ -278,9 +279,9 @@ def test_finetuning_variant_and_full_restore() -> None:
         _, _, _, _, info = env.step(a)
         assert info["accuracy"] == env.full_accuracy()
         assert info["layer_sparsity"] == env.masker.layer_sparsity()
-    assert not torch.equal(model[1].weight, dense["1.weight"])  # fine-tuned between steps
+    assert not torch.equal(env.model[1].weight, dense["1.weight"])  # fine-tuned between steps
     env.reset()
-    assert all(torch.equal(v, dense[k]) for k, v in model.state_dict().items())
+    assert all(torch.equal(v, dense[k]) for k, v in env.model.state_dict().items())
     with pytest.raises(ValueError, match="train_data"):
         PuRLEnv(model, (x, y), PuRLConfig(finetune_steps=1))
 
@@ -381,6 +382,7 @@ def test_prefix_cache_rejects_inplace_stage() -> None:
         model,
         (torch.randn(5, 4), torch.zeros(5, dtype=torch.long)),
         PuRLConfig(target_accuracy=0.5),
+        copy_model=False,  # layers of `model` itself, not of the environment's copy
     ).layers
     good = [model[0], nn.Sequential(nn.Identity(), model[1])]
     assert PrefixCache.build(model, layers, [torch.randn(5, 4)], modules=good) is not None

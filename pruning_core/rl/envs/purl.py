@@ -30,6 +30,9 @@ stage that holds the next layer to prune), so a step runs only the suffix of the
 
 from __future__ import annotations
 
+import copy
+import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +43,11 @@ import pandas as pd
 import torch
 from gymnasium import spaces
 from torch import nn
+from torch.utils.data import DataLoader
 
 from pruning_core.pruning.layers import PrunableLayer, prunable_layers
 from pruning_core.pruning.masks import Masker, RelativeTo
+from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
     DEFAULT_ALPHAS,
@@ -146,7 +151,17 @@ class PuRLConfig:
         return self.alphas if self.action_space == "alpha" else self.ratios
 
 
+_IN_PLACE: weakref.WeakKeyDictionary[nn.Module, weakref.ref] = weakref.WeakKeyDictionary()
+"""Model -> the live environment that prunes it in place (``copy_model=False``)."""
+
+
 def _as_tensors(data: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(data, DataLoader):
+        raise TypeError(
+            f"{what} is a DataLoader: PuRLEnv measures the same rows at every step, so pass them "
+            "preloaded as a pair of tensors, e.g. `x, y = map(torch.cat, zip(*loader))` and "
+            f"`{what}=(x, y)` (a few hundred held-out examples are enough)."
+        )
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{what} must be a pair (x, y) of tensors: got {type(data).__name__}.")
     x, y = (torch.as_tensor(v) for v in data)
@@ -160,12 +175,34 @@ def _as_tensors(data: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y.long()
 
 
+def _own_copy(
+    model: nn.Module, stages: list[nn.Module] | None, layers: Sequence[PrunableLayer] | None
+) -> tuple[nn.Module, list[nn.Module] | None, list[PrunableLayer] | None]:
+    """A deep copy of ``model``, with ``stages`` and ``layers`` pointing into the copy."""
+    names = {id(m): n for n, m in model.named_modules()}
+    twin = copy.deepcopy(model)
+    modules = dict(twin.named_modules())
+
+    def same(m: nn.Module, what: str) -> nn.Module:
+        if id(m) not in names:
+            raise ValueError(f"{what} must be submodules of the model (or pass copy_model=False).")
+        return modules[names[id(m)]]
+
+    new_stages = [same(m, "stages") for m in stages] if stages is not None else None
+    new_layers = (
+        [PrunableLayer(la.name, same(la.module, "layers")) for la in layers]
+        if layers is not None else None
+    )  # fmt: skip
+    return twin, new_stages, new_layers
+
+
 class PuRLEnv(gym.Env):
     """PuRL: prune a network layer by layer; reward = PuRL's shaped reward at every step.
 
     Args:
-        model: any torch model (eval mode is used; it is modified in place and restored to its
-            dense weights by ``reset()``).
+        model: a trained torch model. The environment prunes its own copy (``copy_model=True``),
+            so the caller's model is never changed and several environments (a vector env) can
+            share one model object.
         val_data: ``(x, y)`` tensors of the validation subset the reward is measured on; held
             out of the training data, never the test split.
         config: the MDP's settings (:class:`PuRLConfig`).
@@ -174,32 +211,54 @@ class PuRLEnv(gym.Env):
             :func:`sequential_modules`).
         layers: the prunable layers to visit (default: every Conv2d / Linear allowed by
             ``config.include`` / ``config.exclude``, in forward order).
-        render_mode: only ``None`` (nothing to render).
+        render_mode: ``None``, ``"ansi"`` (per-layer sparsity as text) or ``"rgb_array"`` (the
+            same as a bar chart).
+        copy_model: ``False`` prunes ``model`` itself (saves the memory of a copy): it is
+            modified during episodes, restored to its dense weights by ``reset()`` and
+            ``close()``, and no second environment may prune it at the same time.
 
     Raises:
+        TypeError: ``model`` or ``val_data`` missing; ``val_data`` not a pair of tensors.
         NoPrunableLayerError: the model has no prunable layer.
-        ValueError: an empty validation set; an action out of range (in ``step``).
+        ValueError: an empty validation set; a model no better than the majority class on it
+            (untrained); an action out of range (in ``step``).
+        FloatingPointError: the model's outputs are NaN.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": 4}
 
     def __init__(
         self,
-        model: nn.Module,
-        val_data: tuple[torch.Tensor, torch.Tensor],
+        model: nn.Module | None = None,
+        val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         config: PuRLConfig | None = None,
         train_data: tuple[torch.Tensor, torch.Tensor] | None = None,
         stages: list[nn.Module] | None = None,
         layers: Sequence[PrunableLayer] | None = None,
         render_mode: str | None = None,
+        copy_model: bool = True,
     ) -> None:
         super().__init__()
-        if render_mode is not None:
-            raise ValueError(
-                f"PuRLEnv renders nothing: render_mode must be None, got {render_mode!r}."
+        self.render_mode = check_render_mode("PuRLEnv", render_mode)
+        if model is None or val_data is None:
+            raise TypeError(
+                "PuRLEnv needs model= (a trained torch model) and val_data= (x, y) tensors held "
+                "out of its training data, e.g. gymnasium.make('pruning_core/PuRL-v0', "
+                "model=cnn, val_data=(x_val, y_val), config=PuRLConfig(target_sparsity=0.8))."
             )
-        self.render_mode = render_mode
         self.config = cfg = config if config is not None else PuRLConfig()
+        self.copy_model = copy_model
+        if copy_model:
+            model, stages, layers = _own_copy(model, stages, layers)
+        else:
+            owner = _IN_PLACE.get(model)
+            if owner is not None and owner() is not None:
+                raise ValueError(
+                    "this model is already pruned in place by another PuRLEnv (copy_model=False):"
+                    " two environments on one model corrupt each other's rewards. Use "
+                    "copy_model=True (the default), or close() the other environment first."
+                )
+            _IN_PLACE[model] = weakref.ref(self)
         self.model = model
         try:
             self.device = next(model.parameters()).device
@@ -263,10 +322,16 @@ class PuRLEnv(gym.Env):
         if cfg.prefix_cache and cfg.finetune_steps == 0:  # fine-tuning changes every layer
             self.cache = PrefixCache.build(model, self.layers, self._val_batches, stages)
         self.dense_accuracy = self._full_accuracy()
-        if self.dense_accuracy <= 0 and cfg.target_accuracy is None:
+        majority = float(torch.bincount(self.y_val.cpu()).max()) / len(self.y_val)
+        if self.dense_accuracy <= majority and cfg.target_accuracy is None:
+            if not copy_model:
+                _IN_PLACE.pop(model, None)
             raise ValueError(
-                "the dense model has 0 accuracy on val_data, so A* (the dense accuracy) is 0: "
-                "train it first (PuRL prunes a trained network) or pass config.target_accuracy."
+                f"the model's accuracy on val_data is {self.dense_accuracy:.3f}, no better than "
+                f"always predicting the most frequent class ({majority:.3f}): it looks untrained, "
+                "and PuRL's reward would ask to keep chance-level accuracy. Train it first (PuRL "
+                "prunes a trained network), check that val_data matches the model's input, or "
+                "set config.target_accuracy yourself."
             )
         self._acc_ref = self.dense_accuracy if self.dense_accuracy > 0 else 1.0
         self.target_accuracy = (
@@ -324,7 +389,7 @@ class PuRLEnv(gym.Env):
         if self.cache is not None:
             self.cache.invalidate(0)
         self._reset_state()
-        return self._observation(0), self._info(layer=0, action_value=None)
+        return self._observation(0), self._info(layer=0, action_value=None, reward=0.0)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Prune the current layer with ``action``; return (obs, reward, terminated, False, info)."""
@@ -357,7 +422,7 @@ class PuRLEnv(gym.Env):
         )
         self._return += reward
         obs = self._observation(min(nxt, self.episode_length - 1))
-        info = self._info(layer=li, action_value=value)
+        info = self._info(layer=li, action_value=value, reward=reward)
         info["pass"] = visit
         return obs, reward, terminated, False, info
 
@@ -426,23 +491,43 @@ class PuRLEnv(gym.Env):
         row[c["prev_action"]] = self._prev_action / (len(self.action_values) - 1)
         return row[self._select]
 
-    def _info(self, layer: int, action_value: float | None) -> dict[str, Any]:
-        return {
-            "layer": self.layer_names[layer],
-            "layer_index": layer,
-            "step": self._t,
-            "action_value": action_value,
-            "accuracy": self._accuracy_now,
-            "sparsity": self.sparsity,
-            "dense_accuracy": self.dense_accuracy,
-            "return": self._return,
-            "layer_sparsity": self.layer_sparsity(),
-        }
+    def _info(self, layer: int, action_value: float | None, reward: float) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus PuRL's own keys."""
+        nonzero = self._total - int(self._zeros.sum())
+        return make_info(
+            step=self._t,
+            layer=self.layer_names[layer],
+            sparsity=self.sparsity,
+            compression=self._total / nonzero if nonzero else math.inf,
+            accuracy=self._accuracy_now,
+            reward=reward,
+            layer_index=layer,
+            action_value=action_value,
+            dense_accuracy=self.dense_accuracy,
+            target_accuracy=self.target_accuracy,
+            target_sparsity=self.config.target_sparsity,
+            layer_sparsity=self.layer_sparsity(),
+            **{"return": self._return},
+        )
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: each prunable layer's sparsity so far as text; ``rgb_array``: the same as a
+        bar chart (an (H, W, 3) uint8 image)."""
+        title = (f"step {self._t}/{self.episode_length}: sparsity {self.sparsity:.1%} "
+                 f"(target {self.config.target_sparsity:.0%}), accuracy {self._accuracy_now:.3f} "
+                 f"(dense {self.dense_accuracy:.3f})")  # fmt: skip
+        values = list(self.layer_sparsity().values())
+        return render_bars(self.render_mode, title, self.layer_names, values, "sparsity")
 
     def close(self) -> None:
-        """Drop the cached activations (the model is left as it is)."""
+        """Drop the cached activations; with ``copy_model=False`` restore the model's dense
+        weights and release it for another environment."""
         if self.cache is not None:
             self.cache.invalidate(0)
+        owner = _IN_PLACE.get(self.model) if not self.copy_model else None
+        if owner is not None and owner() is self:
+            self.masker.restore(weights_only=not self._needs_full_restore)
+            del _IN_PLACE[self.model]
 
     # --- RNG state (for resumable agents) --------------------------------------------------
     def rng_state(self) -> dict[str, Any]:
