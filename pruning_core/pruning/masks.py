@@ -28,6 +28,7 @@ from pruning_core.pruning.layers import (
     prunable_layers,
     torch_pruned,
 )
+from pruning_core.pruning.report import SparsityReport, sparsity_report
 
 RelativeTo = Literal["dense", "remaining"]
 """What a layer-wise action is measured against: the dense layer, or the weights left in it."""
@@ -301,6 +302,10 @@ class Masker:
         """Fraction of exactly-zero weights over all prunable layers."""
         zeros = sum(int((layer.weight == 0).sum()) for layer in self.layers)
         return zeros / sum(layer.numel for layer in self.layers)
+
+    def report(self, example_input: torch.Tensor | None = None) -> SparsityReport:
+        """:func:`~pruning_core.pruning.report.sparsity_report` over this masker's layers."""
+        return sparsity_report(self.model, example_input, layers=self.layers)
 
     # --- torch.nn.utils.prune interop -------------------------------------------------------
     def export_torch_prune(self) -> None:

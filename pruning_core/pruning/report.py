@@ -88,16 +88,26 @@ def sparsity_report(
     model: nn.Module,
     example_input: torch.Tensor | None = None,
     layers: Sequence[PrunableLayer] | None = None,
+    include: Sequence[str | type[nn.Module]] | None = None,
+    exclude: Sequence[str | type[nn.Module]] = (),
 ) -> SparsityReport:
     """Per-layer and total sparsity, parameter counts and (with an input) dense / nonzero FLOPs.
+
+    "Prunable" means what it means to :class:`~pruning_core.pruning.masks.Masker`: the layers
+    :func:`prunable_layers` returns for the same ``include`` / ``exclude`` (or ``layers``, e.g. a
+    masker's), so the report and the masker count the same weights. Layers left dense by
+    ``exclude`` still count in the whole-model totals (``params_total``).
 
     Args:
         model: the model, masked in place or exported with ``torch.nn.utils.prune``.
         example_input: one batch (only its first sample is used) to measure FLOPs; without it the
             FLOP columns are 0.
-        layers: the prunable layers (default :func:`prunable_layers` of the model).
+        layers: the prunable layers; default ``prunable_layers(model, include, exclude)``.
+        include, exclude: name patterns or module types, as for :func:`prunable_layers`.
     """
-    layers = list(layers) if layers is not None else prunable_layers(model)
+    if layers is None:
+        layers = prunable_layers(model, include=include, exclude=exclude)
+    layers = list(layers)
     macs = _conv_linear_macs(model, example_input) if example_input is not None else {}
     rows = []
     for layer in layers:

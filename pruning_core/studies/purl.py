@@ -9,7 +9,7 @@ Everything a notebook shows is returned as a DataFrame and written to its run fo
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -231,12 +231,17 @@ def dense_model(
 
 
 def test_metrics(
-    model: nn.Module, data: Splits, masker: Masker | None = None
+    model: nn.Module, data: Splits, masker: Masker | None = None, exclude: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with)."""
+    """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with).
+
+    The prunable weights are the masker's layers, or those :func:`prunable_layers` keeps with
+    ``exclude`` (the layers the study leaves dense), so dense and pruned rows count the same.
+    """
     test = data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS)
     acc = evaluate(model, test, topk=(1, 5))
-    rep = sparsity_report(model, data.example("test"), layers=masker.layers if masker else None)
+    layers = masker.layers if masker else None
+    rep = sparsity_report(model, data.example("test"), layers=layers, exclude=exclude)
     return {"top1": acc["top1"], "top5": acc["top5"], **rep.as_dict()}
 
 
@@ -433,7 +438,7 @@ def run_study(
     ``summary.json`` into ``run`` (a :class:`pruning_core.runs.RunDir`).
     """
 
-    dense_metrics = test_metrics(dense, data)
+    dense_metrics = test_metrics(dense, data, exclude=sizes.exclude)
     target_acc = reward_accuracy(dense, data) - sizes.accuracy_slack
     rows: list[dict[str, Any]] = []
     logs, layer_frames, curve_rows = [], [], []

@@ -1,0 +1,286 @@
+"""The environments as other RL libraries use them: ownership of the model, vector envs,
+gymnasium's conventions (make, render modes), one info schema, clear errors, the README quick start.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.env_util import make_vec_env
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import pruning_core  # noqa: F401  (registers the ids)
+from pruning_core.data.splits import Splits
+from pruning_core.models.mlp import MLPSpec, build_mlp
+from pruning_core.pruning.layers import NoPrunableLayerError
+from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.report import sparsity_report
+from pruning_core.rl.envs.info import INFO_KEYS
+from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.train.loop import TrainConfig, fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PURL_ID, NEON_ID = "pruning_core/PuRL-v0", "pruning_core/Neon-v0"
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def cnn() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.bias.zero_()
+    return net
+
+
+def labelled(model: nn.Module, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs labelled by the model itself: a 'trained' model with accuracy 1."""
+    x = torch.randn(n, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        return x, model(x).argmax(1).clone()
+
+
+def state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_state(model: nn.Module, ref: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(v, ref[k]) for k, v in model.state_dict().items())
+
+
+def play(env: gym.Env, actions: list[int]) -> tuple[list[float], list[dict]]:
+    env.reset(seed=0)
+    out = [env.step(a) for a in actions]
+    return [float(r) for _, r, _, _, _ in out], [i for *_, i in out]
+
+
+PATTERNS = [[22, 22, 22, 22], [0, 0, 0, 0], [11, 3, 22, 7]]
+
+
+# --- ownership: the caller's model is never changed; vector envs do not share a model -----
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_caller_model_unchanged_and_two_envs_on_one_model(prefix_cache: bool) -> None:
+    model = cnn()
+    data = labelled(model)
+    dense = state(model)
+    cfg = PuRLConfig(prefix_cache=prefix_cache)
+    single = {tuple(p): play(PuRLEnv(cnn(), labelled(cnn()), cfg), p)[0] for p in PATTERNS}
+    a, b = PuRLEnv(model, data, cfg), PuRLEnv(model, data, cfg)
+    for pa, pb in [(PATTERNS[0], PATTERNS[1]), (PATTERNS[2], PATTERNS[0])]:
+        a.reset(seed=0)
+        b.reset(seed=0)
+        ra, rb = [], []
+        for x, y in zip(pa, pb, strict=True):  # interleaved steps on one model object
+            ra.append(a.step(x)[1])
+            rb.append(b.step(y)[1])
+        assert ra == single[tuple(pa)] and rb == single[tuple(pb)]
+        assert same_state(model, dense), "the caller's model was pruned"
+    a.close()
+    b.close()
+    assert same_state(model, dense)
+    fresh = PuRLEnv(model, data, cfg)  # an env built on it next sees a dense model
+    assert fresh.dense_accuracy == 1.0
+
+
+def test_copy_model_false_prunes_in_place_refuses_sharing_and_restores() -> None:
+    model = cnn()
+    data = labelled(model)
+    dense = state(model)
+    env = PuRLEnv(model, data, copy_model=False)
+    with pytest.raises(ValueError, match="already pruned in place"):
+        PuRLEnv(model, data, copy_model=False)
+    play(env, [22, 22, 22, 22])
+    assert not same_state(model, dense)  # in place, as documented
+    env.close()
+    assert same_state(model, dense)
+    PuRLEnv(model, data, copy_model=False).close()  # released by close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_gymnasium_vector_envs_match_single_envs(mode: str, prefix_cache: bool) -> None:
+    model = cnn()
+    cfg = PuRLConfig(prefix_cache=prefix_cache)
+    venv = gym.make_vec(PURL_ID, num_envs=2, vectorization_mode=mode, model=model,
+                        val_data=labelled(model), config=cfg)  # fmt: skip
+    try:
+        venv.reset(seed=[0, 1])
+        rewards = [venv.step(np.array([x, y]))[1] for x, y in zip(*PATTERNS[:2], strict=True)]
+    finally:
+        venv.close()
+    got = np.array(rewards).T
+    for i, pattern in enumerate(PATTERNS[:2]):
+        want, _ = play(PuRLEnv(cnn(), labelled(cnn()), cfg), pattern)
+        assert got[i].tolist() == pytest.approx(want, abs=0)
+
+
+def test_stable_baselines3_vector_helper_matches_single_envs() -> None:
+    model = cnn()
+    venv = make_vec_env(PURL_ID, n_envs=2, seed=0,
+                        env_kwargs={"model": model, "val_data": labelled(model)})  # fmt: skip
+    venv.reset()
+    rewards = [venv.step(np.array([x, y]))[1] for x, y in zip(PATTERNS[2], PATTERNS[0], strict=True)]
+    venv.close()
+    got = np.array(rewards).T
+    for i, pattern in enumerate([PATTERNS[2], PATTERNS[0]]):
+        want, _ = play(PuRLEnv(cnn(), labelled(cnn())), pattern)
+        np.testing.assert_array_equal(got[i], np.float32(want))  # SB3 keeps rewards as float32
+    assert venv.render_mode == "rgb_array"  # what the helper asks for, and now gets
+
+
+def neon_task(seed: int = 0) -> NeonTask:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, 300)
+    x = (np.eye(3)[y] @ rng.normal(size=(3, 6)) + 0.3 * rng.normal(size=(300, 6))).astype(np.float32)
+    xt, yt = torch.as_tensor(x[:200]), torch.as_tensor(y[:200])
+    xv, yv = torch.as_tensor(x[200:]), torch.as_tensor(y[200:])
+    data = Splits("toy", 3, train=(xt, yt), reward=(xv, yv), stop=(xv, yv))
+    mlp = build_mlp(MLPSpec(6, 3, (16, 8), ("relu",) * 2, (False,) * 2, (0.0,) * 2), seed=0)
+    fit(mlp, (xt, yt), TrainConfig.mlp(epochs=30), val_data=(xv, yv))
+    return NeonTask.from_model(mlp, data)
+
+
+def test_neon_vector_env_matches_single_envs_and_leaves_the_network() -> None:
+    task = neon_task()
+    dense = state(task.model)
+    cfg = NeonEnvConfig(passes=1, finetune="none", C_values=(1.0,))
+    venv = gym.make_vec(NEON_ID, num_envs=2, vectorization_mode="sync", tasks=[task], config=cfg)
+    venv.reset(seed=[0, 0])
+    got = np.array([venv.step(np.array([4, 0]))[1], venv.step(np.array([2, 4]))[1]]).T
+    venv.close()
+    for i, pattern in enumerate([[4, 2], [0, 4]]):
+        assert got[i].tolist() == pytest.approx(play(NeonEnv([task], cfg), pattern)[0], abs=0)
+    assert same_state(task.model, dense)
+
+
+def test_neon_task_does_not_hold_the_callers_network() -> None:
+    task = neon_task()
+    caller = task.model
+    other = NeonTask.from_model(caller, task.data)
+    assert other.model is not caller
+
+
+# --- gymnasium's conventions and the one info schema --------------------------------------
+
+
+def test_make_without_arguments_says_what_to_pass() -> None:
+    with pytest.raises(TypeError, match=r"model=.*val_data=.*gymnasium.make"):
+        gym.make(PURL_ID)
+    gym.make(NEON_ID).close()  # NEON has a built-in toy task
+
+
+@pytest.mark.parametrize("env_id", [PURL_ID, NEON_ID])
+def test_render_modes(env_id: str) -> None:
+    model = cnn()
+    kw = {"model": model, "val_data": labelled(model)} if env_id == PURL_ID else {}
+    assert set(gym.make(env_id, **kw).metadata["render_modes"]) == {"ansi", "rgb_array"}
+    env = gym.make(env_id, render_mode="ansi", **kw)
+    env.reset(seed=0)
+    env.step(4)
+    text = env.render()
+    assert isinstance(text, str) and "step 1" in text
+    env = gym.make(env_id, render_mode="rgb_array", **kw)
+    env.reset(seed=0)
+    img = env.render()
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
+    cls = PuRLEnv if env_id == PURL_ID else NeonEnv
+    with pytest.raises(ValueError, match="renders"):
+        cls(render_mode="video", **kw)
+
+
+@pytest.mark.parametrize("env_id", [PURL_ID, NEON_ID])
+def test_one_info_schema(env_id: str) -> None:
+    model = cnn()
+    kw = {"model": model, "val_data": labelled(model)} if env_id == PURL_ID else {}
+    env = gym.make(env_id, **kw)
+    _, info = env.reset(seed=0)
+    assert set(INFO_KEYS) <= set(info)
+    assert info["step"] == 0 and info["sparsity"] == 0.0 and info["compression"] == 1.0
+    _, reward, *_, info = env.step(4)
+    assert set(INFO_KEYS) <= set(info) and info["step"] == 1
+    assert info["reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
+    assert info["compression"] == pytest.approx(1 / (1 - info["sparsity"]), rel=0.5)
+
+
+def test_scaled_neon_reward() -> None:
+    task = neon_task()
+    cfg = NeonEnvConfig(passes=1, finetune="none", C_values=(1.0,))
+    paper, _ = play(NeonEnv([task], cfg), [4, 4])
+    scaled, _ = play(NeonEnv([task], replace(cfg, reward_scale=1 / 40**3)), [4, 4])
+    assert scaled == pytest.approx([r / 40**3 for r in paper])
+    assert max(abs(r) for r in scaled) <= 1.0
+    with pytest.raises(ValueError, match="reward_scale"):
+        NeonEnvConfig(reward_scale=0.0)
+
+
+# --- one definition of "prunable" -----------------------------------------------------------
+
+
+def test_report_and_masker_count_the_same_prunable_weights() -> None:
+    model = cnn()
+    masker = Masker(model, exclude=["0", "8"])  # first conv and classifier dense
+    masker.global_magnitude(0.8)
+    x, _ = labelled(model)
+    report = sparsity_report(model, x, exclude=["0", "8"])
+    assert report.sparsity_prunable == pytest.approx(masker.sparsity(), abs=0)
+    assert report.per_layer["layer"].tolist() == [la.name for la in masker.layers]
+    assert masker.report(x).sparsity_prunable == report.sparsity_prunable
+    everything = sparsity_report(model, x)  # no exclusions: every conv / linear layer counts
+    assert everything.params_prunable > report.params_prunable
+
+
+# --- bad input gets a clear error that says what to do --------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:prefix cache disabled")
+def test_bad_inputs() -> None:
+    model = cnn()
+    x, y = labelled(model)
+    with pytest.raises(TypeError, match="DataLoader.*torch.cat"):
+        PuRLEnv(model, DataLoader(TensorDataset(x, y), batch_size=8))
+    untrained = cnn()
+    with torch.no_grad():
+        untrained[-1].weight.zero_()  # predicts class 0 for everything
+    with pytest.raises(ValueError, match="untrained"):
+        PuRLEnv(untrained, (x, torch.full_like(y, 3)))
+    with pytest.raises(NoPrunableLayerError):
+        PuRLEnv(nn.Sequential(nn.Flatten(), nn.ReLU()), (x, y))
+    env = PuRLEnv(model, (x, y))
+    env.reset(seed=0)
+    for bad in (23, -1, 1.5, "a"):
+        with pytest.raises(ValueError, match="invalid action"):
+            env.step(bad)
+    broken = cnn()
+    with torch.no_grad():
+        broken[-1].weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError):
+        PuRLEnv(broken, (x, y))
+
+
+# --- the README's quick start runs as written -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_readme_quick_start_runs() -> None:
+    text = README.read_text()
+    section = text.split("## Quick start: the environments with an agent of your own", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks, "the README lost its quick start"
+    exec(compile("\n".join(blocks), "README.md", "exec"), {"__name__": "readme"})
