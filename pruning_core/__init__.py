@@ -5,7 +5,8 @@ The few calls a user needs (importing the package also registers the gymnasium i
 
 * :class:`Masker` and :func:`sparsity_report`: masks on any torch model, held through training;
 * :func:`purl_prune`: PuRL's DQN search on a trained CNN, returning per-layer masks;
-* :func:`prune_mlp`: NEON's shipped agent pruning the neurons of a trained MLP;
+* :func:`prune_mlp`: NEON's shipped agent pruning the neurons of a trained MLP, and
+  :func:`prepare_table` to turn your own pandas table into splits for it;
 * :class:`PuRLEnv` / :class:`NeonEnv`: the two MDPs, for agents of your own.
 
 The package follows the data flow: ``data`` -> ``models`` -> ``pruning`` (model -> masks) ->
@@ -15,6 +16,7 @@ The package follows the data flow: ``data`` -> ``models`` -> ``pruning`` (model 
 
 from __future__ import annotations
 
+from pruning_core.data.tabular import prepare_table
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.methods.purl import purl_prune
 from pruning_core.pruning.masks import Masker
@@ -31,6 +33,7 @@ __all__ = [
     "NeonEnvConfig",
     "PuRLConfig",
     "PuRLEnv",
+    "prepare_table",
     "prune_mlp",
     "purl_prune",
     "sparsity_report",

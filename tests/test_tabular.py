@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from pruning_core import prepare_table, prune_mlp
 from pruning_core.data import tabular as tabular_module
 from pruning_core.data.openml import OPENML_28, OPENML_DIR_ENV, load_openml, openml_search_paths
 from pruning_core.data.suite import (
@@ -27,6 +29,9 @@ from pruning_core.data.tabular import (
     raw_frame,
     suite_table,
 )
+from pruning_core.models.mlp import MLPSpec, build_mlp
+from pruning_core.pruning.neurons import count_params
+from pruning_core.train.loop import TrainConfig, fit
 
 NAMES = suite_names()
 
@@ -297,3 +302,31 @@ def test_load_openml_rejects_regression_targets(tmp_path: Path) -> None:
 def test_openml_names_match_the_paper() -> None:
     assert len(OPENML_28) == len(set(OPENML_28)) == 28
     assert "jungle_chess_2pcs_raw_endgame_complete" in OPENML_28
+
+
+def test_prepare_table_then_prune_mlp_on_a_users_table() -> None:
+    """A table of one's own (text categories, missing values) -> Splits -> trained MLP -> NEON."""
+    rng = np.random.default_rng(0)
+    n = 600
+    colour = rng.choice(["red", "green", "blue"], n)
+    size = rng.normal(size=n)
+    label = np.where((colour == "red") | (size > 0.5), "yes", "no")
+    size[rng.random(n) < 0.1] = np.nan  # missing values
+    df = pd.DataFrame({"id": np.arange(n), "colour": colour, "size": size,
+                       "const": 1.0, "label": label})  # fmt: skip
+    data = prepare_table(df, "label", name="toy", drop=["id"], seed=0)
+    assert data.name == "toy" and data.num_classes == 2 and set(data.classes) == {"no", "yes"}
+    assert data.n_features == 4  # size + three one-hot colours; id dropped, const removed
+    x_train, _ = data.tensors("train")
+    assert torch.isfinite(x_train).all() and float(x_train.min()) >= 0 and float(x_train.max()) <= 1
+    rows = data.meta["rows"]
+    assert not set(rows["train"]) & set(rows["test"]) and not set(rows["train"]) & set(rows["reward"])
+    unique_rows = len(df.drop(columns=["id", "const"]).drop_duplicates())  # duplicates dropped
+    assert data.n("train") + data.n("reward") + data.n("test") == unique_rows
+    spec = MLPSpec(data.n_features, 2, (32, 16), ("relu",) * 2, (False,) * 2, (0.0,) * 2)
+    mlp = build_mlp(spec, seed=0)
+    fit(mlp, data.tensors("train"), TrainConfig.mlp(epochs=60), val_data=data.tensors("stop"))
+    small, report = prune_mlp(mlp, *data.tensors("train"), *data.tensors("stop"), C=5.0)
+    assert count_params(small) <= count_params(mlp) and report["compression"] >= 1.0
+    with pytest.raises(KeyError, match="target column"):
+        prepare_table(df, "nope")

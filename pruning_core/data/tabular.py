@@ -456,6 +456,35 @@ _META_FIELDS = (
 )
 
 
+def prepare_table(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    name: str = "table",
+    seed: int = 0,
+    categorical: Iterable[str] = (),
+    drop: Iterable[str] = (),
+    max_rows: int | None = None,
+) -> Splits:
+    """Your own table as :class:`~pruning_core.data.splits.Splits`, prepared as the suite is.
+
+    The same steps as every suite dataset: rows without a target, constant columns, duplicate
+    rows and classes with fewer than ``MIN_CLASS_ROWS`` rows are dropped; rows are split into
+    stratified, seeded train / validation / test (:data:`SPLIT_FRACTIONS`); numeric columns get
+    median imputation and min-max scaling, and text or low-cardinality columns (or those named in
+    ``categorical``) most-frequent imputation and one-hot encoding, all fitted on the training
+    rows only. The validation rows are both ``reward`` and ``stop``. ``drop`` removes columns
+    (identifiers, leaks); ``max_rows`` keeps a stratified subset first.
+    """
+    cleaned = clean_frame(
+        frame, target, drop=drop, max_rows=max_rows, max_classes=None, what=name
+    )
+    ds = prepare_frame(
+        cleaned, target, name=name, source="user table", seed=seed, categorical=categorical
+    )
+    return ds.splits()
+
+
 @dataclass(frozen=True)
 class TabularKey(ArtefactKey):
     """One preprocessed suite dataset on disk: its spec, split seed and preprocessing settings."""
