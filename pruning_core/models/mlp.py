@@ -1,7 +1,6 @@
-"""NEON's networks: random MLP architectures, base-network training, neuron removal.
+"""NEON's networks: the MLP, its random architectures, and the record of a trained one.
 
-NEON (Hirsch & Katz 2022) prunes the hidden neurons of fully-connected classifiers. This module
-holds everything about those networks that is not reinforcement learning:
+NEON (Hirsch & Katz 2022) prunes the hidden neurons of fully-connected classifiers:
 
 * :class:`MLP` -- hidden blocks ``Linear -> [BatchNorm1d] -> activation -> [neuron mask] ->
   [Dropout]`` and a ``Linear`` head. :func:`as_mlp` converts a plain ``nn.Sequential`` of the
@@ -9,21 +8,12 @@ holds everything about those networks that is not reinforcement learning:
 * :func:`random_mlp_spec` -- NEON's random architecture generator (1-6 hidden layers, widths from
   a grid, dropout and batch-norm each with probability 1/3, ReLU 90% / Tanh 5% / Sigmoid 5%),
   ranges held in an :class:`ArchitectureSpace` so a small profile can shrink them.
-* Training is :func:`pruning_core.train.loop.fit` with ``TrainConfig.mlp()`` (Adam on preloaded
-  tensors, early stopping on the validation split, best weights restored), for the base
-  networks and for the brief fine-tuning after every pruning action (optionally of some
-  parameters only).
-* :func:`base_network` -- a trained base network for (dataset, index), cached under
-  ``cache_root()/neon/base``, keyed by its :class:`~pruning_core.methods.neon.BaseNetKey`.
-* Neuron removal. :func:`select_neurons` ranks a layer's live neurons by the **L1 norm of their
-  incoming weights** (the row of the layer's ``Linear``) and keeps the largest; with batch-norm
-  the ranking still uses the ``Linear`` rows (NEON's rule; the batch-norm scale is not folded
-  in). :func:`remove_neurons` removes the others **structurally** (the ``Linear``, its
-  ``BatchNorm1d`` and the next ``Linear`` become smaller; survivors keep their trained weights);
-  :func:`mask_neurons` is the masking variant (a 0/1 buffer multiplies the block's output, the
-  tensors keep their shapes). Before any fine-tuning both give the same outputs.
-* :func:`prune_mlp` -- the one-call use of a trained NEON agent: no training, just one greedy
-  episode of the shipped agent (``pruning_core/assets/neon_agent.pt``) on the given network.
+* :class:`BaseNet` -- a trained base network and where it came from (what the cache stores).
+
+Elsewhere along the data flow: training is :func:`pruning_core.train.loop.fit` with
+``TrainConfig.mlp()``; neuron ranking and structural removal are in
+:mod:`pruning_core.pruning.neurons`; cached base networks and the one-call
+:func:`~pruning_core.methods.neon.prune_mlp` in :mod:`pruning_core.methods.neon`.
 """
 
 from __future__ import annotations
