@@ -179,3 +179,26 @@ def test_nan_after_pruning_is_reported() -> None:
         env.model.blocks[1].linear.weight.fill_(math.nan)
     with pytest.raises(FloatingPointError, match="NaN accuracy"):
         env.step(4)
+
+
+def test_reward_noise_margin_and_removed_share_of_the_original_width() -> None:
+    # a change inside the noise band earns L, neither +L^3 nor -L^3
+    assert neon_reward(0.6, 0.905, 0.90, 1.0) == pytest.approx(40.0**3)
+    assert neon_reward(0.6, 0.905, 0.90, 1.0, noise_margin_pp=1.0) == pytest.approx(40.0)
+    assert neon_reward(0.6, 0.885, 0.90, 1.0, noise_margin_pp=2.0) == pytest.approx(40.0)
+    assert neon_reward(0.6, 0.85, 0.90, 1.0, noise_margin_pp=2.0) == pytest.approx(-(40.0**3))
+    with pytest.raises(ValueError, match="noise_margin_pp"):
+        neon_reward(0.6, 0.9, 0.9, 1.0, noise_margin_pp=-1.0)
+    # two 40% cuts of a 16-neuron layer: 16 -> 10 -> 6; L of the second is 4/16 of the original
+    rewards = {}
+    for of in ("current", "original"):
+        cfg = replace(FAST, finetune="none", passes=2, removed_of=of, noise_margin_pp=100.0)
+        env = NeonEnv([_task()], cfg)
+        env.reset(seed=0, options={"task": 0, "C": 1.0})
+        rewards[of] = [env.step(4)[1] for _ in range(env.T)]
+    n = env.n_hidden
+    assert rewards["current"][0] == rewards["original"][0] == pytest.approx(37.5)
+    assert rewards["current"][n] == pytest.approx(40.0)  # 4 of the 10 left
+    assert rewards["original"][n] == pytest.approx(25.0)  # 4 of the original 16
+    with pytest.raises(ValueError, match="removed_of"):
+        NeonEnvConfig(removed_of="widest")

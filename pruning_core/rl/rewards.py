@@ -98,6 +98,7 @@ def neon_reward(
     accuracy: float,
     base_accuracy: float,
     max_drop_pp: float,
+    noise_margin_pp: float = 0.0,
 ) -> float:
     """NEON's reward for removing ``1 - keep_fraction`` of a layer's neurons.
 
@@ -111,6 +112,9 @@ def neon_reward(
 
     ``max_drop_pp`` is NEON's ``C``: the accuracy, in percentage points, the user accepts to lose
     (the paper uses 0, 1, 5 and 50). Keeping every neuron (``L = 0``) earns 0 in every case.
+    ``noise_margin_pp`` (default 0: the paper's rule) is a band of accuracy changes treated as
+    noise: ``|delta| <= noise_margin_pp`` earns ``L``, neither ``+L**3`` nor ``-L**3`` (a change
+    of a row or two on a small validation split says nothing about the network).
     """
     keep = float(keep_fraction)
     if not 0.0 <= keep <= 1.0:
@@ -119,8 +123,12 @@ def neon_reward(
         raise ValueError(
             f"max_drop_pp (NEON's C, in percentage points) must be >= 0: got {max_drop_pp}."
         )
+    if not noise_margin_pp >= 0.0:
+        raise ValueError(f"noise_margin_pp must be >= 0: got {noise_margin_pp}.")
     removed = (1.0 - keep) * 100.0
     delta = (float(accuracy) - float(base_accuracy)) * 100.0
+    if abs(delta) <= noise_margin_pp:
+        return removed
     if delta < -float(max_drop_pp):
         return -(removed**3)
     if delta > 0.0:

@@ -166,6 +166,13 @@ class NeonEnvConfig:
     inference-time safety net; not part of NEON; the reward still sees the attempted action)."""
     seed: int = 0
     """Seed of the activation-statistics rows and the fine-tuning batch order."""
+    removed_of: str = "current"
+    """What the reward's ``L`` (percent of neurons removed) is measured against: ``current``, the
+    layer's live neurons before the step (the authors' code: a fourth 40% cut pays as much as the
+    first), or ``original``, the layer's width in the unpruned network."""
+    noise_margin_pp: float = 0.0
+    """Accuracy changes within this many points earn ``L``, neither ``+L**3`` nor ``-L**3`` (see
+    :func:`~pruning_core.rl.rewards.neon_reward`; 0 is the paper's rule)."""
     reward_scale: float = 1.0
     """Multiplies the reward. 1 is the paper's (``L**3`` up to 64,000 for the default actions);
     ``1 / 40**3`` puts it in [-1, 1], the scale off-the-shelf agents' defaults expect."""
@@ -177,6 +184,10 @@ class NeonEnvConfig:
             raise ValueError(f"mode must be 'structural' or 'mask', got {self.mode!r}")
         if self.finetune not in ("changed", "all", "none"):
             raise ValueError(f"finetune must be 'changed', 'all' or 'none', got {self.finetune!r}")
+        if self.removed_of not in ("current", "original"):
+            raise ValueError(f"removed_of must be 'current' or 'original', got {self.removed_of!r}")
+        if not self.noise_margin_pp >= 0:
+            raise ValueError(f"noise_margin_pp must be >= 0, got {self.noise_margin_pp}")
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale must be > 0, got {self.reward_scale}")
         if not self.C_values or min(self.C_values) < 0:
@@ -422,10 +433,14 @@ class NeonEnv(gym.Env):
                 what=f"{self.task.name}: the network after pruning layer {layer}",
             )["top1"]  # fmt: skip
             self.params = self._params()
-        removed_share = 1.0 - n_after / n_before
+        if self.config.removed_of == "current":
+            removed_share = 1.0 - n_after / n_before
+        else:
+            removed_share = (n_before - n_after) / self.widths0[layer]
         reward = self.config.reward_scale * float(
-            neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C)
-        )
+            neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C,
+                        noise_margin_pp=self.config.noise_margin_pp)
+        )  # fmt: skip
         if prev is not None and (self.val_acc - self.task.base_val_acc) * 100 < -self.C:
             self.model, self.val_acc, self.params = prev
             undone = True
