@@ -57,11 +57,12 @@ def _round_row(
     params0: int,
     params: int,
     data: Splits,
-    base_test: float,
-    base_val: float,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One row of a pruning schedule; ``base`` is round 0's row (None: this is round 0)."""
     val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
     test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
+    base_val, base_test = (val, test) if base is None else (base["val_acc"], base["test_acc"])
     return {
         "round": r,
         "params": params,
@@ -95,9 +96,7 @@ def gmp_rounds(
     layers = prunable_layers(model, types=(nn.Linear,))
     masker = Masker(model, layers=layers)
     params0 = count_params(model)
-    base_val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
-    base_test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
-    rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
+    rows = [_round_row(0, model, params0, params0, data)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         sparsity = 1.0 - (1.0 - max_sparsity) ** (r / rounds)
@@ -105,7 +104,7 @@ def gmp_rounds(
         fit(model, data.tensors("train"), replace(ft, seed=ft.seed + r),
             val_data=data.tensors("stop"), masker=masker)  # fmt: skip
         masker.apply()
-        row = _round_row(r, model, params0, nonzero_params(model), data, base_test, base_val)
+        row = _round_row(r, model, params0, nonzero_params(model), data, rows[0])
         row["sparsity"] = sparsity
         rows.append(row)
         if stop_below_pp is not None and row["delta_val_pp"] < -stop_below_pp:
@@ -132,9 +131,7 @@ def uniform_rounds(
     model = copy.deepcopy(model)
     widths0 = [b.width for b in model.blocks]
     params0 = count_params(model)
-    base_val = evaluate(model, data.tensors("reward"), batch_size=None)["top1"]
-    base_test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
-    rows = [_round_row(0, model, params0, params0, data, base_test, base_val)]
+    rows = [_round_row(0, model, params0, params0, data)]
     t0 = time.perf_counter()
     for r in range(1, rounds + 1):
         share = min_keep_share ** (r / rounds)
@@ -148,7 +145,7 @@ def uniform_rounds(
         if changed:
             fit(model, data.tensors("train"), replace(ft, seed=ft.seed + r),
                 val_data=data.tensors("stop"))  # fmt: skip
-        row = _round_row(r, model, params0, count_params(model), data, base_test, base_val)
+        row = _round_row(r, model, params0, count_params(model), data, rows[0])
         row["keep_share"] = share
         row["widths"] = "-".join(str(b.width) for b in model.blocks)
         rows.append(row)
