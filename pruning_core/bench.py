@@ -85,19 +85,14 @@ def bench_sizes(quick: bool = False) -> BenchSizes:
     """The cpu-profile sizes, or a tiny run with ``quick``.
 
     Small CNN: notebook 01's setting (8x8 digits, the 270-image validation split). ResNet-50:
-    the reward subset and input size of the cpu profile of notebooks 02/03
-    (:func:`pruning_core.studies.purl.purl_study_sizes`) when that module is present, with the
-    small-input stem as configured there; otherwise 32x32 and 128 images.
+    the reward subset and input size of the cpu profile of notebook 02
+    (:func:`pruning_core.studies.purl.purl_study_sizes`), torchvision's unmodified stem.
     """
     if quick:
         cases = (BenchCase("small_cnn", 8, 32, repeats=5), BenchCase("resnet50", 8, 16, repeats=2))
         return BenchSizes(cases=cases, episodes=1)
-    try:
-
-        cpu = purl_study_sizes("resnet50", "cpu")
-        resnet = BenchCase("resnet50", cpu.image_size, cpu.reward_subset, cpu.small_input, 3)
-    except (ImportError, AttributeError, TypeError):
-        resnet = BenchCase("resnet50", 32, 128, small_input=True, repeats=3)
+    cpu = purl_study_sizes("resnet50", "cpu")
+    resnet = BenchCase("resnet50", cpu.image_size, cpu.reward_subset, False, 3)
     small = BenchCase("small_cnn", 8, 270, repeats=25)
     return BenchSizes(cases=(small, resnet), episodes=1)
 

@@ -8,7 +8,9 @@ their sizes from it in code with :func:`by_profile`, so injected parameters neve
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
+import multiprocessing as mp
 import os
 import random
 import sys
@@ -119,3 +121,58 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+WORKER_THREADS = 1
+"""Torch threads of every job run by :func:`run_jobs`: results do not depend on the machine's
+thread count because no job ever runs with more than one (float sums over several threads are
+added in an order that depends on their number, and training amplifies the difference)."""
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(WORKER_THREADS)
+    with contextlib.suppress(RuntimeError):  # set once per process; a fresh one allows it
+        torch.set_num_interop_threads(WORKER_THREADS)
+
+
+def default_workers() -> int:
+    """Processes for :func:`run_jobs`: ``$PRUNING_CORE_WORKERS``, else one per core available."""
+    env = os.environ.get("PRUNING_CORE_WORKERS")
+    if env:
+        return max(0, int(env))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
+def run_jobs(
+    fn: Any, jobs: list[Any], workers: int | None = None, desc: str | None = None
+) -> list[Any]:
+    """``[fn(job) for job in jobs]``, each call in one of ``workers`` processes with one torch thread.
+
+    ``fn`` must be a module-level function (it is pickled to freshly spawned processes, which
+    also works under Jupyter and papermill; a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard, as for any spawned process). ``workers=0`` runs the jobs here, in order, with
+    one thread too: the same numbers, easier to debug. Results come back in the order of
+    ``jobs``; a job that raises stops the run with its error once the running ones finish (jobs
+    that write their outputs to the cache keep them, so a rerun resumes).
+    """
+    workers = default_workers() if workers is None else workers
+    if workers == 0 or len(jobs) <= 1:
+        with torch_threads(WORKER_THREADS):
+            return [fn(job) for job in progress(jobs, desc=desc, unit="job")]
+    out: list[Any] = [None] * len(jobs)
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker) as pool:
+        futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+        bar = progress(total=len(jobs), desc=desc, unit="job")
+        try:
+            for fut in cf.as_completed(futures):
+                out[futures[fut]] = fut.result()
+                bar.update(1)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        finally:
+            bar.close()
+    return out

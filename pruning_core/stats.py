@@ -62,6 +62,35 @@ def welch_effect(
     return out
 
 
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95
+) -> dict[str, Any]:
+    """Paired difference ``a - b`` (same seeds, same order): mean, t interval, paired t-test p.
+
+    Also the exact Wilcoxon signed-rank p (no normality assumed; with 5 pairs it cannot go
+    below 0.0625, which the caller should say). Pairs with a non-finite side are dropped;
+    ``n`` says how many remain. All differences equal: the interval collapses to them and
+    p is 1 if they are 0, else 0.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples need the same length, got {len(x)} and {len(y)}")
+    d = (x - y)[np.isfinite(x) & np.isfinite(y)]
+    mean, low, high = t_interval(d, confidence)
+    out: dict[str, Any] = {"n": int(len(d)), "mean": mean, "ci95": [low, high], "p": math.nan,
+                           "p_wilcoxon": math.nan}  # fmt: skip
+    if len(d) < 2:
+        return out
+    if np.all(d == d[0]):
+        out["p"] = out["p_wilcoxon"] = 1.0 if d[0] == 0.0 else 0.0
+        return out
+    out["p"] = float(stats.ttest_1samp(d, 0.0).pvalue)
+    if np.any(d != 0):
+        out["p_wilcoxon"] = float(stats.wilcoxon(d, zero_method="zsplit").pvalue)
+    return out
+
+
 def finite_or_none(value: Any) -> Any:
     """``value`` with NaN / infinite numbers replaced by None (JSON null), inside dicts and lists
     too; integers stay integers, numpy scalars become Python numbers, other values pass through."""

@@ -30,13 +30,13 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
     "01_mdp_design": {"dqn_final_return", "random_return", "seeds"},
-    "02_resnet50_purl": {
-        "dense_top1", "purl_top1", "purl_sparsity_prunable", "purl_sparsity_total", "gmp_top1",
-        "uniform_top1", "search_episodes", "search_seconds", "checkpoint",
-    },
-    "03_mobilenetv2_purl": {
-        "dense_top1", "purl_top1", "purl_sparsity_prunable", "purl_sparsity_total", "gmp_top1",
-        "uniform_top1", "search_episodes", "search_seconds", "checkpoint",
+    **{
+        stem: {
+            "dataset", "n_test", "seeds", "dense_top1", "purl_top1", "purl_sparsity_prunable",
+            "purl_drop_pp", "dense_layers", "paired", "torch_threads", "checkpoint",
+            "checkpoint_loader",
+        }
+        for stem in ("02_resnet50_purl", "03_mobilenetv2_purl")
     },
     "04_neon_dense_study": {"n_datasets", "mean_compression", "mean_delta_acc_pp", "best_C"},
     "05_ablations": {"episodes_to_plateau_step", "episodes_to_plateau_episodic"},

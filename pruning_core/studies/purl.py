@@ -1,28 +1,43 @@
-"""The PuRL pipeline shared by notebooks 02 (ResNet-50) and 03 (MobileNet-V2).
+"""The PuRL study shared by notebooks 02 (ResNet-50) and 03 (MobileNet-V2).
 
-dense baseline (trained, or loaded from the cache) -> PuRL search (DQN, reward at every step)
--> greedy policy -> masks -> fine-tuning with masks fixed -> test top-1 / top-5; then global and
-uniform magnitude pruning at exactly the sparsity PuRL reached, with the same fine-tuning budget.
-Everything a notebook shows is returned as a DataFrame and written to its run folder.
+One protocol for every method (:func:`protocol_table` states it): one dense network; the same
+layers kept dense (stem and classifier); after pruning, the same fine-tuning (batch-norm
+recalibrated, masks held, early stopping on the ``stop`` split, best weights restored) within the
+same maximum budget; the test split touched only for reported numbers. For every seed and every
+PuRL target sparsity one *job* runs (:func:`study_job`): PuRL's search and fine-tuning, then
+one-shot global and uniform magnitude pruning and gradual magnitude pruning at the sparsity PuRL
+reached, and at the headline target random search with PuRL's number of network evaluations.
+
+Jobs run in separate processes with one torch thread each (:func:`pruning_core.config.run_jobs`),
+so the numbers do not depend on the machine's thread count, and every search and fine-tuning is
+cached on disk, so an interrupted run resumes. :mod:`.purl_report` turns the rows into the paired
+comparisons, curves and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import Subset
 
-from pruning_core.config import by_profile, cache_root, seeded
-from pruning_core.data.images import load_digits_splits, load_imagenet
+from pruning_core.config import by_profile, cache_root, default_workers, run_jobs
+from pruning_core.data.fashion_mnist import load_fashion_mnist
+from pruning_core.data.images import DATA_ROOT_ENV, load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
-from pruning_core.methods.purl import SearchResult, purl_prune
+from pruning_core.methods.purl import purl_prune
+from pruning_core.methods.purl_baselines import GradualMagnitude, one_shot_masks, random_search
 from pruning_core.models.cnn import build_model
-from pruning_core.pruning.criteria import Masks, global_magnitude_masks, uniform_magnitude_masks
+from pruning_core.pruning.criteria import Masks
 from pruning_core.pruning.export import plain_state_dict, save_compact
 from pruning_core.pruning.layers import prunable_layers
 from pruning_core.pruning.masks import Masker
@@ -42,8 +57,14 @@ from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
+METHODS: tuple[str, ...] = ("PuRL", "global one-shot", "uniform one-shot", "gradual (cubic)", "random search")
+"""Every method of the study, PuRL first; the others are its baselines."""
 
-Data = Tensors | torch.utils.data.DataLoader
+DENSE_LAYERS: dict[str, tuple[str, ...]] = {
+    "resnet50": ("conv1", "fc"),
+    "mobilenet_v2": ("features.0.0", "classifier.1"),
+}
+"""Layers kept dense by every method: each network's stem convolution and its classifier."""
 
 
 @dataclass(frozen=True)
@@ -51,89 +72,105 @@ class PurlStudySizes:
     """Everything that sets the size of a PuRL study; derived from the profile in code."""
 
     model: str
-    """torchvision architecture: ``resnet50`` or ``mobilenet_v2``."""
+    """torchvision architecture: ``resnet50`` or ``mobilenet_v2`` (unmodified, 10 classes)."""
     dataset: str
-    """``digits`` (offline, smoke / cpu) or ``imagenet`` (gpu, from ``DATA_ROOT``)."""
-    small_input: bool
-    """Adapt the stem for tiny images (see ``models.describe_adaptation``)."""
+    """``digits`` (smoke, offline), ``fashion_mnist`` (cpu, gpu) or ``imagenet`` (``DATA_ROOT``)."""
     image_size: int
-    """Input side in pixels (digits are 8x8; larger values upsample them)."""
+    """Input side in pixels (Fashion-MNIST is 28x28, replicated to 3 channels)."""
+    train_limit: int | None
+    """Training images used (a seeded stratified subset); None: all."""
     reward_subset: int
-    """Validation images the reward is measured on (held out of train; never the test split)."""
+    """Images the reward is measured on (PuRL's validation subset; held out of train)."""
+    stop_subset: int
+    """Images early stopping is judged on (held out of train; the reward never sees them)."""
     dense: TrainConfig
-    """Dense training (ignored when pretrained weights are used)."""
+    """Dense training (early stopping on ``stop``); ignored with pretrained weights."""
     finetune: TrainConfig
-    """The one fine-tuning budget every method gets after pruning."""
+    """The one fine-tuning every method gets after pruning (early stopping on ``stop``)."""
     search_episodes: int
-    """DQN episodes of the PuRL search."""
-    target_sparsity: float
-    """``S*`` of PuRL's reward."""
+    """DQN episodes of a PuRL search; random search gets as many (same network evaluations)."""
+    targets: tuple[float, ...]
+    """PuRL's target sparsities ``S*`` (one search per seed and target)."""
+    headline_target: float
+    """The target of the paired comparisons and of random search (the paper's 0.8 for ResNet-50)."""
     accuracy_slack: float
-    """``A* = dense validation accuracy - slack`` (fraction)."""
+    """``A* = dense reward-subset accuracy - slack`` (fraction)."""
     seeds: tuple[int, ...]
-    """Seeds of the whole pipeline (search, fine-tuning); mean and std are reported over them."""
-    operating_points: tuple[float, ...]
-    """Sparsities of the accuracy-vs-sparsity curve of the magnitude baselines."""
-    exclude: tuple[str, ...] = ()
-    """Layers left dense (name patterns), e.g. the first conv."""
-    train_limit: int | None = None
-    """Use only the first N training images (smoke runs); None: all."""
+    """Seeds of search, pruning and fine-tuning; every method runs on every seed (paired)."""
+    dense_layers: tuple[str, ...]
+    """Layers kept dense by every method (see :data:`DENSE_LAYERS`)."""
+    gradual_ramp: float = 0.5
+    """Share of the fine-tuning budget's steps over which gradual pruning ramps up."""
+    gradual_updates: int = 10
+    """Mask updates on the ramp."""
     pretrained: bool = False
-    """Start from torchvision's IMAGENET1K_V1 weights in the local torch cache (gpu)."""
+    """Start from torchvision's ImageNet weights in the local torch cache (ImageNet only)."""
+    dense_seed: int = 0
+    """Seed of the one dense network (and of the data splits) that every seed prunes."""
+    workers: int | None = None
+    """Processes running the jobs (None: one per core); results do not depend on it."""
     dqn: dict[str, Any] = field(default_factory=dict)
     """Overrides of the DQN hyperparameters for this study."""
 
 
-MOBILENET_DENSE: tuple[str, ...] = ("features.0.0", "features.1.conv.0.0", "features.*.conv.1.0")
-"""MobileNet-V2 layers left dense: the first conv and the 17 depthwise convs (2% of the weights,
-each filter a single 3x3 kernel, so pruning them costs much accuracy and saves little)."""
+def imagenet_available() -> bool:
+    """Whether ``$DATA_ROOT`` holds ImageNet's ``train`` and ``val`` folders."""
+    root = os.environ.get(DATA_ROOT_ENV)
+    return bool(root) and (Path(root) / "train").is_dir() and (Path(root) / "val").is_dir()
 
 
 def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
-    """The sizes of notebook 02 (``resnet50``) or 03 (``mobilenet_v2``) at ``profile``."""
+    """The sizes of notebook 02 (``resnet50``) or 03 (``mobilenet_v2``) at ``profile``.
+
+    ``gpu`` runs Fashion-MNIST at full size with paper-like search budgets, or ImageNet with
+    torchvision's pretrained weights at the paper's 80% target when ``DATA_ROOT`` holds it.
+    """
+    if model not in DENSE_LAYERS:
+        raise ValueError(f"unknown model {model!r}: use one of {sorted(DENSE_LAYERS)}")
     is_resnet = model == "resnet50"
+    imagenet = profile == "gpu" and imagenet_available()
+    adam = dict(optimizer="adam", weight_decay=0.0, restore_best=True, monitor="val_loss")
     dense = by_profile(
         profile,
-        smoke=TrainConfig(epochs=1, lr=2e-3, optimizer="adam", weight_decay=0.0, batch_size=64),
-        cpu=TrainConfig(epochs=10, lr=2e-3, optimizer="adam", weight_decay=0.0, batch_size=64),
-        gpu=TrainConfig(epochs=0),
+        smoke=TrainConfig(epochs=2, lr=2e-3, batch_size=64, patience=1, **adam),
+        cpu=TrainConfig(epochs=12, lr=2e-3, batch_size=64, patience=2, **adam),
+        gpu=TrainConfig(epochs=0 if imagenet else 30, lr=2e-3, batch_size=256, patience=3, **adam),
     )
     finetune = by_profile(
         profile,
-        smoke=TrainConfig(epochs=1, lr=5e-4, optimizer="adam", weight_decay=0.0, batch_size=64),
-        cpu=TrainConfig(
-            epochs=2 if is_resnet else 3, lr=5e-4, optimizer="adam", weight_decay=0.0, batch_size=64
-        ),
-        gpu=TrainConfig(epochs=10, lr=0.01, batch_size=256, weight_decay=1e-4, label_smoothing=0.1),
-    )
+        smoke=TrainConfig(epochs=2, lr=5e-4, batch_size=64, patience=1, **adam),
+        cpu=TrainConfig(epochs=3 if is_resnet else 4, lr=5e-4, batch_size=64, patience=1, **adam),
+        gpu=TrainConfig(epochs=10, lr=0.01, batch_size=256, weight_decay=1e-4,
+                        label_smoothing=0.1, patience=2, restore_best=True)
+        if imagenet else TrainConfig(epochs=15, lr=5e-4, batch_size=256, patience=3, **adam),
+    )  # fmt: skip
+    targets = (0.8, 0.9) if is_resnet else (0.5, 0.7)
     return PurlStudySizes(
         model=model,
-        dataset=by_profile(profile, smoke="digits", cpu="digits", gpu="imagenet"),
-        small_input=False,
-        image_size=by_profile(profile, smoke=32, cpu=32, gpu=224),
-        reward_subset=by_profile(profile, smoke=32, cpu=128, gpu=5000),
+        dataset=by_profile(profile, smoke="digits", cpu="fashion_mnist",
+                           gpu="imagenet" if imagenet else "fashion_mnist"),  # fmt: skip
+        image_size=by_profile(profile, smoke=32, cpu=28, gpu=224 if imagenet else 28),
+        train_limit=by_profile(profile, smoke=256, cpu=2_000 if is_resnet else 3_000, gpu=None),
+        reward_subset=by_profile(profile, smoke=32, cpu=96, gpu=5_000 if imagenet else 1_000),
+        stop_subset=by_profile(profile, smoke=64, cpu=1_000, gpu=10_000 if imagenet else 5_000),
         dense=dense,
         finetune=finetune,
-        search_episodes=by_profile(profile, smoke=2, cpu=25 if is_resnet else 60, gpu=120),
-        target_sparsity=0.85 if is_resnet else 0.6,
-        exclude=() if is_resnet else MOBILENET_DENSE,
+        search_episodes=by_profile(profile, smoke=2, cpu=10 if is_resnet else 20, gpu=150),
+        targets=by_profile(profile, smoke=targets[:1], cpu=targets,
+                           gpu=(0.7, 0.8, 0.9) if is_resnet else (0.5, 0.6, 0.7)),  # fmt: skip
+        headline_target=targets[0],
+        accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
+        seeds=by_profile(profile, smoke=(0, 1), cpu=(0, 1, 2, 3, 4), gpu=tuple(range(10))),
+        dense_layers=DENSE_LAYERS[model],
         # an env step costs a forward pass, a Q-update almost nothing: learn more per step
         dqn={"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
-        accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
-        seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0,)),
-        operating_points=by_profile(
-            profile, smoke=(0.9,), cpu=(0.5, 0.9, 0.95), gpu=(0.7, 0.8, 0.9)
-        ),
-        pretrained=profile == "gpu",
-        train_limit=by_profile(profile, smoke=256, cpu=None, gpu=None),
+        pretrained=imagenet,
     )
 
 
 def build(sizes: PurlStudySizes, num_classes: int) -> nn.Module:
-    """The study's torchvision model (unmodified architecture unless ``small_input``)."""
-    return build_model(
-        sizes.model, num_classes, small_input=sizes.small_input, pretrained=sizes.pretrained
-    )
+    """The study's torchvision model: the unmodified architecture with ``num_classes`` outputs."""
+    return build_model(sizes.model, num_classes, pretrained=sizes.pretrained)
 
 
 LOADER_WORKERS = 8
@@ -141,36 +178,42 @@ LOADER_WORKERS = 8
 
 
 EVAL_BATCH_SIZE = 256
-"""Batch size of the test DataLoader when the test split is read from disk (ImageNet)."""
+"""Batch size of evaluation on a split read from disk (ImageNet)."""
 
 
-def load_study_data(sizes: PurlStudySizes, seed: int = 0) -> Splits:
-    """Digits (offline; smoke / cpu) or ImageNet from ``DATA_ROOT`` (gpu) as :class:`Splits`.
+def load_study_data(sizes: PurlStudySizes) -> Splits:
+    """The study's splits, drawn once with ``sizes.dense_seed``: train / reward / stop / test.
 
-    ``train`` trains and fine-tunes, ``reward`` (preloaded tensors held out of train) is what the
-    agent's reward is measured on, ``test`` is touched only for the reported numbers; there is no
-    ``stop`` split (nothing here stops early). ``meta["description"]`` names the data in the
-    cache keys and the summary.
+    ``reward`` is what PuRL's reward (and random search's choice) is measured on, ``stop`` what
+    every fine-tuning stops early on, ``test`` only the reported numbers. ``meta["description"]``
+    names the data in the cache keys and the summary.
     """
-    if sizes.dataset == "digits":
-
+    seed = sizes.dense_seed
+    if sizes.dataset == "fashion_mnist":
+        d = load_fashion_mnist(
+            seed=seed, reward_size=sizes.reward_subset, stop_size=sizes.stop_subset,
+            train_limit=sizes.train_limit, image_size=sizes.image_size, channels=3,
+        )  # fmt: skip
+        what = f"Fashion-MNIST ({d.meta['source']})"
+    elif sizes.dataset == "digits":
         d = load_digits_splits(seed=seed, image_size=sizes.image_size)
-        d = d.head({"train": sizes.train_limit or None, "reward": sizes.reward_subset})
-        description = (
-            f"scikit-learn digits: {d.n('train')} train, {d.n('reward')} reward (validation), "
-            f"{d.n('test')} test images, 8x8 upsampled to {sizes.image_size}x{sizes.image_size}"
-        )
-        return replace(d, meta={**d.meta, "description": description})
-    if sizes.dataset == "imagenet":
-
-        splits = load_imagenet(val_size=sizes.reward_subset, seed=seed)
-        splits = replace(splits, reward=splits.tensors("reward"))
-        description = (
-            f"ImageNet from DATA_ROOT: {splits.n('train')} train, {splits.n('reward')} reward, "
-            f"{splits.n('test')} test (official val) images"
-        )
-        return replace(splits, meta={**splits.meta, "description": description})
-    raise ValueError(f"unknown dataset {sizes.dataset!r}: use 'digits' or 'imagenet'")
+        (xr, yr), r = d.tensors("reward"), sizes.reward_subset
+        d = replace(d, reward=(xr[:r], yr[:r]), stop=(xr[r : r + sizes.stop_subset], yr[r : r + sizes.stop_subset]))
+        d = d.head({"train": sizes.train_limit})
+        what = f"scikit-learn digits (8x8 upsampled to {sizes.image_size}x{sizes.image_size})"
+    elif sizes.dataset == "imagenet":
+        d = load_imagenet(val_size=sizes.reward_subset + sizes.stop_subset, seed=seed)
+        held, r = d.dataset("reward"), sizes.reward_subset
+        d = replace(d, reward=Subset(held, range(r)), stop=Subset(held, range(r, len(held))))
+        d = replace(d, reward=d.tensors("reward"))  # small: preloaded for the env
+        what = "ImageNet from DATA_ROOT (test: the official val)"
+    else:
+        raise ValueError(f"unknown dataset {sizes.dataset!r}: use digits, fashion_mnist or imagenet")
+    description = (
+        f"{what}: {d.n('train')} train, {d.n('reward')} reward, {d.n('stop')} stop, "
+        f"{d.n('test')} test images"
+    )
+    return replace(d, meta={**d.meta, "description": description})
 
 
 @dataclass(frozen=True)
@@ -178,9 +221,8 @@ class DenseCnnKey(ArtefactKey):
     """A PuRL study's dense CNN trained from scratch: what decides its weights."""
 
     KIND = "dense/purl"
-    VERSION = 1
+    VERSION = 2
     model: str
-    small_input: bool
     image_size: int
     train: TrainConfig
     seed: int
@@ -193,36 +235,27 @@ class DenseCnnKey(ArtefactKey):
         return self.model
 
 
-def _train_feed(data: Splits, cfg: TrainConfig, seed: int) -> Data:
+def _train_feed(data: Splits, cfg: TrainConfig, seed: int) -> Any:
     """The train split as the training loop takes it (a Dataset: a loader shuffled by ``seed``)."""
     return data.feed("train", cfg.batch_size, shuffle=True, seed=seed, num_workers=LOADER_WORKERS)
 
 
-def dense_model(
-    sizes: PurlStudySizes, data: Splits, seed: int = 0, log: Callable[[str], None] = print
-) -> tuple[nn.Module, pd.DataFrame]:
-    """Train the dense baseline, or load it from the cache (keyed by a hash of its config).
+def _stop_feed(data: Splits) -> Any:
+    return data.feed("stop", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS)
 
-    With ``sizes.pretrained`` (gpu) torchvision's ImageNet weights are the dense model.
-    """
+
+def dense_model(
+    sizes: PurlStudySizes, data: Splits, log: Callable[[str], None] = print
+) -> tuple[nn.Module, pd.DataFrame]:
+    """The dense network every method prunes: trained once (early stopping on ``stop``, the best
+    weights kept) in a one-thread job and cached, or torchvision's ImageNet weights."""
     if sizes.pretrained or sizes.dense.epochs == 0:
         return build(sizes, data.num_classes), pd.DataFrame()
-    path = DenseCnnKey(
-        sizes.model, sizes.small_input, sizes.image_size, sizes.dense, seed,
-        data.meta["description"],
-    ).path()
+    seed = sizes.dense_seed
+    path = DenseCnnKey(sizes.model, sizes.image_size, sizes.dense, seed, data.meta["description"]).path()
 
     def train_it() -> dict[str, Any]:
-        with seeded(seed):
-            model = build(sizes, data.num_classes)
-        res = fit(
-            model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
-            val_data=data.tensors("reward"), device=get_device(), desc=f"dense {sizes.model}",
-        )  # fmt: skip
-        return {
-            "state": {k: v.cpu() for k, v in model.state_dict().items()},
-            "history": res.history.to_dict("list"),
-        }
+        return run_jobs(_train_dense, [(sizes, data, seed)], workers=0)[0]
 
     blob = cached(path, train_it, log=log)
     model = build(sizes, data.num_classes)
@@ -230,329 +263,276 @@ def dense_model(
     return model, pd.DataFrame(blob["history"])
 
 
-def test_metrics(
-    model: nn.Module, data: Splits, masker: Masker | None = None, exclude: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Test top-1 / top-5 and the sparsity report (the numbers a pruning result is reported with).
-
-    The prunable weights are the masker's layers, or those :func:`prunable_layers` keeps with
-    ``exclude`` (the layers the study leaves dense), so dense and pruned rows count the same.
-    """
-    test = data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS)
-    acc = evaluate(model, test, topk=(1, 5))
-    layers = masker.layers if masker else None
-    rep = sparsity_report(model, data.example("test"), layers=layers, exclude=exclude)
-    return {"top1": acc["top1"], "top5": acc["top5"], **rep.as_dict()}
-
-
-@dataclass
-class PrunedResult:
-    """One pruned-and-fine-tuned model: metrics before and after fine-tuning, and its state."""
-
-    method: str
-    seed: int
-    masks: Masks
-    one_shot: dict[str, Any]
-    final: dict[str, Any]
-    layer_sparsity: dict[str, float]
-    state: dict[str, torch.Tensor]
-
-
-def prune_finetune(
-    method: str,
-    masks: Masks,
-    dense: nn.Module,
-    sizes: PurlStudySizes,
-    data: Splits,
-    seed: int,
-    finetune: bool = True,
-) -> PrunedResult:
-    """Apply ``masks`` to a fresh copy of the dense model, fine-tune with masks fixed, measure test."""
+def _train_dense(job: tuple[PurlStudySizes, Splits, int]) -> dict[str, Any]:
+    sizes, data, seed = job
+    torch.manual_seed(seed)
     model = build(sizes, data.num_classes)
-    model.load_state_dict(dense.state_dict())
-    mk = Masker(model, exclude=sizes.exclude)
-    mk.set_masks(masks)
-    train = _train_feed(data, sizes.finetune, seed)
-    recalibrate_bn(model, train)  # stale dense statistics would hide what the masks keep
-    one_shot = test_metrics(model, data, mk)
-    if finetune and sizes.finetune.epochs > 0:
-        cfg = replace(sizes.finetune, seed=seed)
-        if sizes.dataset == "imagenet" and torch.cuda.device_count() > 1:
-
-            job = write_job(
-                cache_root() / "ddp" / f"{sizes.model}-{method}-seed{seed}.pt", sizes.model,
-                data.num_classes, dense.state_dict(), masks, cfg,
-                {"dataset": "imagenet", "val_size": sizes.reward_subset},
-            )  # fmt: skip
-            model.load_state_dict(launch(job))
-            mk.apply()
-        else:
-            fit(model, train, cfg, masker=mk, device=get_device(), desc=f"fine-tune {method}")
-    final = test_metrics(model, data, mk) if finetune else one_shot
-    state = plain_state_dict(model) if method == "PuRL" else {}  # only PuRL's is exported
-    return PrunedResult(method, seed, masks, one_shot, final, mk.layer_sparsity(), state)
+    res = fit(
+        model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
+        val_data=_stop_feed(data), device=get_device(), desc=f"dense {sizes.model}",
+    )  # fmt: skip
+    return {"state": {k: v.cpu() for k, v in model.state_dict().items()},
+            "history": res.history.to_dict("list")}  # fmt: skip
 
 
-def magnitude_masks(
-    method: str, dense: nn.Module, sizes: PurlStudySizes, sparsity: float
-) -> Masks:
-    """Masks of a magnitude baseline (``gmp`` or ``uniform``) at exactly ``sparsity``."""
-    layers = prunable_layers(dense, exclude=sizes.exclude)
-    if method == "gmp":
-        return global_magnitude_masks(layers, sparsity, min_keep=0.01)
-    if method == "uniform":
-        return uniform_magnitude_masks(layers, sparsity)
-    raise ValueError(f"unknown baseline {method!r}: use 'gmp' or 'uniform'")
+def test_metrics(model: nn.Module, data: Splits, layers: Sequence[Any] | None = None,
+                 exclude: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """Test top-1 / top-5, stop-split top-1 and the sparsity report of the prunable weights.
 
-
-def result_row(
-    r: PrunedResult, dense: dict[str, Any], extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One row of the results table: dense vs pruned, before and after fine-tuning."""
-    f = r.final
-    row = {
-        "method": r.method,
-        "seed": r.seed,
-        "dense_top1": dense["top1"],
-        "dense_top5": dense["top5"],
-        "one_shot_top1": r.one_shot["top1"],
-        "top1": f["top1"],
-        "top5": f["top5"],
-        "delta_top1": f["top1"] - dense["top1"],
-        "delta_top5": f["top5"] - dense["top5"],
-        "sparsity_prunable": f["sparsity_prunable"],
-        "sparsity_total": f["sparsity_total"],
-        "params_total": f["params_total"],
-        "params_nonzero": f["params_nonzero"],
-        "flops_dense": f["flops_dense"],
-        "flops_nonzero": f["flops_nonzero"],
-    }
-    row.update(extra or {})
-    return row
+    The prunable weights are ``layers`` or what :func:`prunable_layers` keeps with ``exclude``
+    (the layers the study keeps dense), so dense and pruned rows count the same weights.
+    """
+    acc = evaluate(model, data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS), topk=(1, 5))
+    stop = evaluate(model, _stop_feed(data))
+    rep = sparsity_report(model, data.example("test"), layers=layers, exclude=exclude)
+    return {"top1": acc["top1"], "top5": acc["top5"], "stop_top1": stop["top1"], **rep.as_dict()}
 
 
 def reward_accuracy(model: nn.Module, data: Splits) -> float:
     """Accuracy on the reward subset as the environment measures it (batch-norm batch statistics)."""
-
     m = use_batch_statistics(copy.deepcopy(model))
     return evaluate(m, data.tensors("reward"), batch_size=data.n("reward"))["top1"]
 
 
-def purl_search(
-    sizes: PurlStudySizes,
-    dense: nn.Module,
-    reward_data: Tensors,
-    seed: int,
-    target_accuracy: float,
-    target_sparsity: float | None = None,
-) -> SearchResult:
-    """The study's PuRL search: :func:`~pruning_core.methods.purl.purl_prune` at its sizes."""
-    _, result = purl_prune(
-        dense,
-        reward_data,
-        target_sparsity=sizes.target_sparsity if target_sparsity is None else target_sparsity,
-        target_accuracy=target_accuracy,
-        episodes=sizes.search_episodes,
-        seed=seed,
-        env_config=PuRLConfig(exclude=sizes.exclude),
-        dqn_config=DQNConfig(**sizes.dqn),
-        desc=f"PuRL search {sizes.model} seed {seed}",
-    )
-    return result
+@dataclass
+class PrunedResult:
+    """One pruned-and-fine-tuned network: metrics before and after fine-tuning, and its state."""
+
+    method: str
+    seed: int
+    one_shot: dict[str, Any]
+    final: dict[str, Any]
+    layer_sparsity: dict[str, float]
+    epochs: int
+    seconds: float
+    state: dict[str, torch.Tensor]
+
+
+def prune_finetune(
+    method: str, masks: Masks | float, dense: nn.Module, sizes: PurlStudySizes, data: Splits,
+    seed: int, keep_state: bool = False,
+) -> PrunedResult:  # fmt: skip
+    """Prune a copy of ``dense`` and fine-tune it with the study's one fine-tuning.
+
+    ``masks`` are applied at once (then batch-norm is recalibrated); a float is gradual
+    magnitude pruning to that sparsity during the fine-tuning (its first ``gradual_ramp`` share
+    of steps). Either way the masks are held, early stopping judges the ``stop`` split and the
+    best weights are kept (for gradual pruning: the best once the final sparsity is in place).
+    """
+    t0 = time.perf_counter()
+    model = build(sizes, data.num_classes)
+    model.load_state_dict(dense.state_dict())
+    mk = Masker(model, exclude=sizes.dense_layers)
+    cfg = replace(sizes.finetune, seed=seed)
+    train = _train_feed(data, cfg, seed)
+    on_step = None
+    if isinstance(masks, float):
+        n = data.n("train")
+        total = cfg.epochs * (len(train) if not isinstance(train, tuple) else math.ceil(n / cfg.batch_size))
+        on_step = GradualMagnitude(mk, masks, max(1, int(sizes.gradual_ramp * total)), sizes.gradual_updates)
+        one_shot: dict[str, Any] = {"top1": math.nan, "top5": math.nan, "stop_top1": math.nan}
+    else:
+        mk.set_masks(masks)
+        recalibrate_bn(model, train)  # stale dense statistics would hide what the masks keep
+        one_shot = test_metrics(model, data, mk.layers)
+    epochs = 0
+    if cfg.epochs:
+        if sizes.dataset == "imagenet" and torch.cuda.device_count() > 1 and on_step is None:
+            job = write_job(
+                cache_root() / "ddp" / f"{sizes.model}-{method}-seed{seed}.pt", sizes.model,
+                data.num_classes, dense.state_dict(), mk.masks, replace(cfg, patience=None),
+                {"dataset": "imagenet", "val_size": sizes.reward_subset},
+            )  # fmt: skip
+            model.load_state_dict(launch(job))
+            mk.apply()
+            epochs = cfg.epochs
+        else:
+            res = fit(model, train, cfg, val_data=_stop_feed(data), masker=mk, on_step=on_step,
+                      device=get_device(), desc=f"fine-tune {method}")  # fmt: skip
+            epochs = int(res.history["epoch"].max())
+    final = test_metrics(model, data, mk.layers)
+    state = plain_state_dict(model) if keep_state else {}
+    return PrunedResult(method, seed, one_shot, final, mk.layer_sparsity(), epochs,
+                        time.perf_counter() - t0, state)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class FinetuneKey(ArtefactKey):
-    """One pruned-and-fine-tuned model (:class:`PrunedResult`): masks, fine-tuning, dense model."""
+    """One pruned-and-fine-tuned network (:class:`PrunedResult`)."""
 
     KIND = "purl_finetune"
-    VERSION = 1
+    VERSION = 2
     method: str
     masks: str
-    """SHA-256 digest of the masks."""
-    finetune: TrainConfig | None
-    """The fine-tuning config; None: not fine-tuned (one-shot)."""
+    """SHA-256 digest of the masks, or the final sparsity of gradual pruning."""
+    finetune: TrainConfig
+    gradual: tuple[float, int]
     seed: int
     model: str
+    dense_layers: tuple[str, ...]
     data: str
-    """The data's description."""
     dense: float
     """Fingerprint of the dense weights the masks are applied to."""
+    keep_state: bool
 
     @property
     def prefix(self) -> str:
         """Architecture and method."""
-        return f"{self.model}-{self.method}"
+        return f"{self.model}-{self.method.split()[0]}"
 
 
 def cached_prune_finetune(
-    method: str,
-    masks: Masks,
-    dense: nn.Module,
-    sizes: PurlStudySizes,
-    data: Splits,
-    seed: int,
-    finetune: bool = True,
-) -> PrunedResult:
-    """:func:`prune_finetune`, cached by masks, fine-tuning config and data (a rerun resumes)."""
-    path = FinetuneKey(
-        method, tensors_digest(masks), sizes.finetune if finetune else None, seed, sizes.model,
-        data.meta["description"], weights_fingerprint(dense),
-    ).path()  # fmt: skip
-    blob = cached(
-        path, lambda: prune_finetune(method, masks, dense, sizes, data, seed, finetune).__dict__
-    )
+    method: str, masks: Masks | float, dense: nn.Module, sizes: PurlStudySizes, data: Splits,
+    seed: int, keep_state: bool = False,
+) -> PrunedResult:  # fmt: skip
+    """:func:`prune_finetune`, cached by masks, fine-tuning and data (a rerun resumes)."""
+    key = FinetuneKey(
+        method, repr(masks) if isinstance(masks, float) else tensors_digest(masks), sizes.finetune,
+        (sizes.gradual_ramp, sizes.gradual_updates), seed, sizes.model, sizes.dense_layers,
+        data.meta["description"], weights_fingerprint(dense), keep_state,
+    )  # fmt: skip
+    blob = cached(key.path(), lambda: prune_finetune(method, masks, dense, sizes, data, seed, keep_state).__dict__)
     return PrunedResult(**blob)
 
 
-@dataclass
-class StudyOutputs:
-    """Everything a PuRL notebook reports, as tables (each also written to the run folder)."""
+@dataclass(frozen=True)
+class RandomSearchKey(ArtefactKey):
+    """One random search (:class:`~pruning_core.methods.purl_baselines.RandomSearchResult`)."""
 
-    table: pd.DataFrame
-    """One row per method and seed: dense vs pruned top-1 / top-5, sparsity, params, FLOPs."""
-    summary_table: pd.DataFrame
-    """Mean and standard deviation over seeds per method."""
-    per_layer: pd.DataFrame
-    """Per-layer sparsity of every method (seed of the first search)."""
-    search_log: pd.DataFrame
-    """Per-episode return, sparsity and accuracy of every search."""
-    curve: pd.DataFrame
-    """Accuracy against sparsity of the three methods over several operating points."""
-    policy: pd.DataFrame
-    """The greedy policy of the first search: one row per layer with its alpha."""
-    summary: dict[str, Any]
-    """The headline numbers (also in ``summary.json``)."""
+    KIND = "purl_random_search"
+    VERSION = 1
+    model: str
+    env: PuRLConfig
+    episodes: int
+    seed: int
+    n: int
+    dense: float
+
+    @property
+    def prefix(self) -> str:
+        """Architecture and seed."""
+        return f"{self.model}-seed{self.seed}"
 
 
-def run_study(
-    sizes: PurlStudySizes,
-    data: Splits,
-    dense: nn.Module,
-    run: Any,
-    log: Callable[[str], None] = print,
-) -> StudyOutputs:
-    """PuRL search per seed, then PuRL / GMP / uniform at PuRL's sparsity, then the curves.
+@dataclass(frozen=True)
+class StudyJob:
+    """One seed at one target: PuRL's search and every baseline at the sparsity PuRL reached."""
 
-    Writes every table, the pruned checkpoint (a plain state_dict, zeros in place) and
-    ``summary.json`` into ``run`` (a :class:`pruning_core.runs.RunDir`).
-    """
+    sizes: PurlStudySizes
+    seed: int
+    target: float
+    keep_state: bool = False
+    """Return PuRL's pruned weights (the exported checkpoint)."""
 
-    dense_metrics = test_metrics(dense, data, exclude=sizes.exclude)
-    target_acc = reward_accuracy(dense, data) - sizes.accuracy_slack
-    rows: list[dict[str, Any]] = []
-    logs, layer_frames, curve_rows = [], [], []
-    policy = pd.DataFrame()
-    checkpoint = None
-    for i, seed in enumerate(sizes.seeds):
-        search = purl_search(sizes, dense, data.tensors("reward"), seed, target_acc)
-        logs.append(search.log.assign(seed=seed))
-        extra = {"search_episodes": search.episodes, "search_seconds": search.seconds,
-                 "finetune_epochs": sizes.finetune.epochs}  # fmt: skip
-        purl = cached_prune_finetune("PuRL", search.masks, dense, sizes, data, seed)
-        rows.append(result_row(purl, dense_metrics, extra))
-        s = purl.final["sparsity_prunable"]
-        results = {"PuRL": purl}
-        for method in ("GMP", "uniform"):
-            masks = magnitude_masks(method.lower(), dense, sizes, s)
-            results[method] = cached_prune_finetune(method, masks, dense, sizes, data, seed)
-            rows.append(
-                result_row(
-                    results[method], dense_metrics, {"finetune_epochs": sizes.finetune.epochs}
-                )
-            )
-        if i == 0:
-            policy = search.policy
-            for method, r in results.items():
-                layer_frames.append(
-                    pd.DataFrame({"layer": list(r.layer_sparsity), "sparsity": list(r.layer_sparsity.values())})
-                    .assign(method=method, position=range(len(r.layer_sparsity)))
-                )  # fmt: skip
-            checkpoint = run.file(f"checkpoints/{sizes.model}_purl_seed{seed}.pt")
 
-            save_checkpoint(checkpoint, purl.state)
-            sizes_bytes = save_compact(
-                purl.state, run.file(f"checkpoints/{sizes.model}_purl_seed{seed}.compact.pt")
-            )
-        for method, r in results.items():
-            curve_rows.append({"method": method, "seed": seed, "target": r.final["sparsity_prunable"],
-                               "sparsity": r.final["sparsity_prunable"], "one_shot_top1": r.one_shot["top1"],
-                               "top1": r.final["top1"]})  # fmt: skip
-    # operating points of the magnitude baselines, and one-shot uniform at 90% (no fine-tuning)
-    seed0 = sizes.seeds[0]
-    for sp in sizes.operating_points:
-        for method in ("GMP", "uniform"):
-            r = cached_prune_finetune(
-                method, magnitude_masks(method.lower(), dense, sizes, sp), dense, sizes, data, seed0
-            )
-            curve_rows.append({"method": method, "seed": seed0, "target": sp, "sparsity": r.final["sparsity_prunable"],
-                               "one_shot_top1": r.one_shot["top1"], "top1": r.final["top1"]})  # fmt: skip
-    uni90 = cached_prune_finetune(
-        "uniform",
-        magnitude_masks("uniform", dense, sizes, 0.9),
-        dense,
-        sizes,
-        data,
-        seed0,
-        finetune=False,
-    )
-    table = pd.DataFrame(rows)
-    agg = (
-        table.groupby("method", sort=False)[["top1", "top5", "delta_top1", "one_shot_top1", "sparsity_prunable", "sparsity_total"]]
-        .agg(["mean", "std"])
+def study_job(job: StudyJob) -> dict[str, Any]:
+    """Run one :class:`StudyJob` (in a worker process); returns its rows, logs and layer sparsity."""
+    sizes, seed, target = job.sizes, job.seed, job.target
+    data = load_study_data(sizes)
+    dense, _ = dense_model(sizes, data, log=lambda _m: None)
+    a_star = reward_accuracy(dense, data) - sizes.accuracy_slack
+    env_cfg = PuRLConfig(exclude=sizes.dense_layers)
+    _, search = purl_prune(
+        dense, data.tensors("reward"), target_sparsity=target, target_accuracy=a_star,
+        episodes=sizes.search_episodes, seed=seed, env_config=env_cfg,
+        dqn_config=DQNConfig(**sizes.dqn), desc=f"PuRL {sizes.model} S*={target} seed {seed}",
     )  # fmt: skip
-    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
-    summary_table = agg.reset_index()
-    search_log = pd.concat(logs, ignore_index=True)
-    curve = pd.DataFrame(curve_rows)
-    per_layer = pd.concat(layer_frames, ignore_index=True)
-    run.write_table("results", table)
-    run.write_table("results_mean_std", summary_table)
-    run.write_table("per_layer_sparsity", per_layer, markdown=False)
-    run.write_table("search_log", search_log, markdown=False)
-    run.write_table("accuracy_vs_sparsity", curve)
-    run.write_table("greedy_policy", policy, markdown=False)
+    results = {"PuRL": cached_prune_finetune("PuRL", search.masks, dense, sizes, data, seed, job.keep_state)}
+    extra = {"PuRL": {"search_episodes": search.episodes, "search_seconds": search.seconds,
+                      "reward_top1_search": search.reward_accuracy}}  # fmt: skip
+    s = results["PuRL"].final["sparsity_prunable"]
+    layers = prunable_layers(dense, exclude=sizes.dense_layers)
+    for method in ("global", "uniform"):
+        results[f"{method} one-shot"] = cached_prune_finetune(
+            f"{method} one-shot", one_shot_masks(method, layers, s), dense, sizes, data, seed
+        )
+    results["gradual (cubic)"] = cached_prune_finetune("gradual (cubic)", float(s), dense, sizes, data, seed)
+    logs = [search.log.assign(method="PuRL")]
+    if target == sizes.headline_target:
+        key = RandomSearchKey(sizes.model, replace(env_cfg, target_sparsity=target, target_accuracy=a_star),
+                              sizes.search_episodes, seed, sizes.reward_subset, weights_fingerprint(dense))  # fmt: skip
+        rs = cached(key.path(), lambda: asdict(random_search(
+            dense, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
+            desc=f"random search {sizes.model} S*={target} seed {seed}",
+        )), log=lambda _m: None)  # fmt: skip
+        results["random search"] = cached_prune_finetune("random search", rs["masks"], dense, sizes, data, seed)
+        extra["random search"] = {"search_episodes": rs["episodes"], "search_seconds": rs["seconds"],
+                                  "reward_top1_search": rs["reward_accuracy"]}  # fmt: skip
+        logs.append(rs["log"].assign(method="random search"))
+    rows, per_layer = [], []
+    for method, r in results.items():
+        f, o = r.final, r.one_shot
+        rows.append({
+            "method": method, "seed": seed, "target": target,
+            "sparsity_prunable": f["sparsity_prunable"], "sparsity_total": f["sparsity_total"],
+            "top1": f["top1"], "top5": f["top5"], "stop_top1": f["stop_top1"],
+            "one_shot_top1": o["top1"], "finetune_epochs": r.epochs, "finetune_seconds": r.seconds,
+            "params_total": f["params_total"], "params_nonzero": f["params_nonzero"],
+            "flops_dense": f["flops_dense"], "flops_nonzero": f["flops_nonzero"],
+            **extra.get(method, {}),
+        })  # fmt: skip
+        per_layer += [{"method": method, "seed": seed, "target": target, "position": i, "layer": k,
+                       "sparsity": v} for i, (k, v) in enumerate(r.layer_sparsity.items())]  # fmt: skip
+    log = pd.concat(logs, ignore_index=True).assign(seed=seed, target=target)
+    return {"rows": rows, "per_layer": per_layer, "log": log, "policy": search.policy.assign(seed=seed, target=target),
+            "state": results["PuRL"].state if job.keep_state else None}  # fmt: skip
 
-    def mean(method: str, col: str) -> float:
-        return float(table.loc[table["method"] == method, col].mean())
 
-    def std(method: str, col: str) -> float:
-        v = table.loc[table["method"] == method, col]
-        return float(v.std()) if len(v) > 1 else 0.0
+def protocol_table(sizes: PurlStudySizes, data: Splits) -> pd.DataFrame:
+    """The protocol every method follows, one row per item (the notebook shows it)."""
+    ft, dn = sizes.finetune, sizes.dense
+    rows = [
+        ("data", data.meta["description"]),
+        ("network", f"torchvision {sizes.model}, unmodified, {data.num_classes} classes"
+                    + (" (ImageNet weights)" if sizes.pretrained else "")),
+        ("dense network", "pretrained" if sizes.pretrained else
+         f"one network (seed {sizes.dense_seed}) trained from scratch: {dn.optimizer}, lr {dn.lr}, "
+         f"batch {dn.batch_size}, at most {dn.epochs} epochs, early stopping on stop "
+         f"(patience {dn.patience}), best weights kept"),
+        ("layers kept dense", ", ".join(sizes.dense_layers) + " (every method)"),
+        ("methods", ", ".join(METHODS)),
+        ("PuRL", f"DQN, {sizes.search_episodes} episodes, reward on the reward split at every step, "
+                 f"A* = dense reward accuracy - {sizes.accuracy_slack:.0%}, S* in {list(sizes.targets)}"),
+        ("one-shot baselines", "global (min 1% kept per layer) or uniform magnitude masks at the "
+                               "sparsity PuRL reached (same seed, same target)"),
+        ("gradual baseline", f"global magnitude, cubic schedule over the first {sizes.gradual_ramp:.0%} "
+                             f"of the fine-tuning steps ({sizes.gradual_updates} updates), then as below"),
+        ("random search", f"{sizes.search_episodes} uniformly random episodes through PuRL's MDP "
+                          f"(same network evaluations), best PuRL return on the reward split chosen; "
+                          f"at S* = {sizes.headline_target} only"),
+        ("fine-tuning", f"same for every method: batch-norm recalibrated on train (one-shot masks), "
+                        f"masks held, {ft.optimizer} lr {ft.lr}, batch {ft.batch_size}, at most "
+                        f"{ft.epochs} epochs, early stopping on stop (patience {ft.patience}), "
+                        f"best weights kept"),
+        ("selection", "reward split: PuRL's reward and random search's choice; stop split: early "
+                      "stopping; test: reported numbers only"),
+        ("seeds", f"{list(sizes.seeds)}: search, masks, data order and fine-tuning; every method on "
+                  f"every seed (paired)"),
+        ("threads", "each (seed, target) job in its own process with 1 torch thread"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["item", "protocol"])
 
-    purl_rows = table[table["method"] == "PuRL"]
-    summary = {
-        "model": sizes.model,
-        "data": data.meta["description"],
-        "seeds": list(sizes.seeds),
-        "dense_top1": dense_metrics["top1"],
-        "dense_top5": dense_metrics["top5"],
-        "purl_top1": mean("PuRL", "top1"),
-        "purl_top1_std": std("PuRL", "top1"),
-        "purl_top5": mean("PuRL", "top5"),
-        "purl_delta_top1": mean("PuRL", "delta_top1"),
-        "purl_one_shot_top1": mean("PuRL", "one_shot_top1"),
-        "purl_sparsity_prunable": mean("PuRL", "sparsity_prunable"),
-        "purl_sparsity_prunable_std": std("PuRL", "sparsity_prunable"),
-        "purl_sparsity_total": mean("PuRL", "sparsity_total"),
-        "gmp_top1": mean("GMP", "top1"),
-        "gmp_top1_std": std("GMP", "top1"),
-        "uniform_top1": mean("uniform", "top1"),
-        "uniform_top1_std": std("uniform", "top1"),
-        "uniform90_one_shot_top1": uni90.one_shot["top1"],
-        "search_episodes": int(purl_rows["search_episodes"].iloc[0]),
-        "search_seconds": float(purl_rows["search_seconds"].mean()),
-        "finetune_epochs": sizes.finetune.epochs,
-        "params_total": int(purl_rows["params_total"].iloc[0]),
-        "purl_params_nonzero": float(purl_rows["params_nonzero"].mean()),
-        "flops_dense": int(purl_rows["flops_dense"].iloc[0]),
-        "purl_flops_nonzero": float(purl_rows["flops_nonzero"].mean()),
-        "checkpoint": str(checkpoint.relative_to(run.path.parent.parent.parent))
-        if checkpoint
-        else None,
-        "checkpoint_bytes_dense": sizes_bytes["dense"],
-        "checkpoint_bytes_compact": sizes_bytes["compact"],
-    }
-    run.summary(**summary)
-    return StudyOutputs(table, summary_table, per_layer, search_log, curve, policy, summary)
 
+def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -> dict[str, Any]:
+    """Every job of the study (in parallel processes), then the checkpoint of the first PuRL run.
+
+    Returns the raw outputs as DataFrames (``rows``, ``per_layer``, ``log``, ``policy``) and the
+    paths of the exported checkpoint; :mod:`.purl_report` turns them into tables and a summary.
+    """
+    first = (sizes.seeds[0], sizes.headline_target)
+    jobs = [StudyJob(sizes, seed, t, keep_state=(seed, t) == first)
+            for seed in sizes.seeds for t in sizes.targets]  # fmt: skip
+    outs = run_jobs(study_job, jobs, workers=sizes.workers, desc=f"{sizes.model} jobs")
+    frames = {k: pd.concat([pd.DataFrame(o[k]) if k != "log" and k != "policy" else o[k] for o in outs],
+                           ignore_index=True) for k in ("rows", "per_layer", "log", "policy")}  # fmt: skip
+    state = next(o["state"] for o in outs if o["state"] is not None)
+    stem = f"{sizes.model}_purl_seed{first[0]}_target{first[1]}"
+    save_checkpoint(run.file(f"checkpoints/{stem}.pt"), state)
+    compact = run.file(f"checkpoints/{stem}.compact.pt")
+    frames["checkpoint_bytes"] = save_compact(state, compact)
+    frames["checkpoint"] = compact
+    frames["dense_metrics"] = test_metrics(dense, data, exclude=sizes.dense_layers)
+    frames["dense_reward_top1"] = reward_accuracy(dense, data)
+    frames["workers"] = default_workers() if sizes.workers is None else sizes.workers
+    frames["description"] = data.meta["description"]
+    return frames

@@ -22,7 +22,7 @@ import copy
 import itertools
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,6 +320,7 @@ def fit(
     device: torch.device | str | None = None,
     desc: str | None = None,
     rng: np.random.Generator | None = None,
+    on_step: Callable[[int], bool] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` as ``cfg`` says; the one training loop of the package.
 
@@ -336,9 +337,14 @@ def fit(
     ``torch.Generator`` seeded with it (or from ``rng``), dropout from torch's global generator
     seeded with it for the call and put back afterwards (:func:`~pruning_core.config.seeded`),
     so the same call twice gives the same model and the caller's global RNG state is untouched.
+
+    ``on_step(steps)`` runs after every optimiser step (e.g. gradual pruning, which changes the
+    masker's masks on a schedule). It returns whether the model is *settled*: checks made while
+    it is not are logged but neither count towards early stopping nor become the best weights
+    (a model pruned further later must not be restored from before).
     """
     with seeded(cfg.seed):
-        return _fit(model, train_data, cfg, val_data, masker, params, device, desc, rng)
+        return _fit(model, train_data, cfg, val_data, masker, params, device, desc, rng, on_step)
 
 
 def _fit(
@@ -351,6 +357,7 @@ def _fit(
     device: torch.device | str | None,
     desc: str | None,
     rng: np.random.Generator | None,
+    on_step: Callable[[int], bool] | None = None,
 ) -> FitResult:
     if masker is not None and not masker.masks:
         raise ValueError("fit() got a masker without masks: prune the model first.")
@@ -400,6 +407,7 @@ def _fit(
     best_state: dict[str, Any] | None = None
     kept: dict[str, float] = {"loss": math.nan, "top1": math.nan}
     bad = checks = steps = drawn = 0
+    settled = True
     try:
         if cfg.check_start and val_data is not None:
             t0 = time.perf_counter()
@@ -443,6 +451,8 @@ def _fit(
                 loss_sum += loss.detach().item() * len(y)
                 seen += len(y)
                 steps += 1
+                if on_step is not None:
+                    settled = on_step(steps)
                 if bar is not None:
                     bar.update(1)
                 if steps >= total:
@@ -459,7 +469,7 @@ def _fit(
             rows.append(row)
             if bar is not None and m is not None:
                 bar.set_postfix({"val_top1": round(m["top1"], 4)})
-            if m is None:
+            if m is None or not settled:
                 continue
             if not cfg.restore_best:
                 kept = m

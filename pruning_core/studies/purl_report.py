@@ -1,0 +1,204 @@
+"""Tables and the summary of the PuRL study (notebooks 02 and 03), from the jobs' rows.
+
+Every comparison is paired by seed (the same dense network, seed, target and fine-tuning for
+both sides) and reported in percentage points with a 95% t interval, a paired t-test and an
+exact Wilcoxon signed-rank test (:func:`pruning_core.stats.paired_difference`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from pruning_core.config import WORKER_THREADS
+from pruning_core.stats import paired_difference, t_interval
+from pruning_core.studies.purl import METHODS, PurlStudySizes
+
+CHECKPOINT_LOADER = "pruning_core.pruning.export.load_compact"
+"""The function that reads the committed (compact) checkpoint back into a plain state_dict."""
+
+
+def results_table(rows: pd.DataFrame, dense_top1: float) -> pd.DataFrame:
+    """One row per method, seed and target, with the change of test top-1 against dense in points."""
+    t = rows.copy()
+    t["delta_top1_pp"] = 100.0 * (t["top1"] - dense_top1)
+    order = {m: i for i, m in enumerate(METHODS)}
+    t = t.sort_values(["target", "method", "seed"], key=lambda c: c.map(order) if c.name == "method" else c)
+    return t.reset_index(drop=True)
+
+
+def _interval(values: pd.Series, scale: float = 1.0) -> tuple[float, float, float]:
+    m, lo, hi = t_interval((values * scale).tolist())
+    return m, lo, hi
+
+
+def curve_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy against sparsity: per method and PuRL target, mean and 95% interval over seeds."""
+    out = []
+    for (method, target), g in rows.groupby(["method", "target"], sort=False):
+        s, s_lo, s_hi = _interval(g["sparsity_prunable"])
+        a, a_lo, a_hi = _interval(g["top1"], 100.0)
+        out.append({"method": method, "target": target, "n": len(g), "sparsity": s,
+                    "sparsity_lo": s_lo, "sparsity_hi": s_hi, "top1_pct": a, "top1_lo": a_lo,
+                    "top1_hi": a_hi})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def drop_table(rows: pd.DataFrame, dense_top1: float) -> pd.DataFrame:
+    """PuRL's test top-1 drop against the dense network (points, positive = lost) per target."""
+    out = []
+    for target, g in rows[rows["method"] == "PuRL"].groupby("target"):
+        drops = 100.0 * (dense_top1 - g["top1"])
+        m, lo, hi = t_interval(drops.tolist())
+        s, s_lo, s_hi = _interval(g["sparsity_prunable"])
+        out.append({"target": target, "n": len(g), "sparsity": s, "sparsity_lo": s_lo,
+                    "sparsity_hi": s_hi, "drop_pp": m, "drop_lo": lo, "drop_hi": hi})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def paired_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """PuRL minus each baseline, paired by seed, per target: test top-1 difference in points."""
+    out = []
+    for target, g in rows.groupby("target"):
+        purl = g[g["method"] == "PuRL"].set_index("seed")
+        for method in METHODS[1:]:
+            b = g[g["method"] == method].set_index("seed")
+            seeds = sorted(set(purl.index) & set(b.index))
+            if not seeds:
+                continue
+            d = paired_difference(100.0 * purl.loc[seeds, "top1"], 100.0 * b.loc[seeds, "top1"])
+            out.append({
+                "target": target, "baseline": method, "n": d["n"],
+                "purl_sparsity": float(purl.loc[seeds, "sparsity_prunable"].mean()),
+                "baseline_sparsity": float(b.loc[seeds, "sparsity_prunable"].mean()),
+                "purl_top1_pct": 100.0 * float(purl.loc[seeds, "top1"].mean()),
+                "baseline_top1_pct": 100.0 * float(b.loc[seeds, "top1"].mean()),
+                "purl_minus_baseline_pp": d["mean"], "ci_low": d["ci95"][0], "ci_high": d["ci95"][1],
+                "p": d["p"], "p_wilcoxon": d["p_wilcoxon"],
+            })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def noise_floor(rows: pd.DataFrame, dense_top1: float, n_test: int) -> dict[str, float]:
+    """How small a difference the test set and the seeds can show, in points.
+
+    ``test_se_pp``: the binomial standard error of one accuracy near the dense one on ``n_test``
+    images; ``seed_sd_pp``: the standard deviation over seeds of PuRL's top-1 (mean over targets).
+    """
+    se = 100.0 * math.sqrt(dense_top1 * (1.0 - dense_top1) / n_test)
+    purl = rows[rows["method"] == "PuRL"]
+    sd = purl.groupby("target")["top1"].std().mean() * 100.0 if len(purl) > 1 else math.nan
+    return {"test_se_pp": se, "one_image_pp": 100.0 / n_test, "seed_sd_pp": float(sd)}
+
+
+def summary(sizes: PurlStudySizes, out: dict[str, Any], n_test: int, dataset: str,
+            root: Any) -> dict[str, Any]:  # fmt: skip
+    """``summary.json`` of notebook 02 / 03: the headline target's numbers and every table's gist."""
+    rows, dense = out["rows"], out["dense_metrics"]
+    head = rows[rows["target"] == sizes.headline_target]
+    purl = head[head["method"] == "PuRL"]
+    drops = drop_table(rows, dense["top1"]).set_index("target")
+    paired = paired_table(rows)
+    ph = paired[paired["target"] == sizes.headline_target]
+    d = drops.loc[sizes.headline_target]
+    return {
+        "model": sizes.model,
+        "dataset": dataset,
+        "data": out.get("description", ""),
+        "n_test": n_test,
+        "seeds": list(sizes.seeds),
+        "targets": list(sizes.targets),
+        "headline_target": sizes.headline_target,
+        "dense_top1": dense["top1"],
+        "dense_top5": dense["top5"],
+        "dense_reward_top1": out["dense_reward_top1"],
+        "purl_top1": float(purl["top1"].mean()),
+        "purl_top5": float(purl["top5"].mean()),
+        "purl_sparsity_prunable": float(purl["sparsity_prunable"].mean()),
+        "purl_sparsity_total": float(purl["sparsity_total"].mean()),
+        "purl_drop_pp": {"mean": float(d["drop_pp"]), "ci95": [float(d["drop_lo"]), float(d["drop_hi"])]},
+        "purl_drop_pp_by_target": {
+            str(t): {"sparsity": float(r["sparsity"]), "mean": float(r["drop_pp"]),
+                     "ci95": [float(r["drop_lo"]), float(r["drop_hi"])]}
+            for t, r in drops.iterrows()
+        },
+        "dense_layers": list(sizes.dense_layers),
+        "paired": {
+            r["baseline"]: {"sparsity": r["baseline_sparsity"], "top1": r["baseline_top1_pct"] / 100.0,
+                            "purl_minus_baseline_pp": r["purl_minus_baseline_pp"],
+                            "ci95": [r["ci_low"], r["ci_high"]], "p": r["p"], "p_wilcoxon": r["p_wilcoxon"]}
+            for _, r in ph.iterrows()
+        },
+        "noise_floor": noise_floor(rows, dense["top1"], n_test),
+        "search_episodes": sizes.search_episodes,
+        "search_seconds": float(purl["search_seconds"].mean()),
+        "finetune_max_epochs": sizes.finetune.epochs,
+        "finetune_epochs_mean": float(head["finetune_epochs"].mean()),
+        "params_total": int(purl["params_total"].iloc[0]),
+        "flops_dense": int(purl["flops_dense"].iloc[0]),
+        "purl_flops_nonzero": float(purl["flops_nonzero"].mean()),
+        "torch_threads": WORKER_THREADS,
+        "workers": out.get("workers"),
+        "checkpoint": str(out["checkpoint"].relative_to(root)),
+        "checkpoint_loader": CHECKPOINT_LOADER,
+        "checkpoint_bytes_dense": out["checkpoint_bytes"]["dense"],
+        "checkpoint_bytes_compact": out["checkpoint_bytes"]["compact"],
+    }  # fmt: skip
+
+
+GOAL_SPARSITY: dict[str, float] = {"resnet50": 0.8, "mobilenet_v2": 0.5}
+"""The sparsity of the prunable weights each network should reach within 1 point of dense."""
+
+
+def goals(s: dict[str, Any]) -> pd.DataFrame:
+    """The issue's goals, checked against the summary: sparsity, drop interval, paired results."""
+    need = GOAL_SPARSITY.get(s["model"], 0.8)
+    hi = s["purl_drop_pp"]["ci95"][1]
+    rows = [
+        {"check": f"PuRL sparsity of the prunable weights >= {need:.0%}",
+         "value": s["purl_sparsity_prunable"], "met": s["purl_sparsity_prunable"] >= need},
+        {"check": "upper end of the 95% interval of PuRL's top-1 drop <= 1 point",
+         "value": hi, "met": bool(math.isfinite(hi) and hi <= 1.0)},
+    ]  # fmt: skip
+    for name, p in s["paired"].items():
+        lo, hi = p["ci95"]
+        verdict = "PuRL better" if lo > 0 else "baseline better" if hi < 0 else "no clear difference"
+        rows.append({"check": f"PuRL minus {name} (points, paired)", "value": p["purl_minus_baseline_pp"],
+                     "met": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def conclusions(s: dict[str, Any]) -> str:
+    """What the numbers say, as Markdown written from the summary (so it is never stale)."""
+    d, nf = s["purl_drop_pp"], s["noise_floor"]
+    lines = [
+        f"- **Dense network:** {100 * s['dense_top1']:.2f}% test top-1 on {s['n_test']} test "
+        f"images; one test standard error is {nf['test_se_pp']:.2f} points, one image "
+        f"{nf['one_image_pp']:.3f} points; PuRL's top-1 varies by {nf['seed_sd_pp']:.2f} points "
+        f"(standard deviation) across the {len(s['seeds'])} seeds.",
+        f"- **PuRL at S* = {s['headline_target']:g}:** {100 * s['purl_sparsity_prunable']:.1f}% of "
+        f"the prunable weights removed, test top-1 {100 * s['purl_top1']:.2f}%, a drop of "
+        f"{d['mean']:.2f} points (95% CI {d['ci95'][0]:.2f} to {d['ci95'][1]:.2f}).",
+    ]
+    for name, p in s["paired"].items():
+        lo, hi = p["ci95"]
+        if lo > 0:
+            word = "PuRL is better"
+        elif hi < 0:
+            word = f"{name} is better"
+        else:
+            word = "the interval includes zero: no difference is shown"
+        lines.append(
+            f"- **PuRL vs {name}** (at {100 * p['sparsity']:.1f}% sparsity): "
+            f"{p['purl_minus_baseline_pp']:+.2f} points (95% CI {lo:+.2f} to {hi:+.2f}, paired t "
+            f"p = {p['p']:.3g}, Wilcoxon p = {p['p_wilcoxon']:.3g}): {word}."
+        )
+    n = len(s["seeds"])
+    if n <= 5:
+        lines.append(
+            f"- With {n} seeds the exact Wilcoxon test cannot give p below {2 / 2**n:.3g}; the "
+            "t interval is the main evidence, and it assumes roughly normal differences."
+        )
+    return "\n".join(lines)
