@@ -401,6 +401,11 @@ class RunDir:
         }
         write_json(self.path / "config.json", self.config, allow_nan=True)
 
+    def record(self, **values: Any) -> None:
+        """Add ``values`` to ``config.json`` (e.g. how the run's jobs were executed)."""
+        self.config.update({k: _jsonable(v) for k, v in values.items()})
+        write_json(self.path / "config.json", self.config, allow_nan=True)
+
     def file(self, name: str) -> Path:
         """Path of ``name`` inside the run folder (sub-folders are created)."""
         p = self.path / name

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from pruning_core.config import by_profile, cache_root, default_workers, run_jobs
+from pruning_core.config import WORKER_THREADS, by_profile, cache_root, default_workers, run_jobs
 from pruning_core.data.fashion_mnist import load_fashion_mnist
 from pruning_core.data.images import DATA_ROOT_ENV, load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
@@ -522,7 +522,13 @@ def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -
     first = (sizes.seeds[0], sizes.headline_target)
     jobs = [StudyJob(sizes, seed, t, keep_state=(seed, t) == first)
             for seed in sizes.seeds for t in sizes.targets]  # fmt: skip
-    outs = run_jobs(study_job, jobs, workers=sizes.workers, desc=f"{sizes.model} jobs")
+    workers = default_workers() if sizes.workers is None else sizes.workers
+    run.record(execution={
+        "jobs": len(jobs), "workers": workers, "torch_threads_per_job": WORKER_THREADS,
+        "how": "each (seed, target) job in a spawned process with one torch thread "
+               "(pruning_core.config.run_jobs); workers=0 runs them in this process, one thread",
+    })  # fmt: skip
+    outs = run_jobs(study_job, jobs, workers=workers, desc=f"{sizes.model} jobs")
     frames = {k: pd.concat([pd.DataFrame(o[k]) if k != "log" and k != "policy" else o[k] for o in outs],
                            ignore_index=True) for k in ("rows", "per_layer", "log", "policy")}  # fmt: skip
     state = next(o["state"] for o in outs if o["state"] is not None)
@@ -533,6 +539,6 @@ def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -
     frames["checkpoint"] = compact
     frames["dense_metrics"] = test_metrics(dense, data, exclude=sizes.dense_layers)
     frames["dense_reward_top1"] = reward_accuracy(dense, data)
-    frames["workers"] = default_workers() if sizes.workers is None else sizes.workers
+    frames["workers"] = workers
     frames["description"] = data.meta["description"]
     return frames
