@@ -12,6 +12,13 @@ measurement and takes medians, prints a table and merges the ratios into ``resul
 already in the file are kept). ``--quick`` is a tiny run (a few images, one repeat) that writes
 ``results/bench_quick.json`` instead, so it never overwrites the real figures.
 
+NEON's figures (skip the rest with ``--neon-only``) come from one MLP trained on breast_cancer:
+the shipped agent's pruning against a per-network agent's training, the pruned MLP's latency,
+and the cost of experience, ``neon_episodes_per_second`` and ``neon_batched_over_single``: the
+fast path :class:`~pruning_core.rl.envs.neon_batched.NeonBatch` against ``NeonEnv`` one episode
+at a time, on the same action sequences (which must give the same rewards), for uniformly random
+actions (the headline) and for two converging policies (:func:`measure_neon_experience`).
+
 Sizes (the cpu profile, see :func:`bench_sizes`): the small CNN on 8x8 digits with the 270-image
 validation split (notebook 01); ResNet-50 at the input size and reward-subset size of the cpu
 profile of notebooks 02/03. Each subset is evaluated in one batch, on one thread by default.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +44,7 @@ from torch import nn
 
 from pruning_core.config import results_root
 from pruning_core.data.images import load_digits_splits
+from pruning_core.data.splits import Splits
 from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.cnn import build_resnet50, build_small_cnn
@@ -46,13 +55,24 @@ from pruning_core.pruning.report import sparsity_report
 from pruning_core.pruning.sparse import latency, to_sparse_inference
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon_batched import NeonBatch, replay_batch
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
-from pruning_core.rl.rollout import rollout, uniform_random
+from pruning_core.rl.rollout import replay, rollout, uniform_random
 from pruning_core.runs import write_json
 from pruning_core.studies.purl import purl_study_sizes
 from pruning_core.train.loop import TrainConfig, fit
 
-__all__ = ["BenchCase", "BenchSizes", "bench_sizes", "main", "measure_step_ratio", "write_bench"]
+__all__ = [
+    "BenchCase",
+    "BenchSizes",
+    "bench_sizes",
+    "favourite_action_sequences",
+    "main",
+    "measure_neon",
+    "measure_neon_experience",
+    "measure_step_ratio",
+    "write_bench",
+]
 
 
 @dataclass(frozen=True)
@@ -158,22 +178,30 @@ def write_bench(values: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return current
 
 
-def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
-    """NEON: prune a new MLP with the shipped agent vs train a per-network agent; MLP latency.
-
-    A 3-hidden-layer MLP (256/256/128, ReLU) is trained on breast_cancer (a real dataset from the
-    offline suite); both costs are measured on it in this run. The per-network agent's cost is
-    also extrapolated to 300 episodes (AMC's per-network budget). The pruned MLP is structurally
-    smaller, so its CPU latency is timed against the original on 4,096 rows.
-    """
-
+def _neon_bench_task(quick: bool = False) -> tuple[nn.Module, Splits]:
+    """The NEON benchmark's network: a 3-hidden-layer MLP (256/256/128, ReLU) trained on
+    breast_cancer (a real dataset of the offline suite), and its splits."""
     d = load_tabular("breast_cancer", seed=0).splits()
     spec = MLPSpec(
         d.n_features, d.num_classes, (256, 256, 128), ("relu",) * 3, (False,) * 3, (0.0,) * 3
     )
     model = build_mlp(spec, seed=0)
     fit(model, d.tensors("train"), TrainConfig.mlp(epochs=5 if quick else 30),
-        val_data=d.tensors("stop"))
+        val_data=d.tensors("stop"))  # fmt: skip
+    return model, d
+
+
+def measure_neon(
+    episodes: int = 10, quick: bool = False, net: tuple[nn.Module, Splits] | None = None
+) -> dict[str, Any]:
+    """NEON: prune a new MLP with the shipped agent vs train a per-network agent; MLP latency.
+
+    Both costs are measured on the benchmark's MLP (:func:`_neon_bench_task`, or ``net``) in
+    this run. The per-network agent's cost is also extrapolated to 300 episodes (AMC's
+    per-network budget). The pruned MLP is structurally smaller, so its CPU latency is timed
+    against the original on 4,096 rows.
+    """
+    model, d = net if net is not None else _neon_bench_task(quick)
     t0 = time.perf_counter()
     small, report = prune_mlp(model, *d.tensors("train"), *d.tensors("reward"), C=1.0)
     prune_s = time.perf_counter() - t0
@@ -192,6 +220,116 @@ def measure_neon(episodes: int = 10, quick: bool = False) -> dict[str, Any]:
         "neon_prune_over_per_network_agent_300_episodes": prune_s / (train_s / episodes * 300),
         "neon_mlp_compression": count_params(model) / count_params(small),
         "neon_mlp_latency_pruned_over_dense": lat_small / lat_dense,
+    }
+
+
+def favourite_action_sequences(
+    n: int, length: int, n_actions: int, p_favourite: float, seed: int = 0
+) -> list[list[int]]:
+    """``n`` action sequences of a policy that, after each action prefix, takes a favourite action
+    (drawn once per prefix) with probability ``p_favourite`` and one of the others uniformly
+    otherwise: ``1 / n_actions`` is the uniform policy, values near 1 a converged one."""
+    rng = np.random.default_rng(seed)
+    favourite: dict[tuple[int, ...], int] = {}
+    out = []
+    for _ in range(n):
+        prefix: tuple[int, ...] = ()
+        for _t in range(length):
+            fav = favourite.setdefault(prefix, int(rng.integers(n_actions)))
+            if rng.random() < p_favourite:
+                a = fav
+            else:
+                a = int(rng.integers(n_actions - 1))
+                a += int(a >= fav)  # one of the others
+            prefix = (*prefix, a)
+        out.append(list(prefix))
+    return out
+
+
+def _entropy(p: float, n_actions: int) -> float:
+    """Per-step entropy (nats) of :func:`favourite_action_sequences`' policy."""
+    rest = (1.0 - p) / (n_actions - 1)
+    return float(-p * math.log(p) - (n_actions - 1) * rest * math.log(rest)) if rest > 0 else 0.0
+
+
+def _replay_single(env: NeonEnv, seqs: list[list[int]], rewards: list[list[float]]) -> float:
+    """Seconds to replay ``seqs`` through ``env`` one episode at a time (rewards appended)."""
+    t0 = time.perf_counter()
+    for s in seqs:
+        rewards.append(rollout(env, replay(s), options={"task": 0, "C": 1.0}).rewards)
+    return time.perf_counter() - t0
+
+
+def measure_neon_experience(
+    net: tuple[nn.Module, Splits],
+    quick: bool = False,
+    lockstep: int = 16,
+    policies: tuple[float, ...] = (0.2, 0.9, 0.98),
+) -> dict[str, Any]:
+    """Episodes per second of NEON's fast path (:class:`NeonBatch`) against the one-at-a-time
+    :class:`NeonEnv`, on the same network, the same action sequences and one thread.
+
+    Per policy of :func:`favourite_action_sequences` (0.2: uniform, the warm-up; 0.9 and 0.98:
+    a policy converging), the fast path plays ``n_fast`` episodes, ``lockstep`` at a time with
+    its prefix cache (fresh for each policy), and the env replays the first ``n_single`` of them
+    (half before, half after, so load from other processes hits both alike). The two give the
+    same rewards, which is checked. The headline ratio is the uniform policy's: there the
+    prefix cache finds little to share, so it measures the lean loop alone.
+    """
+    model, d = net
+    task = NeonTask.from_model(model, d, name="bench")
+    cfg = NeonEnvConfig(C_values=(1.0,))
+    length = task.model.n_hidden * cfg.passes
+    n_actions = len(cfg.keep_fractions)
+    n_fast, n_single = (4, 2) if quick else (48, 10)
+    rows = {}
+    for i, p in enumerate(policies):
+        seqs = favourite_action_sequences(n_fast, length, n_actions, p, seed=i)
+        env = NeonEnv([task], cfg)
+        single_rewards: list[list[float]] = []
+        half = n_single // 2
+        single_s = _replay_single(env, seqs[:half], single_rewards)
+        batch = NeonBatch([task], cfg)
+        fast_rewards = []
+        t0 = time.perf_counter()
+        for k in range(0, n_fast, lockstep):
+            chunk = seqs[k : k + lockstep]
+            eps = batch.play(replay_batch(chunk), starts=[(0, 1.0)] * len(chunk))
+            fast_rewards += [e.rewards for e in eps]
+        fast_s = time.perf_counter() - t0
+        single_s += _replay_single(env, seqs[half:n_single], single_rewards)
+        single_eps, fast_eps = n_single / single_s, n_fast / fast_s
+        rows[f"favourite_{p:g}" if p > 1 / n_actions else "uniform"] = {
+            "p_favourite": p,
+            "entropy_nats": _entropy(p, n_actions),
+            "single_episodes": n_single,
+            "single_episodes_per_second": single_eps,
+            "fast_episodes": n_fast,
+            "fast_episodes_per_second": fast_eps,
+            "fast_over_single": fast_eps / single_eps,
+            "nodes_computed": batch.stats["nodes"],
+            "nodes_reused": batch.stats["reused"],
+            "same_rewards": fast_rewards[:n_single] == single_rewards,
+        }
+    table = pd.DataFrame(rows).T
+    print("\nNEON experience: fast path (NeonBatch) vs one episode at a time (NeonEnv), 1 thread")
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    if not all(r["same_rewards"] for r in rows.values()):
+        raise AssertionError("NeonBatch and NeonEnv gave different rewards for the same actions")
+    head = rows["uniform"] if "uniform" in rows else next(iter(rows.values()))
+    return {
+        "neon_episodes_per_second": head["fast_episodes_per_second"],
+        "neon_single_episodes_per_second": head["single_episodes_per_second"],
+        "neon_batched_over_single": head["fast_over_single"],
+        "neon_batched_over_single_details": {
+            "threads": torch.get_num_threads(),
+            "lockstep": lockstep,
+            "episode_length": length,
+            "measured": rows,
+            "what": "episodes per second of NeonBatch (lean fine-tuning, shared action prefixes "
+            "computed once) / of NeonEnv one episode at a time, same network and action "
+            "sequences; headline: uniformly random actions",
+        },
     }
 
 
@@ -234,6 +372,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="JSON file to merge into")
     parser.add_argument("--purl-only", action="store_true", help="only the PuRL step ratios")
     parser.add_argument(
+        "--neon-only", action="store_true", help="only the NEON figures (other keys kept)"
+    )
+    parser.add_argument(
         "--compare-full",
         action="store_true",
         help="also measure steps without the prefix cache (full forward per step)",
@@ -245,8 +386,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = bench_sizes(args.quick)
     if args.repeats is not None:
         sizes = replace(sizes, cases=tuple(replace(c, repeats=args.repeats) for c in sizes.cases))
+    if args.purl_only and args.neon_only:
+        parser.error("--purl-only and --neon-only exclude each other")
     rows, details = [], {}
-    for case in sizes.cases:
+    for case in () if args.neon_only else sizes.cases:
         data = load_digits_splits(seed=0, image_size=case.image_size, channels=3)
         x, y = data.head({"reward": case.val_size}).tensors("reward")
         torch.manual_seed(0)
@@ -260,24 +403,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             r = {**asdict(case), **r}
             rows.append({"model": label, **r})
             details[label] = r
-    table = pd.DataFrame(rows).drop(columns="name")
-    print("PuRLEnv step / plain forward pass over the same validation subset (medians)")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     out = args.out or results_root() / ("bench_quick.json" if args.quick else "bench.json")
-    values: dict[str, Any] = {
-        "purl_step_over_forward_small_cnn": details["small_cnn"]["ratio"],
-        "purl_step_over_forward_resnet50": details["resnet50"]["ratio"],
-        "purl_step_over_forward_details": {
-            "episodes_per_repeat": sizes.episodes,
-            "threads": torch.get_num_threads(),
-            "measured": details,
-            "what": "median seconds per PuRLEnv step (mean over an episode of random actions) "
-            "divided by median seconds of one plain forward pass over the same subset",
-        },
-    }
+    values: dict[str, Any] = {}
+    if rows:
+        table = pd.DataFrame(rows).drop(columns="name")
+        print("PuRLEnv step / plain forward pass over the same validation subset (medians)")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        values = {
+            "purl_step_over_forward_small_cnn": details["small_cnn"]["ratio"],
+            "purl_step_over_forward_resnet50": details["resnet50"]["ratio"],
+            "purl_step_over_forward_details": {
+                "episodes_per_repeat": sizes.episodes,
+                "threads": torch.get_num_threads(),
+                "measured": details,
+                "what": "median seconds per PuRLEnv step (mean over an episode of random "
+                "actions) divided by median seconds of one plain forward pass over the same "
+                "subset",
+            },
+        }
     if not args.purl_only:
-        values.update(measure_neon(episodes=3 if args.quick else 10, quick=args.quick))
-        values.update(measure_pruned_cnns(quick=args.quick))
+        net = _neon_bench_task(args.quick)
+        values.update(measure_neon(episodes=3 if args.quick else 10, quick=args.quick, net=net))
+        values.update(measure_neon_experience(net, quick=args.quick))
+        if not args.neon_only:
+            values.update(measure_pruned_cnns(quick=args.quick))
     ratios = {k: v for k, v in values.items() if isinstance(v, float)}
     print("\nratios measured side by side in this run")
     print(pd.Series(ratios).to_string(float_format=lambda v: f"{v:.4g}"))

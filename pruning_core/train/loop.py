@@ -42,6 +42,8 @@ __all__ = [
     "evaluate",
     "fit",
     "get_device",
+    "planned_steps",
+    "training_batches",
 ]
 
 
@@ -310,6 +312,26 @@ def _batch_stream(
         yield x[idx], y[idx]
 
 
+def planned_steps(data: Data, cfg: TrainConfig) -> tuple[int, int]:
+    """Batches per pass over ``data`` and the optimiser steps :func:`fit` takes at most (before
+    early stopping) as ``cfg`` says: ``epochs`` passes, capped by ``max_steps``."""
+    per_pass = _batches_per_pass(data, cfg)
+    total = cfg.max_steps if cfg.epochs is None else cfg.epochs * per_pass
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)  # type: ignore[type-var]
+    assert total is not None
+    return per_pass, total
+
+
+def training_batches(
+    data: Data, cfg: TrainConfig, rng: np.random.Generator | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The endless stream of training batches :func:`fit` draws for ``cfg``: the row order from
+    a ``torch.Generator`` seeded with ``cfg.seed`` (or from ``rng``), so a loop that must
+    reproduce ``fit`` exactly (the NEON fast path) draws the same batches."""
+    return _batch_stream(data, cfg, torch.Generator().manual_seed(cfg.seed), rng)
+
+
 def fit(
     model: nn.Module,
     train_data: Data,
@@ -371,11 +393,7 @@ def _fit(
     )
     ids = {id(p) for p in trainable}
     frozen = [p for p in model.parameters() if id(p) not in ids and p.requires_grad]
-    per_pass = _batches_per_pass(train_data, cfg)
-    total = cfg.max_steps if cfg.epochs is None else cfg.epochs * per_pass
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)  # type: ignore[type-var]
-    assert total is not None
+    per_pass, total = planned_steps(train_data, cfg)
     check_every = cfg.steps_per_check or per_pass
     use_amp = cfg.amp and dev.type == "cuda"
 
@@ -388,7 +406,7 @@ def _fit(
         else None
     )
     hold = masker.hold(opt) if masker is not None else None
-    batches = _batch_stream(train_data, cfg, torch.Generator().manual_seed(cfg.seed), rng)
+    batches = training_batches(train_data, cfg, rng)
     bar = progress(total=total, desc=desc, unit="step") if desc is not None else None
 
     def check() -> dict[str, float] | None:

@@ -7,6 +7,10 @@ update per episode (or per batch of ``episodes_per_update`` episodes), an entrop
 warm-up of uniform random actions during which only the critic learns (the actions do not come
 from the policy, so a policy-gradient step on them would be off-policy).
 
+Experience is the cost: :meth:`ActorCriticAgent.train` also takes NEON's fast path
+(:class:`~pruning_core.rl.envs.neon_batched.NeonBatch`: the env's episodes bit for bit, shared
+action prefixes computed once), playing ``lockstep`` episodes at a time under one policy.
+
 NEON's reward spans six orders of magnitude (``L = 40`` gives ``+-64,000``); the agent divides it
 by ``reward_scale`` (40**3 by default, so one step's reward is at most 1 in size) and normalises
 advantages within a batch. The environment keeps the paper's reward unchanged.
@@ -20,7 +24,7 @@ agent that ships in ``pruning_core/assets/neon_agent.pt``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -34,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning_core.config import progress, seeded
+from pruning_core.rl.envs.neon_batched import NeonBatch, NeonEpisode
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import (
@@ -266,6 +271,7 @@ class ActorCriticAgent:
         checkpoint_every: int = 10,
         desc: str = "A2C",
         on_episode: Callable[[dict[str, Any]], None] | None = None,
+        lockstep: int = 16,
     ) -> pd.DataFrame:
         """Train until ``episodes`` episodes in total have been played; returns the log.
 
@@ -274,6 +280,14 @@ class ActorCriticAgent:
         starts afresh) and a new one is written every
         ``checkpoint_every`` episodes and at the end. ``log_path`` receives the per-episode CSV
         log after every episode. Episodes already played count towards ``episodes``.
+
+        ``env`` is a gymnasium env, played one episode at a time, or a
+        :class:`~pruning_core.rl.envs.neon_batched.NeonBatch` (NEON's fast path: the same
+        episodes, cheaper), which plays ``lockstep`` episodes at a time under the current
+        policy; each of them then updates the agent as before, so an episode late in a group
+        was played by a policy up to ``lockstep - 1`` updates old (groups end at checkpoints,
+        so resuming still replays the uninterrupted run). With ``lockstep=1`` the agent is the
+        one ``NeonEnv`` trains.
         """
         cfg = self.config
         state = resume_checkpoint(checkpoint_path) if checkpoint_path is not None else None
@@ -284,20 +298,21 @@ class ActorCriticAgent:
             env.np_random.bit_generator.state = self.env_rng_state
         elif self.episodes_done == 0:
             env.reset(seed=cfg.seed)
+        if lockstep < 1:
+            raise ValueError(f"lockstep must be >= 1, got {lockstep}")
         batch: list[dict[str, Any]] = []
+        played: list[tuple[dict[str, Any], dict[str, Any], bool, float]] = []
         bar = progress(
             total=episodes, initial=min(self.episodes_done, episodes), desc=desc, unit="ep"
         )
         try:
             while self.episodes_done < episodes:
-                t0 = time.perf_counter()
-                warm = self.episodes_done < cfg.warmup_episodes
-                traj, _info = self.run_episode(env, random_actions=warm)
-                report = (
-                    env.unwrapped.episode_report()
-                    if hasattr(env.unwrapped, "episode_report")
-                    else {}
-                )
+                if not played:
+                    n = min(lockstep, episodes - self.episodes_done)
+                    if checkpoint_path is not None:  # a group never straddles a checkpoint
+                        n = min(n, checkpoint_every - self.episodes_done % checkpoint_every)
+                    played = self._play(env, n)
+                traj, report, warm, seconds = played.pop(0)
                 batch.append(traj)
                 losses: dict[str, float] = {}
                 if len(batch) >= cfg.episodes_per_update:
@@ -315,7 +330,7 @@ class ActorCriticAgent:
                     "mean_keep_action": float(np.mean(traj["actions"])),
                     "compression": report.get("compression"),
                     "delta_val_pp": report.get("delta_val_pp"),
-                    "seconds": time.perf_counter() - t0,
+                    "seconds": seconds,
                     **losses,
                 }
                 self.log_rows.append(row)
@@ -340,6 +355,64 @@ class ActorCriticAgent:
         if batch:  # a partial batch at the very end still teaches something
             self.update(batch, critic_only=self.episodes_done <= cfg.warmup_episodes)
         return self.log()
+
+    def _play(
+        self, env: gym.Env | NeonBatch, n: int
+    ) -> list[tuple[dict[str, Any], dict[str, Any], bool, float]]:
+        """The next training episodes: ``(trajectory, report, warm-up?, seconds)`` each; one from
+        a gymnasium env, ``n`` from a :class:`NeonBatch`."""
+        warmup = self.config.warmup_episodes
+        t0 = time.perf_counter()
+        if not isinstance(env, NeonBatch):
+            warm = self.episodes_done < warmup
+            traj, _info = self.run_episode(env, random_actions=warm)
+            unwrapped = env.unwrapped
+            report = unwrapped.episode_report() if hasattr(unwrapped, "episode_report") else {}
+            return [(traj, report, warm, time.perf_counter() - t0)]
+        warm = [self.episodes_done + i < warmup for i in range(n)]
+        out = self.run_batch(env, n, random_actions=warm)
+        seconds = (time.perf_counter() - t0) / n
+        return [(traj, ep.report, w, seconds) for (traj, ep), w in zip(out, warm, strict=True)]
+
+    def run_batch(
+        self,
+        env: NeonBatch,
+        n: int,
+        random_actions: bool | Sequence[bool] = False,
+        greedy: bool = False,
+        starts: Sequence[tuple[int | None, float | None]] | None = None,
+    ) -> list[tuple[dict[str, Any], NeonEpisode]]:
+        """Play ``n`` episodes of NEON's fast path in lockstep (or one per ``starts`` entry);
+        per episode the trajectory (as :meth:`update` takes it) and the episode.
+
+        Actions are drawn as :meth:`run_episode` draws them (per episode: uniformly random from
+        the NumPy RNG where ``random_actions`` says so, else greedy or sampled from the policy),
+        the episodes' draws interleaved step by step.
+        """
+        warm = [random_actions] * n if isinstance(random_actions, bool) else list(random_actions)
+        if starts is not None and len(starts) != n:
+            raise ValueError(f"{len(starts)} starts for {n} episodes")
+        if len(warm) != n:
+            raise ValueError(f"{len(warm)} random_actions flags for {n} episodes")
+
+        def policy(obs: np.ndarray, ids: Sequence[int]) -> list[int]:
+            return [
+                int(self.rng.integers(self.n_actions)) if warm[i] else self.act(o, greedy=greedy)
+                for o, i in zip(obs, ids, strict=True)
+            ]
+
+        episodes = env.play(policy, n=n, starts=starts)
+        return [
+            (
+                {
+                    "obs": np.stack(ep.observations).astype(np.float32),
+                    "actions": np.asarray(ep.actions),
+                    "rewards": np.asarray(ep.rewards),
+                },
+                ep,
+            )
+            for ep in episodes
+        ]
 
     def log(self) -> pd.DataFrame:
         """The per-episode training log."""
