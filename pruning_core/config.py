@@ -8,11 +8,12 @@ their sizes from it in code with :func:`by_profile`, so injected parameters neve
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import random
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -129,7 +130,15 @@ thread count because no job ever runs with more than one (float sums over severa
 added in an order that depends on their number, and training amplifies the difference)."""
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to stop this worker when the process that spawned it dies (a killed notebook
+    kernel must not leave jobs running); elsewhere a no-op."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _init_worker() -> None:
+    _die_with_parent()
     torch.set_num_threads(WORKER_THREADS)
     with contextlib.suppress(RuntimeError):  # set once per process; a fresh one allows it
         torch.set_num_interop_threads(WORKER_THREADS)
@@ -144,6 +153,11 @@ def default_workers() -> int:
     return max(1, cores or 1)
 
 
+def _indexed(task: tuple[Any, int, Any]) -> tuple[int, Any]:
+    fn, i, job = task
+    return i, fn(job)
+
+
 def run_jobs(
     fn: Any, jobs: list[Any], workers: int | None = None, desc: str | None = None
 ) -> list[Any]:
@@ -153,8 +167,8 @@ def run_jobs(
     also works under Jupyter and papermill; a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard, as for any spawned process). ``workers=0`` runs the jobs here, in order, with
     one thread too: the same numbers, easier to debug. Results come back in the order of
-    ``jobs``; a job that raises stops the run with its error once the running ones finish (jobs
-    that write their outputs to the cache keep them, so a rerun resumes).
+    ``jobs``; a job that raises stops the run with its error and the other workers are
+    terminated (jobs that write their outputs to the cache keep them, so a rerun resumes).
     """
     workers = default_workers() if workers is None else workers
     if workers == 0 or len(jobs) <= 1:
@@ -162,17 +176,12 @@ def run_jobs(
             return [fn(job) for job in progress(jobs, desc=desc, unit="job")]
     out: list[Any] = [None] * len(jobs)
     ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker) as pool:
-        futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
-        bar = progress(total=len(jobs), desc=desc, unit="job")
-        try:
-            for fut in cf.as_completed(futures):
-                out[futures[fut]] = fut.result()
-                bar.update(1)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-        finally:
-            bar.close()
+    # a Pool (not concurrent.futures): leaving the block on an error or an interrupt terminates
+    # the workers at once instead of waiting for their jobs
+    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool, progress(
+        total=len(jobs), desc=desc, unit="job"
+    ) as bar:
+        for i, result in pool.imap_unordered(_indexed, [(fn, i, job) for i, job in enumerate(jobs)]):
+            out[i] = result
+            bar.update(1)
     return out

@@ -205,3 +205,18 @@ def test_drop_table_and_goals_follow_the_numbers() -> None:
                "paired": {"global one-shot": {"purl_minus_baseline_pp": -0.4, "ci95": [-0.9, -0.1]}}}  # fmt: skip
     goals = pr.goals(summary).set_index("check")["met"].tolist()
     assert goals == [False, True, "baseline better"]  # 79% < 80%; drop interval below 1 point
+
+
+def failing_job(x: int) -> int:
+    """Fails on one input (module level, for the worker processes)."""
+    if x == 2:
+        raise ValueError(f"job {x} failed")
+    return x * 10
+
+
+def test_a_failing_job_stops_the_run_with_its_error() -> None:
+    assert run_jobs(failing_job, [0, 1, 3], workers=2) == [0, 10, 30]
+    with pytest.raises(ValueError, match="job 2 failed"):
+        run_jobs(failing_job, [0, 1, 2, 3], workers=2)
+    with pytest.raises(ValueError, match="job 2 failed"):
+        run_jobs(failing_job, [2, 3], workers=0)
