@@ -136,6 +136,7 @@ def evaluate_network(
     for C in sizes.C_values:  # the same random actions at every C (one seed), guarded at C
         t0 = time.perf_counter()
         rep = random_agent_episode(guarded, seed=sizes.seed + 17, task=0, C=C)
+        rep["actions"] = "".join(str(s["action"]) for s in rep["steps"])
         rows.append({**common, "method": "random", "C": C,
                      **_row_from_report(rep, guarded.final_model(), data, t0)})  # fmt: skip
     rounds = sizes.env.passes * base.spec.n_hidden
