@@ -337,7 +337,9 @@ def timing_study(
     small, rep = prune_mlp(
         base.model(), *d.tensors("train"), *d.tensors("reward"), C=C,
         passes=sizes.env.passes, agent=agents[0], seed=sizes.seed,
+        X_stop=d.tensors("stop")[0], y_stop=d.tensors("stop")[1],
         ft=sizes.env.ft, stat_rows=sizes.env.stat_rows,
+        removed_of=sizes.env.removed_of, noise_margin_pp=sizes.env.noise_margin_pp,
     )  # fmt: skip
     prune_s = time.perf_counter() - t0
     task = NeonTask.from_base(base, d)
