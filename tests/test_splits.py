@@ -131,24 +131,31 @@ def test_describe_names_every_split(splits: Splits) -> None:
     assert "train 12 (_Items)" in disk and "no stop" in disk and "no test" in disk
 
 
-def test_tabular_splits_match_the_arrays_and_the_old_row_caps() -> None:
+def test_tabular_splits_match_the_arrays_and_keep_reward_and_stop_disjoint() -> None:
     ds = load_tabular("iris", seed=2)
     s = ds.splits()
     assert s.name == "iris" and s.num_classes == ds.n_classes == len(s.classes)
-    assert s.stop is s.reward  # NEON stops early on the rows its reward reads, for now
+    r, st = ds.reward_stop_index()
+    # reward and stop are disjoint halves of the validation rows, together all of them
+    assert s.stop is not s.reward and not set(r) & set(st)
+    assert sorted([*r, *st]) == list(range(ds.n_val)) and abs(len(r) - len(st)) <= 1
+    assert not set(s.meta["rows"]["reward"]) & set(s.meta["rows"]["stop"])
     np.testing.assert_array_equal(s.tensors("train")[0].numpy(), ds.X_train)
-    np.testing.assert_array_equal(s.tensors("reward")[1].numpy(), ds.y_val)
+    np.testing.assert_array_equal(s.tensors("reward")[1].numpy(), ds.y_val[r])
+    np.testing.assert_array_equal(s.tensors("stop")[0].numpy(), ds.X_val[st])
     np.testing.assert_array_equal(s.meta["rows"]["test"], ds.test_rows)
     assert s.tensors("test")[0].dtype == torch.float32 and s.tensors("test")[1].dtype == torch.int64
-    capped = ds.splits({"train": 30, "reward": 10, "test": None})
-    # the rows the old per-dataset loader took: one generator seeded by crc32(name) + seed
+    # stratified: every class is in both halves
+    assert set(s.tensors("reward")[1].tolist()) == set(s.tensors("stop")[1].tolist()) == {0, 1, 2}
+    capped = ds.splits({"train": 30, "reward": 10, "stop": 8, "test": None})
+    # one generator seeded by crc32(name) + seed draws train, then reward, then stop
     rng = np.random.default_rng(zlib.crc32(b"iris") + 2)
     tr = np.sort(rng.choice(ds.n_train, size=30, replace=False))
-    va = np.sort(rng.choice(ds.n_val, size=10, replace=False))
+    va = np.sort(rng.choice(len(r), size=10, replace=False))
     np.testing.assert_array_equal(capped.tensors("train")[0].numpy(), ds.X_train[tr])
-    np.testing.assert_array_equal(capped.tensors("reward")[1].numpy(), ds.y_val[va])
-    np.testing.assert_array_equal(capped.meta["rows"]["reward"], ds.val_rows[va])
-    assert capped.stop is capped.reward and capped.n("test") == ds.n_test
+    np.testing.assert_array_equal(capped.tensors("reward")[1].numpy(), ds.y_val[r][va])
+    np.testing.assert_array_equal(capped.meta["rows"]["reward"], ds.val_rows[r][va])
+    assert capped.n("stop") == 8 and capped.n("test") == ds.n_test
 
 
 def test_digits_splits_carry_their_provenance() -> None:

@@ -321,12 +321,15 @@ def test_prepare_table_then_prune_mlp_on_a_users_table() -> None:
     assert torch.isfinite(x_train).all() and float(x_train.min()) >= 0 and float(x_train.max()) <= 1
     rows = data.meta["rows"]
     assert not set(rows["train"]) & set(rows["test"]) and not set(rows["train"]) & set(rows["reward"])
+    assert not set(rows["reward"]) & set(rows["stop"])  # the reward never reads early stopping's rows
     unique_rows = len(df.drop(columns=["id", "const"]).drop_duplicates())  # duplicates dropped
-    assert data.n("train") + data.n("reward") + data.n("test") == unique_rows
+    assert sum(data.n(s) for s in ("train", "reward", "stop", "test")) == unique_rows
     spec = MLPSpec(data.n_features, 2, (32, 16), ("relu",) * 2, (False,) * 2, (0.0,) * 2)
     mlp = build_mlp(spec, seed=0)
     fit(mlp, data.tensors("train"), TrainConfig.mlp(epochs=60), val_data=data.tensors("stop"))
-    small, report = prune_mlp(mlp, *data.tensors("train"), *data.tensors("stop"), C=5.0)
+    xs, ys = data.tensors("stop")
+    small, report = prune_mlp(mlp, *data.tensors("train"), *data.tensors("reward"), C=5.0,
+                              X_stop=xs, y_stop=ys)  # fmt: skip
     assert count_params(small) <= count_params(mlp) and report["compression"] >= 1.0
     with pytest.raises(KeyError, match="target column"):
         prepare_table(df, "nope")

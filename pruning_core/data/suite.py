@@ -14,6 +14,7 @@ __all__ = [
     "MAX_CLASSES",
     "MIN_CLASS_ROWS",
     "SPLIT_FRACTIONS",
+    "STOP_SHARE_OF_VAL",
     "SUITE",
     "TabularSpec",
     "UnknownDatasetError",
@@ -22,8 +23,15 @@ __all__ = [
 ]
 
 
-SPLIT_FRACTIONS: tuple[float, float, float] = (0.60, 0.15, 0.25)
-"""Train / validation / test shares of the (cleaned) rows of every dataset."""
+SPLIT_FRACTIONS: tuple[float, float, float] = (0.55, 0.20, 0.25)
+"""Train / validation / test shares of the (cleaned) rows of every dataset. The validation rows
+are halved (:data:`STOP_SHARE_OF_VAL`) into the ``reward`` and ``stop`` splits, so early stopping
+never reads the rows a reward is measured on."""
+
+
+STOP_SHARE_OF_VAL = 0.5
+"""Share of the validation rows that form the early-stopping (``stop``) split; the rest are the
+``reward`` split. Stratified by class and seeded by the split seed."""
 
 
 MIN_CLASS_ROWS = 20

@@ -22,9 +22,11 @@ Every dataset (suite or OpenML file) goes through the same three steps, ``clean_
    the very largest tables with a fixed-seed stratified subsample (:data:`SUBSAMPLE_SEED`, the
    same for every split seed, so the data do not change with ``seed``).
 2. **Split** by row id, before any preprocessing: a stratified train / validation / test split of
-   60 / 15 / 25 % (:data:`SPLIT_FRACTIONS`) seeded by ``seed``. The row ids (positions in the
-   source table) of each split are kept on the dataset (``train_rows`` ...), so disjointness can
-   be checked on the raw rows (:func:`raw_frame`).
+   55 / 20 / 25 % (:data:`SPLIT_FRACTIONS`) seeded by ``seed``; as :class:`Splits` the
+   validation rows are halved, stratified, into ``reward`` and ``stop`` (disjoint: a reward never
+   reads the rows early stopping chose the weights on). The row ids (positions in the source
+   table) of each split are kept on the dataset (``train_rows`` ...), so disjointness can be
+   checked on the raw rows (:func:`raw_frame`).
 3. **Preprocess**, fitted on the training split only: numeric columns get median imputation and
    min-max scaling to [0, 1] (validation / test values may fall slightly outside); categorical
    columns get most-frequent imputation and one-hot encoding (``handle_unknown="ignore"``), at
@@ -63,6 +65,7 @@ from pruning_core.data.suite import (
     MAX_CLASSES,
     MIN_CLASS_ROWS,
     SPLIT_FRACTIONS,
+    STOP_SHARE_OF_VAL,
     SUBSAMPLE_SEED,
     TabularSpec,
     get_spec,
@@ -170,34 +173,49 @@ class TabularDataset:
     def splits(self, max_rows: Mapping[str, int | None] | None = None) -> Splits:
         """The dataset as :class:`~pruning_core.data.splits.Splits` of float32 / int64 tensors.
 
-        The validation split is both ``reward`` and ``stop`` (the same tensors: NEON stops
-        fine-tuning early on the rows its reward reads). ``max_rows`` (e.g. ``{"train": 400,
-        "reward": 200}``) caps splits with a random subset seeded by the name and split seed,
-        so every call gives the same rows. ``meta`` holds the source, seed and row ids.
+        The validation rows are halved into ``reward`` and ``stop`` (:meth:`reward_stop_index`:
+        disjoint, stratified, seeded), so early stopping never reads the rows a reward is measured
+        on. ``max_rows`` (e.g. ``{"train": 400, "reward": 200, "stop": 200}``) caps splits with
+        a random subset seeded by the name and split seed, so every call gives the same rows.
+        ``meta`` holds the source, seed and row ids.
         """
 
         def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
             return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
 
-        val = tensors(self.X_val, self.y_val)
+        r, s = self.reward_stop_index()
         splits = Splits(
             name=self.name,
             num_classes=self.n_classes,
             train=tensors(self.X_train, self.y_train),
-            reward=val,
-            stop=val,
+            reward=tensors(self.X_val[r], self.y_val[r]),
+            stop=tensors(self.X_val[s], self.y_val[s]),
             test=tensors(self.X_test, self.y_test),
             classes=list(self.class_names),
             meta={
                 "source": self.source,
                 "seed": self.seed,
-                "rows": {"train": self.train_rows, "reward": self.val_rows,
-                         "stop": self.val_rows, "test": self.test_rows},
+                "rows": {"train": self.train_rows, "reward": self.val_rows[r],
+                         "stop": self.val_rows[s], "test": self.test_rows},
             },
         )  # fmt: skip
         if not max_rows:
             return splits
         return splits.capped(max_rows, seed=zlib.crc32(self.name.encode()) + self.seed)
+
+    def reward_stop_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in the validation rows of the ``reward`` and the ``stop`` split: a disjoint,
+        stratified split (:data:`STOP_SHARE_OF_VAL` to ``stop``) seeded by the split seed, each
+        sorted. Unstratified when a class has a single validation row."""
+        idx = np.arange(self.n_val)
+        if self.n_val < 2:
+            raise ValueError(f"{self.name}: {self.n_val} validation rows cannot form reward + stop")
+        counts = np.bincount(self.y_val, minlength=self.n_classes)
+        strat = self.y_val if counts[counts > 0].min() >= 2 else None
+        reward, stop = train_test_split(
+            idx, test_size=STOP_SHARE_OF_VAL, stratify=strat, random_state=self.seed
+        )
+        return np.sort(reward), np.sort(stop)
 
     def copy(self) -> TabularDataset:
         """A deep copy of the arrays (cached datasets are never handed out directly)."""
@@ -473,7 +491,8 @@ def prepare_table(
     stratified, seeded train / validation / test (:data:`SPLIT_FRACTIONS`); numeric columns get
     median imputation and min-max scaling, and text or low-cardinality columns (or those named in
     ``categorical``) most-frequent imputation and one-hot encoding, all fitted on the training
-    rows only. The validation rows are both ``reward`` and ``stop``. ``drop`` removes columns
+    rows only. The validation rows are halved into disjoint ``reward`` and ``stop`` splits (see
+    :meth:`TabularDataset.reward_stop_index`). ``drop`` removes columns
     (identifiers, leaks); ``max_rows`` keeps a stratified subset first.
     """
     cleaned = clean_frame(
@@ -490,7 +509,7 @@ class TabularKey(ArtefactKey):
     """One preprocessed suite dataset on disk: its spec, split seed and preprocessing settings."""
 
     KIND = "tabular"
-    VERSION = 1
+    VERSION = 2
     SUFFIX = ".npz"
     spec: TabularSpec
     seed: int

@@ -7,7 +7,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from pruning_core.studies.neon import METHODS
+from pruning_core.studies.neon import METHOD_LABELS, METHODS, STRUCTURAL
 
 __all__ = [
     "plot_layer_reduction",
@@ -18,12 +18,10 @@ __all__ = [
 
 
 _COLORS = {"neon": "tab:red", "neon_guard": "tab:purple", "gmp": "tab:blue",
-           "uniform": "tab:green", "random": "tab:gray"}  # fmt: skip
+           "uniform": "tab:green", "global_l1": "tab:olive", "random": "tab:gray"}  # fmt: skip
 
 
-_LABELS = {"neon": "NEON agent", "neon_guard": "NEON agent + validation guard",
-           "gmp": "GMP + retraining", "uniform": "uniform neurons",
-           "random": "random agent"}  # fmt: skip
+_LABELS = METHOD_LABELS
 
 
 def plot_training_curve(log: pd.DataFrame, window: int = 10) -> Any:
@@ -63,7 +61,8 @@ def plot_pareto(means: pd.DataFrame, results: pd.DataFrame | None = None) -> Any
     for m in METHODS:
         sub = means[means["method"] == m].sort_values("C")
         ax.plot(sub["mean_delta_test_pp"], sub["mean_compression"], marker="o", ms=7,
-                color=_COLORS[m], label=_LABELS[m], lw=1.5)  # fmt: skip
+                color=_COLORS[m], label=_LABELS[m], lw=1.5,
+                ls="-" if STRUCTURAL[m] else "--")  # fmt: skip
         for r in sub.itertuples():
             if not pd.isna(r.C):
                 ax.annotate(f"C={r.C:g}", (r.mean_delta_test_pp, r.mean_compression),

@@ -29,7 +29,7 @@ from pruning_core.rl.agents.a2c import load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
-from pruning_core.train.loop import TrainConfig, evaluate, fit
+from pruning_core.train.loop import TrainConfig, evaluate, fit, planned_steps
 
 __all__ = [
     "BaseNetKey",
@@ -43,7 +43,7 @@ class BaseNetKey(ArtefactKey):
     """One NEON base network: dataset, index, seed, architecture space, training and data."""
 
     KIND = "neon/base"
-    VERSION = 1
+    VERSION = 2
     dataset: str
     index: int
     seed: int
@@ -70,6 +70,11 @@ def base_network(
 ) -> BaseNet:
     """Network ``index`` of dataset ``data``: a random architecture, trained, cached.
 
+    Trained to convergence as ``train_cfg`` says (the study: early stopping on the ``stop``
+    split after ``patience`` checks without a better validation loss, the best weights kept,
+    a generous epoch cap); ``meta`` records whether it stopped early (``stopped_early``; False:
+    the cap ended it), its best epoch and its accuracy on the ``stop`` split.
+
     The cache path is the :class:`BaseNetKey` of the dataset name, index, seed, architecture
     space, training config and ``data_key`` (the row caps), so any change builds a new network
     and an interrupted study resumes from the networks already trained. ``cache_dir`` replaces
@@ -89,6 +94,9 @@ def base_network(
             val_data=data.tensors("stop"),
         )  # fmt: skip
         secs = time.perf_counter() - t0
+        _, planned = planned_steps(data.tensors("train"), train_cfg)
+        hist = [r for r in res.rows if "val_loss" in r and np.isfinite(r["val_loss"])]
+        best = min(hist, key=lambda r: r["val_loss"])["epoch"] if hist else float("nan")
         return {
             "dataset": data.name,
             "index": index,
@@ -99,6 +107,11 @@ def base_network(
             "train_seconds": secs,
             "epochs": res.steps / max(1, data.n("train") // train_cfg.batch_size),
             "key": key,
+            "meta": {
+                "stop_acc": evaluate(model, data.tensors("stop"), batch_size=None)["top1"],
+                "stopped_early": bool(res.steps < planned),
+                "best_epoch": float(best),
+            },
         }
 
     obj = cached(path, build)
@@ -115,6 +128,7 @@ def base_network(
         train_seconds=obj["train_seconds"],
         epochs=obj["epochs"],
         key=obj["key"],
+        meta=dict(obj.get("meta", {})),
     )
 
 
@@ -138,6 +152,8 @@ def prune_mlp(
     guard: bool = False,
     seed: int = 0,
     threads: int | None = 1,
+    X_stop: Any = None,
+    y_stop: Any = None,
     **env_kw: Any,
 ) -> tuple[MLP, dict[str, Any]]:
     """Prune the hidden neurons of a trained MLP with a trained NEON agent -- no training.
@@ -146,7 +162,9 @@ def prune_mlp(
     ``pruning_core/assets/neon_agent.pt``) walks the hidden layers ``passes`` times; each action
     keeps 100 / 90 / 80 / 70 / 60 % of a layer's neurons (largest incoming-weight L1 norm),
     removes the rest structurally and fine-tunes briefly on ``X_train`` with early stopping on
-    ``X_val`` (inputs scaled as for training; the test split is never needed). ``C`` is the
+    ``X_stop`` / ``y_stop`` when given (other rows than ``X_val``, so the reward never reads the
+    rows early stopping chose the weights on), else on ``X_val`` (inputs scaled as for training;
+    the test split is never needed). The reward reads ``X_val``. ``C`` is the
     accuracy, in percentage points, you accept to lose. ``guard=True`` undoes any action after
     which the validation accuracy fell more than ``C`` below the original (not part of NEON).
 
@@ -161,10 +179,13 @@ def prune_mlp(
 
     mlp = copy.deepcopy(as_mlp(model)).cpu().eval()
     val = (_tensor(X_val, torch.float32), _tensor(y_val, torch.long))
+    if (X_stop is None) != (y_stop is None):
+        raise ValueError("give both X_stop and y_stop, or neither")
+    stop = val if X_stop is None else (_tensor(X_stop, torch.float32), _tensor(y_stop, torch.long))
     data = Splits(
         "user", mlp.head.out_features,
         train=(_tensor(X_train, torch.float32), _tensor(y_train, torch.long)),
-        reward=val, stop=val,
+        reward=val, stop=stop,
     )  # fmt: skip
     task = NeonTask.from_model(mlp, data, name="user")
     env = NeonEnv(

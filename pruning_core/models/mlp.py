@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,6 +233,21 @@ class MLP(nn.Module):
     def next_linear(self, layer: int) -> nn.Linear:
         """The ``Linear`` that reads hidden layer ``layer``'s output."""
         return self.blocks[layer + 1].linear if layer + 1 < len(self.blocks) else self.head
+
+    def step_params(self, layers: Sequence[int]) -> list[nn.Parameter]:
+        """The parameters a pruning step at hidden ``layers`` changes, each once, in model order:
+        each layer's ``Linear`` and batch-norm and the ``Linear`` that reads it. What NEON's
+        ``finetune="changed"`` trains, and what every baseline of the NEON study trains too."""
+        for layer in layers:
+            if not 0 <= layer < len(self.blocks):
+                raise IndexError(f"hidden layer {layer} out of range: the MLP has {len(self.blocks)}")
+        chosen: list[nn.Module] = []
+        for layer in sorted(set(layers)):
+            block = self.blocks[layer]
+            chosen += [block.linear, *([block.bn] if block.bn is not None else []),
+                       self.next_linear(layer)]  # fmt: skip
+        ids = {id(p) for m in chosen for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) in ids]
 
     def spec(self) -> MLPSpec:
         """The current architecture (widths after any structural removal)."""

@@ -8,6 +8,8 @@
   final network (the AMC-style end-of-episode signal PuRL is contrasted with).
 * :func:`neon_reward` -- NEON's reward for one structured (neuron-removal) step
   (Hirsch & Katz 2022).
+* :func:`within_allowed_loss` -- NEON's "within C" test on its own, the one rule every method of
+  the NEON study is stopped at ``C`` by (the reward's penalty, the guard, the baselines).
 
 Keeping them pure (no model, no environment) lets notebooks plot reward surfaces and tests check
 hand-computed values without building a network.
@@ -27,6 +29,7 @@ __all__ = [
     "purl_reward",
     "purl_reward_grid",
     "purl_step_reward",
+    "within_allowed_loss",
 ]
 
 
@@ -93,6 +96,22 @@ def purl_step_reward(
     return purl_reward(accuracy, sparsity, target_accuracy, target_sparsity, beta)
 
 
+def within_allowed_loss(delta_pp: float, max_drop_pp: float, noise_margin_pp: float = 0.0) -> bool:
+    """Whether an accuracy change ``delta_pp`` (points, new - original) is within NEON's ``C``.
+
+    True when ``delta_pp >= -max(C, noise_margin_pp)``: the loss is at most ``C``, or so small
+    that it counts as noise. It is exactly the case in which :func:`neon_reward` does *not* pay
+    ``-L**3``, so a method stopped by this rule and the agent's reward agree on what "C" means.
+    """
+    if not max_drop_pp >= 0.0:
+        raise ValueError(
+            f"max_drop_pp (NEON's C, in percentage points) must be >= 0: got {max_drop_pp}."
+        )
+    if not noise_margin_pp >= 0.0:
+        raise ValueError(f"noise_margin_pp must be >= 0: got {noise_margin_pp}.")
+    return float(delta_pp) >= -max(float(max_drop_pp), float(noise_margin_pp)) - 1e-9
+
+
 def neon_reward(
     keep_fraction: float,
     accuracy: float,
@@ -129,7 +148,7 @@ def neon_reward(
     delta = (float(accuracy) - float(base_accuracy)) * 100.0
     if abs(delta) <= noise_margin_pp:
         return removed
-    if delta < -float(max_drop_pp):
+    if not within_allowed_loss(delta, max_drop_pp, noise_margin_pp):
         return -(removed**3)
     if delta > 0.0:
         return removed**3

@@ -4,10 +4,15 @@ Protocol (cross-dataset, as in Hirsch & Katz 2022): the study's datasets are spl
 for each fold an agent is trained on the networks of the *other* folds' datasets and tested on
 the networks of the held-out fold's datasets, which it never saw. On every test network the
 agent prunes once per allowed loss ``C`` (one greedy episode, no training), and three baselines
-prune the same network with the same fine-tuning: global L1 magnitude pruning with retraining
-(GMP), uniform structural neuron pruning, and a random agent (:mod:`pruning_core.baselines`).
-Compression is original parameters / remaining parameters (all parameters; nonzero ones for
-GMP); accuracy change is measured on the test split, in percentage points.
+prune the same network under the same rule for ``C`` and with the same fine-tuning
+(:mod:`pruning_core.methods.baselines`): uniform and global L1-norm neuron pruning (structural),
+global magnitude weight pruning (unstructured) and a random agent. Compression is original
+parameters / remaining parameters (all parameters; nonzero ones for the unstructured baseline,
+whose network is not smaller); accuracy change is measured on the test split, in points.
+
+The datasets of a profile are *candidates*: :mod:`pruning_core.studies.neon_suite` compares
+each one's base networks with a logistic regression and the majority class on the ``reward``
+split, and only datasets where a model clearly beats the majority class enter the folds.
 
 Everything expensive is cached under ``cache_root()/neon`` at the path its key (a hash of its
 config) derives: base networks (:func:`pruning_core.methods.neon.base_network`), fold agents
@@ -36,12 +41,14 @@ import pandas as pd
 from pruning_core.config import by_profile, progress, torch_threads
 from pruning_core.data.splits import Splits
 from pruning_core.data.tabular import load_tabular
+from pruning_core.methods.baselines import BASELINES
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import ArchitectureSpace, BaseNet
 from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
 from pruning_core.runs import ArtefactKey, atomic_write_text, git_info
+from pruning_core.studies.neon_suite import admit_datasets, admitted, reference_table
 from pruning_core.train.loop import TrainConfig
 
 __all__ = [
@@ -49,10 +56,12 @@ __all__ = [
     "CPU_DATASETS",
     "NeonStudySizes",
     "SMOKE_DATASETS",
+    "admit_study_datasets",
     "build_base_networks",
     "load_study_data",
     "make_folds",
     "neon_study_sizes",
+    "study_folds",
     "train_fold_agents",
     "train_shipped_agent",
 ]
@@ -75,9 +84,29 @@ SMOKE_DATASETS: tuple[str, ...] = ("spam7", "chile_vote", "breast_cancer", "trai
 T = TypeVar("T")
 
 
-METHODS: tuple[str, ...] = ("neon", "neon_guard", "gmp", "uniform", "random")
+NOISE_MARGIN_PP = 0.5
+"""The study's noise margin (points): a reward-split accuracy change this small earns ``L``,
+neither ``+L**3`` nor ``-L**3``, and counts as within every ``C``. Below 1 so that ``C = 0`` and
+``C = 1`` still differ."""
+
+
+METHODS: tuple[str, ...] = ("neon", "neon_guard", "uniform", "global_l1", "gmp", "random")
 """Method names in the result tables. ``neon_guard`` is the same agent with an inference-time
-guard that undoes any action whose validation accuracy falls more than C below the original."""
+guard that undoes any action after which the reward-split accuracy is no longer within C;
+the baselines are :data:`pruning_core.methods.baselines.BASELINES` (``gmp`` is unstructured)."""
+
+
+METHOD_LABELS: dict[str, str] = {
+    "neon": "NEON agent",
+    "neon_guard": "NEON agent + guard at C",
+    **{m: str(b["label"]) for m, b in BASELINES.items()},
+}
+"""What tables and figures call each method."""
+
+
+STRUCTURAL: dict[str, bool] = {"neon": True, "neon_guard": True,
+                               **{m: bool(b["structural"]) for m, b in BASELINES.items()}}  # fmt: skip
+"""Whether a method's compression is a smaller network (False: nonzero weights only)."""
 
 
 AGENTS: tuple[str, ...] = ("neon", "neon_guard")
@@ -89,7 +118,8 @@ class NeonStudySizes:
 
     profile: str
     datasets: tuple[str, ...]
-    """Datasets of the study (all folds)."""
+    """Candidate datasets; those that pass the admission rule
+    (:func:`pruning_core.studies.neon_suite.admit_datasets`) make the folds."""
     n_folds: int
     """Folds of datasets; each fold's datasets are tested by an agent trained on the others."""
     nets_per_dataset: int
@@ -99,7 +129,7 @@ class NeonStudySizes:
     max_train_rows: int | None
     """Cap on training rows per dataset (fixed-seed subset)."""
     max_val_rows: int | None
-    """Cap on validation rows (the ``reward`` split, which is also the ``stop`` split)."""
+    """Cap on the rows of each validation half: the ``reward`` and the ``stop`` split."""
     max_test_rows: int | None
     """Cap on test rows (reported accuracy only)."""
     space: ArchitectureSpace
@@ -118,6 +148,12 @@ class NeonStudySizes:
     """Episodes of the per-network agent whose training time is measured."""
     ship_episodes: int
     """Training episodes of the shipped agent (all study datasets)."""
+    admit_min_gain_pp: float = 2.0
+    """Admission: the best model must beat the majority class on the reward split by more than
+    this many points (and by more than ``admit_se`` standard errors)."""
+    admit_se: float = 2.0
+    """Admission: standard errors of the majority-class accuracy on the reward split the best
+    model must beat it by (with ``admit_min_gain_pp``, the larger of the two)."""
     max_drop_pp: float = 0.5
     """Best C: the largest mean compression whose mean validation change is >= -this."""
     seed: int = 0
@@ -143,6 +179,8 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
         ft=ft,
         stat_rows=by_profile(profile, smoke=200, cpu=500, gpu=3000),
         seed=seed,
+        removed_of="original",  # L against the layer's original width: a 4th cut pays less
+        noise_margin_pp=NOISE_MARGIN_PP,
     )
     space = by_profile(
         profile,
@@ -150,11 +188,11 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
         cpu=ArchitectureSpace(max_layers=6, widths=(64, 128, 192, 256)),
         gpu=ArchitectureSpace(),
     )
-    base_train = by_profile(
+    base_train = by_profile(  # to convergence: early stopping ends it, the cap rarely does
         profile,
-        smoke=TrainConfig.mlp(epochs=8, patience=2),
-        cpu=TrainConfig.mlp(epochs=25, patience=3),
-        gpu=TrainConfig.mlp(epochs=100, patience=10),
+        smoke=TrainConfig.mlp(epochs=300, patience=10),
+        cpu=TrainConfig.mlp(epochs=500, patience=10),
+        gpu=TrainConfig.mlp(epochs=500, patience=20),
     )
     agent = A2CConfig(
         warmup_episodes=by_profile(profile, smoke=2, cpu=10, gpu=50),
@@ -166,8 +204,8 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
         smoke="smoke: 4 datasets, 2 folds, tiny nets (<= 2 layers of 16-32), a few episodes",
         cpu=(
             "cpu: 18 offline datasets (3 folds of 6) instead of 28 OpenML ones, 2 networks per "
-            "dataset instead of 30, widths 64-256 instead of 100-1000, base nets trained <= 25 "
-            "epochs on <= 3,000 rows, fine-tuning <= 60 Adam steps per action, one C-conditioned "
+            "dataset instead of 30, widths 64-256 instead of 100-1000, base nets trained to "
+            "convergence (early stopping, <= 500 epochs) on <= 3,000 rows, fine-tuning <= 60 Adam steps per action, one C-conditioned "
             "agent per fold instead of one agent per C, one-step TD advantages instead of "
             "Monte-Carlo returns"
         ),
@@ -206,20 +244,31 @@ def with_threads(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def _caps(sizes: NeonStudySizes) -> dict[str, int | None]:
+    return {"train": sizes.max_train_rows, "reward": sizes.max_val_rows,
+            "stop": sizes.max_val_rows, "test": sizes.max_test_rows}  # fmt: skip
+
+
 def _data_key(sizes: NeonStudySizes) -> dict[str, Any]:
-    return {"train": sizes.max_train_rows, "val": sizes.max_val_rows, "test": sizes.max_test_rows}
+    return {"rows": _caps(sizes), "reward_stop": "disjoint"}
 
 
 def load_study_data(
     sizes: NeonStudySizes, datasets: Sequence[str] | None = None
 ) -> dict[str, Splits]:
-    """Each dataset's splits as tensors (rows capped as the profile says)."""
+    """Each dataset's splits as tensors (rows capped as the profile says); ``reward`` and
+    ``stop`` are disjoint halves of the validation rows (checked here)."""
     names = list(datasets or sizes.datasets)
-    caps = {"train": sizes.max_train_rows, "reward": sizes.max_val_rows, "test": sizes.max_test_rows}
-    return {
+    caps = _caps(sizes)
+    out = {
         n: load_tabular(n, sizes.seed).splits(caps)
         for n in progress(names, desc="datasets", unit="ds")
     }
+    for n, d in out.items():
+        rows = d.meta.get("rows", {})
+        if d.stop is d.reward or set(rows.get("reward", ())) & set(rows.get("stop", ())):
+            raise RuntimeError(f"{n}: the reward and stop splits share rows")
+    return out
 
 
 @with_threads
@@ -246,12 +295,35 @@ def build_base_networks(
                 "dropout": b.spec.dropout[0],
                 "params": count_params(b.model()),
                 "val_acc": b.val_acc,
+                "stop_acc": b.meta.get("stop_acc", float("nan")),
                 "test_acc": b.test_acc,
                 "epochs": b.epochs,
+                "best_epoch": b.meta.get("best_epoch", float("nan")),
+                "stopped_early": b.meta.get("stopped_early"),
                 "train_seconds": b.train_seconds,
             }
         )
     return nets, pd.DataFrame(rows)
+
+
+def admit_study_datasets(
+    sizes: NeonStudySizes, data: dict[str, Splits], base_table: pd.DataFrame
+) -> pd.DataFrame:
+    """The reference table of every candidate with the admission rule applied
+    (:func:`~pruning_core.studies.neon_suite.admit_datasets` at the profile's thresholds)."""
+    refs = reference_table(data, base_table)
+    return admit_datasets(refs, sizes.admit_min_gain_pp, sizes.admit_se)
+
+
+def study_folds(sizes: NeonStudySizes, datasets: Sequence[str]) -> list[list[str]]:
+    """Folds of the admitted ``datasets``: the profile's ``n_folds``, fewer when fewer datasets
+    are left (each fold needs one); ValueError when fewer than two datasets are left."""
+    if len(datasets) < 2:
+        raise ValueError(
+            f"only {len(datasets)} dataset(s) passed the admission rule ({list(datasets)}): the "
+            "cross-dataset protocol needs at least 2; add candidates to the profile"
+        )
+    return make_folds(datasets, min(sizes.n_folds, len(datasets)), sizes.seed)
 
 
 def make_folds(datasets: Sequence[str], n_folds: int, seed: int = 0) -> list[list[str]]:
@@ -355,11 +427,10 @@ def train_shipped_agent(
     sizes = neon_study_sizes(profile)
     episodes = episodes or sizes.ship_episodes
     data = load_study_data(sizes)
-    nets, _ = build_base_networks(sizes, data)
-    ckpt = agent_key(sizes, list(sizes.datasets), "shipped").path()
-    agent, log = train_agent(
-        sizes, _tasks(sizes.datasets, nets, data), episodes, ckpt, "shipped agent"
-    )
+    nets, base_table = build_base_networks(sizes, data)
+    names = admitted(admit_study_datasets(sizes, data, base_table))
+    ckpt = agent_key(sizes, names, "shipped").path()
+    agent, log = train_agent(sizes, _tasks(names, nets, data), episodes, ckpt, "shipped agent")
     path = Path(path)
     agent.export(path)
     tail = log.tail(max(10, len(log) // 10))
@@ -372,8 +443,8 @@ def train_shipped_agent(
         "git": git_info(),
         "profile": profile,
         "episodes": agent.episodes_done,
-        "datasets": list(sizes.datasets),
-        "networks": len(nets),
+        "datasets": names,
+        "networks": sum(d in names for d, _ in nets),
         "obs_dim": agent.obs_dim,
         "n_actions": agent.n_actions,
         "keep_fractions": list(sizes.env.keep_fractions),

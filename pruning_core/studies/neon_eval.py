@@ -18,6 +18,8 @@ from scipy import stats
 from pruning_core.config import progress
 from pruning_core.data.splits import Splits
 from pruning_core.methods.baselines import (
+    BASELINES,
+    global_l1_rounds,
     gmp_rounds,
     random_agent_episode,
     select_by_C,
@@ -31,7 +33,13 @@ from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
 from pruning_core.stats import finite_or_none
-from pruning_core.studies.neon import METHODS, NeonStudySizes, agent_key, with_threads
+from pruning_core.studies.neon import (
+    METHODS,
+    STRUCTURAL,
+    NeonStudySizes,
+    agent_key,
+    with_threads,
+)
 from pruning_core.train.loop import evaluate
 
 __all__ = [
@@ -52,7 +60,7 @@ class EvalKey(ArtefactKey):
     """One test network's evaluation rows: the agent, the base network and the settings."""
 
     KIND = "neon/eval"
-    VERSION = 2
+    VERSION = 3
     dataset: str
     index: int
     agent: str
@@ -96,9 +104,16 @@ def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, 
 def evaluate_network(
     sizes: NeonStudySizes, base: BaseNet, data: Splits, agent: ActorCriticAgent, fold: int
 ) -> pd.DataFrame:
-    """Prune one test network with the agent (each C) and the three baselines; one row each."""
+    """Prune one test network with the agent and every baseline at each C; one row each.
+
+    The C rule and the fine-tuning are the same for all (:mod:`pruning_core.methods.baselines`):
+    ``neon_guard`` and the random agent undo an action that leaves C (the env's guard), the
+    schedules stop before their first round that does, all with the env's noise margin.
+    """
     task = NeonTask.from_base(base, data)
-    env = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values))
+    cfg = replace(sizes.env, C_values=sizes.C_values)
+    env = NeonEnv([task], cfg)
+    guarded = NeonEnv([task], replace(cfg, guard=True))
     orig = base.model()
     test0 = evaluate(orig, data.tensors("test"), batch_size=None)["top1"]
     common = {
@@ -112,39 +127,34 @@ def evaluate_network(
         "widths_orig": "-".join(map(str, base.spec.hidden)),
     }
     rows = []
-    guarded = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values, guard=True))
     for method, e in (("neon", env), ("neon_guard", guarded)):
         for C in sizes.C_values:
             t0 = time.perf_counter()
             rep = _greedy_episode(e, agent, C, sizes.seed)
             rows.append({**common, "method": method, "C": C,
                          **_row_from_report(rep, e.final_model(), data, t0)})  # fmt: skip
-    t0 = time.perf_counter()
-    rep = random_agent_episode(env, seed=sizes.seed + 17, task=0, C=sizes.C_values[0])
-    rows.append({**common, "method": "random", "C": math.nan,
-                 **_row_from_report(rep, env.final_model(), data, t0)})  # fmt: skip
+    for C in sizes.C_values:  # the same random actions at every C (one seed), guarded at C
+        t0 = time.perf_counter()
+        rep = random_agent_episode(guarded, seed=sizes.seed + 17, task=0, C=C)
+        rep["actions"] = "".join(str(s["action"]) for s in rep["steps"])
+        rows.append({**common, "method": "random", "C": C,
+                     **_row_from_report(rep, guarded.final_model(), data, t0)})  # fmt: skip
     rounds = sizes.env.passes * base.spec.n_hidden
-    stop = max(sizes.C_values)
+    kw = {"stop_below_pp": max(sizes.C_values), "noise_margin_pp": sizes.env.noise_margin_pp}
+    floor = min(sizes.env.keep_fractions) ** sizes.env.passes
     ft = sizes.env.ft
-    for method, fn in (
-        ("gmp", lambda: gmp_rounds(orig, data, rounds, ft, stop_below_pp=stop)),
-        (
-            "uniform",
-            lambda: uniform_rounds(
-                orig,
-                data,
-                rounds,
-                ft,
-                min_keep_share=min(sizes.env.keep_fractions) ** sizes.env.passes,
-                stop_below_pp=stop,
-            ),
-        ),  # fmt: skip
-    ):
+    schedules = {
+        "uniform": lambda: uniform_rounds(orig, data, rounds, ft, min_keep_share=floor, **kw),
+        "global_l1": lambda: global_l1_rounds(orig, data, rounds, ft, min_keep_share=floor, **kw),
+        "gmp": lambda: gmp_rounds(orig, data, rounds, ft, **kw),
+    }
+    for method, fn in schedules.items():
         t0 = time.perf_counter()
         table = fn()
         secs = time.perf_counter() - t0
         for C in sizes.C_values:
-            sel = select_by_C(table, C)
+            sel = select_by_C(table, C, sizes.env.noise_margin_pp)
+            pruned = int(sel["round"]) > 0 and "widths" in sel
             rows.append(
                 {
                     **common,
@@ -155,15 +165,14 @@ def evaluate_network(
                     "val_acc": float(sel["val_acc"]),
                     "delta_val_pp": float(sel["delta_val_pp"]),
                     "test_acc": float(sel["test_acc"]),
-                    "widths_final": sel.get("widths", common["widths_orig"])
-                    if int(sel["round"]) > 0
-                    else common["widths_orig"],
+                    "widths_final": sel["widths"] if pruned else common["widths_orig"],
                     "actions": f"round {int(sel['round'])}/{rounds}",
                     "seconds": secs,
                 }
             )
     df = pd.DataFrame(rows).drop(columns=["_test"], errors="ignore")
     df["delta_test_pp"] = (df["test_acc"] - df["test_acc_orig"]) * 100
+    df["structural"] = df["method"].map(STRUCTURAL)
     return df
 
 
@@ -199,7 +208,9 @@ def evaluate_study(
 
 
 def method_means(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean compression and accuracy changes per method and C (random: one row, C empty)."""
+    """Mean compression and accuracy changes per method and C, and the share of networks whose
+    test accuracy fell more than C (``share_drop_over_C``)."""
+    results = results.assign(over_C=results["delta_test_pp"] < -results["C"].fillna(np.inf))
     g = results.assign(C=results["C"].fillna(-1.0)).groupby(["method", "C"], sort=False)
     out = g.agg(
         n=("compression", "size"),
@@ -209,8 +220,10 @@ def method_means(results: pd.DataFrame) -> pd.DataFrame:
         mean_delta_test_pp=("delta_test_pp", "mean"),
         std_delta_test_pp=("delta_test_pp", "std"),
         mean_delta_val_pp=("delta_val_pp", "mean"),
+        share_drop_over_C=("over_C", "mean"),
         mean_seconds=("seconds", "mean"),
     ).reset_index()
+    out["structural"] = out["method"].map(STRUCTURAL)
     out["C"] = out["C"].where(out["C"] >= 0)
     order = {m: i for i, m in enumerate(METHODS)}
     return out.sort_values(["method", "C"], key=lambda s: s.map(order) if s.name == "method" else s)
@@ -227,15 +240,13 @@ def choose_best_C(means: pd.DataFrame, max_drop_pp: float = 0.5, method: str = "
 
 
 def _at(results: pd.DataFrame, method: str, C: float) -> pd.DataFrame:
-    sub = results[results["method"] == method]
-    if method != "random":
-        sub = sub[sub["C"] == C]
+    sub = results[(results["method"] == method) & (results["C"] == C)]
     return sub.set_index(["dataset", "net"]).sort_index()
 
 
 def per_dataset_table(results: pd.DataFrame, best_C: float) -> pd.DataFrame:
     """Per held-out dataset (and the mean over networks): compression and test change of NEON
-    at ``best_C`` and of each baseline (GMP and uniform at the same C)."""
+    at ``best_C`` and of each baseline at the same C."""
     parts = []
     for m in METHODS:
         sub = _at(results, m, best_C).groupby(level="dataset")[["compression", "delta_test_pp"]]
@@ -258,7 +269,7 @@ def paired_tests(results: pd.DataFrame, best_C: float, agent: str = "neon") -> p
     accuracy change, paired by network."""
     neon = _at(results, agent, best_C)
     rows = []
-    for m in ("gmp", "uniform", "random"):
+    for m in BASELINES:
         other = _at(results, m, best_C).reindex(neon.index)
         for metric in ("compression", "log_compression", "delta_test_pp"):
             col = "compression" if metric == "log_compression" else metric
@@ -275,7 +286,7 @@ def paired_tests(results: pd.DataFrame, best_C: float, agent: str = "neon") -> p
                     "agent": agent,
                     "baseline": m,
                     "metric": metric,
-                    "C": best_C if m != "random" else math.nan,
+                    "C": best_C,
                     "n": len(a),
                     "neon_mean": float(np.mean(a)),
                     "baseline_mean": float(np.mean(b)),
@@ -288,12 +299,11 @@ def paired_tests(results: pd.DataFrame, best_C: float, agent: str = "neon") -> p
 
 
 def layer_reduction(results: pd.DataFrame, best_C: float) -> pd.DataFrame:
-    """Share of neurons kept per hidden-layer position, NEON (best C) and uniform (same C)."""
+    """Share of neurons kept per hidden-layer position (of the layer's original width), for the
+    agent and the structural baselines at ``best_C``."""
     rows = []
-    for m in ("neon", "neon_guard", "uniform", "random"):
-        sub = results[results["method"] == m]
-        if m != "random":
-            sub = sub[sub["C"] == best_C]
+    for m in [m for m in METHODS if STRUCTURAL[m]]:
+        sub = results[(results["method"] == m) & (results["C"] == best_C)]
         for r in sub.itertuples():
             w0 = [int(v) for v in str(r.widths_orig).split("-")]
             w1 = [int(v) for v in str(r.widths_final).split("-")]
@@ -327,7 +337,9 @@ def timing_study(
     small, rep = prune_mlp(
         base.model(), *d.tensors("train"), *d.tensors("reward"), C=C,
         passes=sizes.env.passes, agent=agents[0], seed=sizes.seed,
+        X_stop=d.tensors("stop")[0], y_stop=d.tensors("stop")[1],
         ft=sizes.env.ft, stat_rows=sizes.env.stat_rows,
+        removed_of=sizes.env.removed_of, noise_margin_pp=sizes.env.noise_margin_pp,
     )  # fmt: skip
     prune_s = time.perf_counter() - t0
     task = NeonTask.from_base(base, d)
@@ -365,21 +377,21 @@ def study_summary(
     """The headline numbers for ``summary.json`` (NaN written as null).
 
     The headline (``mean_compression``, ``mean_delta_acc_pp``) is the plain NEON agent at its
-    best C; ``neon_guard`` holds the guarded variant at its own best C; ``baselines`` hold GMP
-    and uniform at the agent's best C and the random agent.
+    best C; ``neon_guard`` holds the guarded variant at its own best C; ``baselines`` hold each
+    baseline at the agent's best C (its label, whether it is structural, and ``per_C``).
+    "Ahead of every baseline" compares with the structural ones (the unstructured baseline's
+    nonzero count is not a smaller network).
     """
 
-    def pick(m: str, C: float | None) -> dict[str, float]:
-        sub = means[means["method"] == m]
-        if C is not None:
-            sub = sub[sub["C"] == C]
-        r = sub.iloc[0]
+    def pick(m: str, C: float) -> dict[str, float]:
+        r = means[(means["method"] == m) & (means["C"] == C)].iloc[0]
         return {"mean_compression": float(r["mean_compression"]),
                 "mean_delta_acc_pp": float(r["mean_delta_test_pp"]),
-                "mean_delta_val_pp": float(r["mean_delta_val_pp"])}  # fmt: skip
+                "mean_delta_val_pp": float(r["mean_delta_val_pp"]),
+                "share_drop_over_C": float(r["share_drop_over_C"])}  # fmt: skip
 
     def verdict(agent: dict[str, float], C: float) -> dict[str, bool]:
-        others = [pick("gmp", C), pick("uniform", C), pick("random", None)]
+        others = [pick(m, C) for m, b in BASELINES.items() if b["structural"]]
         return {
             "goal_met": bool(
                 agent["mean_compression"] >= 24.59 and agent["mean_delta_acc_pp"] >= -0.5
@@ -392,8 +404,11 @@ def study_summary(
         }
 
     neon = pick("neon", best_C)
-    baselines = {"gmp": pick("gmp", best_C), "uniform": pick("uniform", best_C),
-                 "random": pick("random", None)}  # fmt: skip
+    baselines = {
+        m: {**pick(m, best_C), "label": b["label"], "structural": b["structural"],
+            "per_C": {f"{C:g}": pick(m, C) for C in sizes.C_values}}
+        for m, b in BASELINES.items()
+    }  # fmt: skip
     per_C = {f"{C:g}": pick("neon", C) for C in sizes.C_values}
     gC = best_C if best_C_guard is None else best_C_guard
     guard = {"best_C": gC, **pick("neon_guard", gC), **verdict(pick("neon_guard", gC), gC),

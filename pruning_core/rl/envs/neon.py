@@ -26,8 +26,8 @@ activations on a fixed sample of training rows (the same eight), each averaged o
 neurons. Unbounded statistics pass through ``sign(x) * log1p(|x|)`` and are clipped.
 
 The test split never enters the environment: the reward reads the ``reward`` split and early
-stopping the ``stop`` split (:class:`~pruning_core.data.splits.Splits`; today the same
-validation rows).
+stopping the ``stop`` split (:class:`~pruning_core.data.splits.Splits`; disjoint rows for the
+suite's tables and :func:`~pruning_core.data.tabular.prepare_table`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from pruning_core.rl.envs.neon_features import (
     OBS_DIM,
     layer_features,
 )
-from pruning_core.rl.rewards import neon_reward
+from pruning_core.rl.rewards import neon_reward, within_allowed_loss
 from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
@@ -87,7 +87,7 @@ class NeonTask:
     """One network to prune and the data it is fine-tuned and rewarded on.
 
     ``data`` never holds a test split: the reward reads ``reward``, the fine-tuning after an
-    action stops early on ``stop`` (today the same tensors as ``reward``) and the activation
+    action stops early on ``stop`` (other rows, where the data give them) and the activation
     statistics come from ``train``.
     """
 
@@ -162,8 +162,9 @@ class NeonEnvConfig:
     stat_rows: int = 500
     """Training rows whose activations feed the observation (the paper uses up to 3,000)."""
     guard: bool = False
-    """Undo an action after which validation accuracy is more than C below the original (an
-    inference-time safety net; not part of NEON; the reward still sees the attempted action)."""
+    """Undo an action after which validation accuracy is no longer within C of the original
+    (:func:`~pruning_core.rl.rewards.within_allowed_loss`, noise margin included; an
+    inference-time safety net, not part of NEON; the reward still sees the attempted action)."""
     seed: int = 0
     """Seed of the activation-statistics rows and the fine-tuning batch order."""
     removed_of: str = "current"
@@ -316,12 +317,7 @@ class NeonEnv(gym.Env):
         assert self.model is not None
         if self.config.finetune == "all":
             return list(self.model.parameters())
-        block = self.model.blocks[layer]
-        ps = list(block.linear.parameters())
-        if block.bn is not None:
-            ps += list(block.bn.parameters())
-        ps += list(self.model.next_linear(layer).parameters())
-        return ps
+        return self.model.step_params([layer])
 
     # --- gymnasium API ---------------------------------------------------------------------
     def reset(
@@ -441,7 +437,8 @@ class NeonEnv(gym.Env):
             neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C,
                         noise_margin_pp=self.config.noise_margin_pp)
         )  # fmt: skip
-        if prev is not None and (self.val_acc - self.task.base_val_acc) * 100 < -self.C:
+        delta = (self.val_acc - self.task.base_val_acc) * 100
+        if prev is not None and not within_allowed_loss(delta, self.C, self.config.noise_margin_pp):
             self.model, self.val_acc, self.params = prev
             undone = True
         row = {

@@ -76,7 +76,7 @@ from pruning_core.rl.envs.neon_features import (
     OBS_DIM,
     layer_features,
 )
-from pruning_core.rl.rewards import neon_reward
+from pruning_core.rl.rewards import neon_reward, within_allowed_loss
 from pruning_core.train.loop import TrainConfig, evaluate, planned_steps, training_batches
 
 __all__ = ["BatchPolicy", "NeonBatch", "NeonEpisode", "finetune_like_fit", "replay_batch"]
@@ -524,7 +524,8 @@ class NeonBatch:
             what=f"{task.name}: the network after pruning layer {layer}",
         )["top1"]  # fmt: skip
         step["attempted_acc"] = val_acc
-        if cfg.guard and (val_acc - task.base_val_acc) * 100 < -C:
+        delta = (val_acc - task.base_val_acc) * 100
+        if cfg.guard and not within_allowed_loss(delta, C, cfg.noise_margin_pp):
             step["undone"] = True
             return _Node(parent.model, t + 1, parent.val_acc, parent.params, parent.feats,
                          parent.stale_from, step, nbytes=_NODE_BYTES)  # fmt: skip
