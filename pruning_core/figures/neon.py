@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from pruning_core.studies.neon import METHOD_LABELS, METHODS, STRUCTURAL
@@ -13,7 +14,7 @@ __all__ = [
     "plot_layer_reduction",
     "plot_pareto",
     "plot_timing",
-    "plot_training_curve",
+    "plot_training_curves",
 ]
 
 
@@ -24,28 +25,36 @@ _COLORS = {"neon": "tab:red", "neon_guard": "tab:purple", "gmp": "tab:blue",
 _LABELS = METHOD_LABELS
 
 
-def plot_training_curve(log: pd.DataFrame, window: int = 10) -> Any:
-    """Per fold: the scaled episode return and the final compression (rolling means)."""
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k, g in log.groupby("fold"):
-        w = max(1, min(window, len(g) // 3 or 1))
-        axes[0].plot(
-            g["episode"], g["scaled_return"].rolling(w, min_periods=1).mean(), label=f"fold {k}"
-        )
-        axes[1].plot(
-            g["episode"], g["compression"].rolling(w, min_periods=1).mean(), label=f"fold {k}"
-        )
+def plot_training_curves(log: pd.DataFrame, window: int = 16) -> Any:
+    """Training curves per C: the policy entropy and the episode return (divided by 40^3)
+    against the episode, one colour per C and one line style per fold (rolling means of
+    ``window`` episodes); a dot marks the episode where an agent's policy converged."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    Cs = sorted(log["C_agent"].unique())
+    cmap = plt.get_cmap("viridis")
+    styles = ["-", "--", ":", "-."]
+    for j, C in enumerate(Cs):
+        color = cmap(j / max(len(Cs) - 1, 1))
+        for k, g in log[log["C_agent"] == C].groupby("fold"):
+            ls = styles[int(k) % len(styles)]
+            lab = f"C = {C:g}" if int(k) == int(log["fold"].min()) else None
+            for ax, col in zip(axes, ("entropy", "scaled_return"), strict=True):
+                y = g[col].rolling(window, min_periods=1).mean()
+                ax.plot(g["episode"], y, color=color, ls=ls, lw=1.2, label=lab)
+                if "converged" in g:
+                    hit = g["converged"].fillna(False).astype(bool).to_numpy()
+                    ax.scatter(g["episode"][hit], y[hit], color=color, s=30, zorder=3)
+    axes[0].axhline(np.log(5), color="0.6", lw=0.8, ls=":", label="uniform policy (ln 5)")
     warm = log.loc[log["warmup"].astype(bool), "episode"]
     for ax in axes:
         if len(warm):
-            ax.axvspan(0, warm.max(), color="0.9", label="warm-up (random)")
+            ax.axvspan(0, warm.max(), color="0.92")
         ax.set_xlabel("episode")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel(f"return / 40^3 (rolling mean {window})")
-    axes[1].set_ylabel("compression at episode end")
-    axes[1].set_yscale("log")
-    fig.suptitle("NEON agent training (one agent per fold, C drawn per episode)")
+    axes[0].set_ylabel(f"policy entropy, nats (rolling mean {window})")
+    axes[1].set_ylabel(f"return / 40^3 (rolling mean {window})")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("NEON agents per C: training curves (line style = fold, dot = converged, "
+                 "grey = warm-up)")  # fmt: skip
     fig.tight_layout()
     return fig
 

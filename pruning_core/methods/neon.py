@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from pruning_core.models.mlp import (
     build_mlp,
     random_mlp_spec,
 )
-from pruning_core.rl.agents.a2c import load_shipped_agent
+from pruning_core.rl.agents.a2c import ActorCriticAgent, AgentsByC, load_shipped_agents
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
@@ -146,7 +147,7 @@ def prune_mlp(
     y_val: Any,
     C: float = 1.0,
     passes: int = 4,
-    agent: Any = None,
+    agent: ActorCriticAgent | Mapping[float, ActorCriticAgent] | None = None,
     finetune: str = "changed",
     mode: str = "structural",
     guard: bool = False,
@@ -158,8 +159,11 @@ def prune_mlp(
 ) -> tuple[MLP, dict[str, Any]]:
     """Prune the hidden neurons of a trained MLP with a trained NEON agent -- no training.
 
-    One greedy episode of ``agent`` (default: the agent shipped in
-    ``pruning_core/assets/neon_agent.pt``) walks the hidden layers ``passes`` times; each action
+    One greedy episode of the agent for ``C`` walks the hidden layers ``passes`` times: ``agent``
+    is one agent (used as it is), or agents per C (a mapping C -> agent, e.g.
+    :class:`~pruning_core.rl.agents.a2c.AgentsByC`), of which the one trained at ``C`` is used
+    (else the one of the largest trained C below ``C``: :meth:`AgentsByC.for_C`); by default the
+    agents shipped in ``pruning_core/assets/neon_agent.pt``. Each action
     keeps 100 / 90 / 80 / 70 / 60 % of a layer's neurons (largest incoming-weight L1 norm),
     removes the rest structurally and fine-tunes briefly on ``X_train`` with early stopping on
     ``X_stop`` / ``y_stop`` when given (other rows than ``X_val``, so the reward never reads the
@@ -174,7 +178,8 @@ def prune_mlp(
 
     Returns ``(smaller_model, report)``; the input model is not modified. The report holds the
     parameter counts, the compression (original / pruned parameters), validation accuracies
-    before and after, the kept widths and the per-step log.
+    before and after, the kept widths, the per-step log and ``agent_C`` (the C the agent used
+    was trained for; None for a single agent or a C-conditioned one).
     """
 
     mlp = copy.deepcopy(as_mlp(model)).cpu().eval()
@@ -193,7 +198,16 @@ def prune_mlp(
         NeonEnvConfig(passes=passes, C_values=(float(C),), finetune=finetune, mode=mode,
                       guard=guard, **env_kw),
     )  # fmt: skip
-    agent = agent if agent is not None else load_shipped_agent()
+    agent_C: float | None = None
+    if agent is None or isinstance(agent, Mapping):
+        if agent is None:
+            by_C = load_shipped_agents()
+        else:
+            by_C = agent if isinstance(agent, AgentsByC) else AgentsByC(agent)
+        chosen = by_C.for_C(C)
+        if not by_C.shared:
+            agent_C = next(c for c, a in by_C.items() if a is chosen)
+        agent = chosen
     t0 = time.perf_counter()
     with torch_threads(threads):
         greedy = partial(agent.act, greedy=True)
@@ -202,6 +216,7 @@ def prune_mlp(
         pruned = env.final_model().eval()
         report = env.episode_report()
     report["actions"] = actions
+    report["agent_C"] = agent_C
     report["keep_per_step"] = [env.config.keep_fractions[a] for a in actions]
     report["seconds"] = time.perf_counter() - t0
     return pruned, report

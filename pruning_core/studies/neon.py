@@ -1,9 +1,14 @@
 """The NEON study (notebook 04) as functions, so the notebook holds only parameters and prose.
 
 Protocol (cross-dataset, as in Hirsch & Katz 2022): the study's datasets are split into folds;
-for each fold an agent is trained on the networks of the *other* folds' datasets and tested on
-the networks of the held-out fold's datasets, which it never saw. On every test network the
-agent prunes once per allowed loss ``C`` (one greedy episode, no training), and three baselines
+for each fold and each allowed loss ``C`` an agent is trained (one agent per ``C``, as in the
+paper) on the networks of the *other* folds' datasets and tested on the networks of the held-out
+fold's datasets, which it never saw. An agent trains on NEON's fast path
+(:class:`~pruning_core.rl.envs.neon_batched.NeonBatch`) until its policy has converged (the
+profile's :class:`~pruning_core.rl.agents.a2c.ConvergenceRule`) or its episode cap; the
+``(fold, C)`` agents train in parallel processes (:func:`~pruning_core.config.run_jobs`, one
+thread each, so the agents do not depend on the number of workers). On every test network the
+agent for each ``C`` prunes once (one greedy episode, no training), and the baselines
 prune the same network under the same rule for ``C`` and with the same fine-tuning
 (:mod:`pruning_core.methods.baselines`): uniform and global L1-norm neuron pruning (structural),
 global magnitude weight pruning (unstructured) and a random agent. Compression is original
@@ -19,8 +24,10 @@ config) derives: base networks (:func:`pruning_core.methods.neon.base_network`),
 (:class:`AgentKey`, checkpoints that resume) and each test network's evaluation
 (:class:`EvalKey`), so an interrupted run resumes where it stopped.
 
-``python -m pruning_core.studies.neon ship`` trains the agent that ships in
-``pruning_core/assets/neon_agent.pt`` (:func:`train_shipped_agent`).
+``python -m pruning_core.studies.neon ship`` writes the agents that ship in
+``pruning_core/assets/neon_agent.pt`` (:func:`train_shipped_agents`): the agents of fold
+:data:`SHIP_HOLDOUT_FOLD`, trained on the admitted datasets minus that fold, which stays a
+held-out group on which the notebook reports them (``shipped_agent_unseen``).
 """
 
 from __future__ import annotations
@@ -38,16 +45,23 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import by_profile, progress, torch_threads
+from pruning_core.config import by_profile, progress, run_jobs, torch_threads
 from pruning_core.data.splits import Splits
 from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.baselines import BASELINES
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import ArchitectureSpace, BaseNet
 from pruning_core.pruning.neurons import count_params
-from pruning_core.rl.agents.a2c import SHIPPED_AGENT, A2CConfig, ActorCriticAgent
-from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask, default_finetune
-from pruning_core.runs import ArtefactKey, atomic_write_text, git_info
+from pruning_core.rl.agents.a2c import (
+    SHIPPED_AGENT,
+    A2CConfig,
+    ActorCriticAgent,
+    AgentsByC,
+    ConvergenceRule,
+)
+from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask, default_finetune
+from pruning_core.rl.envs.neon_batched import NeonBatch
+from pruning_core.runs import ArtefactKey, atomic_write_text, git_info, resume_checkpoint
 from pruning_core.studies.neon_suite import admit_datasets, admitted, reference_table
 from pruning_core.train.loop import TrainConfig
 
@@ -55,15 +69,18 @@ __all__ = [
     "AgentKey",
     "CPU_DATASETS",
     "NeonStudySizes",
+    "SHIP_HOLDOUT_FOLD",
     "SMOKE_DATASETS",
     "admit_study_datasets",
+    "agent_convergence",
     "build_base_networks",
     "load_study_data",
     "make_folds",
     "neon_study_sizes",
     "study_folds",
+    "train_agents",
     "train_fold_agents",
-    "train_shipped_agent",
+    "train_shipped_agents",
 ]
 
 
@@ -74,7 +91,11 @@ CPU_DATASETS: tuple[str, ...] = (
 )  # fmt: skip
 """18 suite datasets (3 folds of 6, like the paper's folds of 6): the first 18 in suite order with
 at least 1,000 rows and no class above 90%, so a validation split resolves small accuracy changes.
-The shipped agent is trained on these, so the other suite datasets stay unseen by it."""
+The shipped agents are trained on these minus fold :data:`SHIP_HOLDOUT_FOLD`."""
+
+
+CPU_MAX_EPISODES = 400
+"""The cpu profile's cap on each (fold, C) agent's episodes (see the study's README estimate)."""
 
 
 SMOKE_DATASETS: tuple[str, ...] = ("spam7", "chile_vote", "breast_cancer", "train_choice")
@@ -82,6 +103,11 @@ SMOKE_DATASETS: tuple[str, ...] = ("spam7", "chile_vote", "breast_cancer", "trai
 
 
 T = TypeVar("T")
+
+
+SHIP_HOLDOUT_FOLD = 0
+"""The fold whose datasets the shipped agents never see: they are that fold's agents (trained on
+the other folds), and the notebook reports them on it (``shipped_agent_unseen``)."""
 
 
 NOISE_MARGIN_PP = 0.5
@@ -140,14 +166,18 @@ class NeonStudySizes:
     """The MDP (passes, actions, fine-tuning, observation rows)."""
     agent: A2CConfig
     """Actor-critic hyperparameters."""
-    episodes_per_fold: int
-    """Training episodes of each fold's agent."""
+    max_agent_episodes: int
+    """Cap on the training episodes of each (fold, C) agent; ``stop`` usually ends it before."""
+    stop: ConvergenceRule
+    """When an agent's policy has converged and its training stops."""
     C_values: tuple[float, ...]
-    """Allowed accuracy losses (pp) the agent is trained and tested with."""
+    """Allowed accuracy losses (pp); one agent is trained and tested per value."""
     per_network_episodes: int
     """Episodes of the per-network agent whose training time is measured."""
-    ship_episodes: int
-    """Training episodes of the shipped agent (all study datasets)."""
+    lockstep: int = 16
+    """Episodes an agent plays at a time on the fast path (see ``ActorCriticAgent.train``)."""
+    workers: int | None = None
+    """Processes training the (fold, C) agents (None: one per core; 0: in this process)."""
     admit_min_gain_pp: float = 2.0
     """Admission: the best model must beat the majority class on the reward split by more than
     this many points (and by more than ``admit_se`` standard errors)."""
@@ -195,19 +225,26 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
         gpu=TrainConfig.mlp(epochs=500, patience=20),
     )
     agent = A2CConfig(
-        warmup_episodes=by_profile(profile, smoke=2, cpu=10, gpu=50),
+        warmup_episodes=by_profile(profile, smoke=2, cpu=16, gpu=48),
         gae_lambda=0.0,  # one-step TD advantages: MC returns learn too slowly at this budget
         seed=seed,
     )
+    stop = by_profile(
+        profile,
+        smoke=ConvergenceRule(window=8, check_every=4, probe_tasks=2),
+        cpu=ConvergenceRule(window=48, check_every=16, probe_tasks=6),
+        gpu=ConvergenceRule(window=200, check_every=32, probe_tasks=24, max_entropy_share=0.3),
+    )
+    max_episodes = by_profile(profile, smoke=16, cpu=CPU_MAX_EPISODES, gpu=3000)
     note = by_profile(
         profile,
         smoke="smoke: 4 datasets, 2 folds, tiny nets (<= 2 layers of 16-32), a few episodes",
         cpu=(
             "cpu: 18 offline datasets (3 folds of 6) instead of 28 OpenML ones, 2 networks per "
             "dataset instead of 30, widths 64-256 instead of 100-1000, base nets trained to "
-            "convergence (early stopping, <= 500 epochs) on <= 3,000 rows, fine-tuning <= 60 Adam steps per action, one C-conditioned "
-            "agent per fold instead of one agent per C, one-step TD advantages instead of "
-            "Monte-Carlo returns"
+            "convergence (early stopping, <= 500 epochs) on <= 3,000 rows, fine-tuning <= 60 Adam "
+            "steps per action, one agent per (fold, C) trained until its policy converged or "
+            "CAP episodes, one-step TD advantages instead of Monte-Carlo returns"
         ),
         gpu="gpu: the paper's architecture space and training; 28-dataset-scale folds need OpenML files",
     )
@@ -224,12 +261,14 @@ def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
         base_train=base_train,
         env=env,
         agent=agent,
-        episodes_per_fold=by_profile(profile, smoke=4, cpu=150, gpu=2000),
+        max_agent_episodes=max_episodes,
+        stop=stop,
         C_values=C_values,
         per_network_episodes=by_profile(profile, smoke=2, cpu=20, gpu=300),
-        ship_episodes=by_profile(profile, smoke=4, cpu=400, gpu=3000),
+        lockstep=16,
+        workers=by_profile(profile, smoke=0, cpu=None, gpu=None),
         seed=seed,
-        note=note,
+        note=note.replace("CAP", str(max_episodes)),
     )
 
 
@@ -349,9 +388,11 @@ class AgentKey(ArtefactKey):
     """
 
     KIND = "neon/agents"
-    VERSION = 1
+    VERSION = 2
     label: str
-    """``fold<k>`` or ``shipped``."""
+    """``fold<k>``."""
+    C: float
+    """The allowed loss (pp) it is trained for (one agent per C)."""
     train: tuple[str, ...]
     """The datasets of the networks it trains on (sorted)."""
     nets: int
@@ -361,100 +402,184 @@ class AgentKey(ArtefactKey):
     agent: A2CConfig
     data: dict[str, Any]
     """The row caps of the data."""
+    max_episodes: int
+    stop: ConvergenceRule
+    lockstep: int
 
     @property
     def prefix(self) -> str:
-        """The label."""
-        return self.label
+        """The label and C."""
+        return f"{self.label}_C{self.C:g}"
 
 
-def agent_key(sizes: NeonStudySizes, train_names: Sequence[str], label: str) -> AgentKey:
+def agent_key(
+    sizes: NeonStudySizes, train_names: Sequence[str], label: str, C: float
+) -> AgentKey:
+    """The key (and so the checkpoint path) of the agent for ``C`` trained on ``train_names``."""
     return AgentKey(
-        label, tuple(sorted(train_names)), sizes.nets_per_dataset, sizes.space, sizes.base_train,
-        replace(sizes.env, C_values=sizes.C_values), sizes.agent, _data_key(sizes),
+        label, float(C), tuple(sorted(train_names)), sizes.nets_per_dataset, sizes.space,
+        sizes.base_train, replace(sizes.env, C_values=(float(C),)), sizes.agent,
+        _data_key(sizes), sizes.max_agent_episodes, sizes.stop, sizes.lockstep,
     )  # fmt: skip
 
 
-@with_threads
+def agents_id(sizes: NeonStudySizes, train_names: Sequence[str], label: str) -> str:
+    """One name for the set of per-C agents trained on ``train_names`` (their keys joined)."""
+    return "+".join(agent_key(sizes, train_names, label, C).hashname for C in sizes.C_values)
+
+
 def train_agent(
-    sizes: NeonStudySizes,
-    tasks: list[NeonTask],
-    episodes: int,
-    checkpoint: Path,
-    desc: str = "agent",
+    sizes: NeonStudySizes, tasks: list[NeonTask], C: float, checkpoint: Path, desc: str = "agent"
 ) -> tuple[ActorCriticAgent, pd.DataFrame]:
-    """Train (or resume) an actor-critic on ``tasks``; the checkpoint makes it resumable."""
-    env = NeonEnv(tasks, replace(sizes.env, C_values=sizes.C_values))
-    agent = ActorCriticAgent.for_env(env, sizes.agent)
-    log = agent.train(
-        env,
-        episodes,
-        checkpoint_path=checkpoint,
-        log_path=checkpoint.with_suffix(".csv"),
-        checkpoint_every=5,
-        desc=desc,
-    )
+    """Train (or resume) the actor-critic for ``C`` on ``tasks`` (NEON's fast path) until the
+    profile's convergence rule or episode cap stops it; the checkpoint makes it resumable and
+    the per-episode log (entropy included) is the ``.csv`` beside it."""
+    env = NeonBatch(tasks, replace(sizes.env, C_values=(float(C),)))
+    agent = ActorCriticAgent(env.obs_dim, env.n_actions, sizes.agent)
+    with torch_threads(sizes.threads):
+        log = agent.train(
+            env,
+            sizes.max_agent_episodes,
+            checkpoint_path=checkpoint,
+            log_path=checkpoint.with_suffix(".csv"),
+            checkpoint_every=4 * sizes.stop.check_every,
+            desc=desc,
+            lockstep=sizes.lockstep,
+            stop=sizes.stop,
+        )
     return agent, log
 
 
-@with_threads
+def _agent_job(job: tuple[NeonStudySizes, list[NeonTask], float, Path, str]) -> None:
+    """One (fold, C) agent, for :func:`run_jobs` (the agent is read back from its checkpoint)."""
+    train_agent(*job)
+
+
+def _agent_finished(sizes: NeonStudySizes, checkpoint: Path) -> bool:
+    state = resume_checkpoint(checkpoint)
+    return state is not None and (
+        state.get("converged_at") is not None
+        or int(state.get("episodes_done", 0)) >= sizes.max_agent_episodes
+    )
+
+
+def train_agents(
+    sizes: NeonStudySizes,
+    data: dict[str, Splits],
+    nets: dict[tuple[str, int], BaseNet],
+    groups: Sequence[tuple[str, Sequence[str]]],
+) -> tuple[list[AgentsByC], pd.DataFrame]:
+    """Per ``(label, train_names)`` group, one agent per C trained on the networks of
+    ``train_names``; unfinished agents train in ``sizes.workers`` processes. Returns the agents
+    per group and their logs (columns ``group`` and ``C_agent`` added)."""
+    jobs, where = [], []
+    for label, names in groups:
+        tasks = _tasks(names, nets, data)
+        for C in sizes.C_values:
+            ckpt = agent_key(sizes, names, label, C).path()
+            where.append((label, C, ckpt))
+            if not _agent_finished(sizes, ckpt):
+                jobs.append((sizes, tasks, float(C), ckpt, f"agent {label} C={C:g}"))
+    if jobs:
+        run_jobs(_agent_job, jobs, workers=sizes.workers, desc="agents (fold, C)")
+    agents: dict[str, dict[float, ActorCriticAgent]] = {label: {} for label, _ in groups}
+    logs = []
+    for label, C, ckpt in where:
+        agent = ActorCriticAgent.load(ckpt)
+        agents[label][float(C)] = agent
+        logs.append(agent.log().assign(group=label, C_agent=float(C)))
+    return [AgentsByC(agents[label]) for label, _ in groups], pd.concat(logs, ignore_index=True)
+
+
+def _train_names(folds: list[list[str]], k: int) -> list[str]:
+    return [d for f in folds for d in f if d not in folds[k]]
+
+
 def train_fold_agents(
     sizes: NeonStudySizes,
     data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
-) -> tuple[list[ActorCriticAgent], pd.DataFrame]:
-    """One agent per fold, trained on the other folds' networks; returns agents and the log."""
-    agents, logs = [], []
-    for k, test_names in enumerate(folds):
-        train_names = [d for f in folds for d in f if d not in test_names]
-        ckpt = agent_key(sizes, train_names, f"fold{k}").path()
-        agent, log = train_agent(
-            sizes, _tasks(train_names, nets, data), sizes.episodes_per_fold, ckpt, f"agent fold {k}"
+) -> tuple[list[AgentsByC], pd.DataFrame]:
+    """Per fold, one agent per C trained on the other folds' networks; the agents per fold and
+    the training log (``fold`` and ``C_agent`` columns; ``entropy`` per episode)."""
+    groups = [(f"fold{k}", _train_names(folds, k)) for k in range(len(folds))]
+    agents, log = train_agents(sizes, data, nets, groups)
+    log["fold"] = log.pop("group").str.removeprefix("fold").astype(int)
+    return agents, log
+
+
+def agent_convergence(sizes: NeonStudySizes, log: pd.DataFrame) -> pd.DataFrame:
+    """Per (fold, C) agent: episodes played, the episode its policy converged at (NaN: the cap
+    stopped it), the mean policy entropy of its last ``stop.window`` learning episodes (and that
+    share of the uniform policy's), its last greedy probe and its training seconds."""
+    rows = []
+    h_max = float(np.log(len(sizes.env.keep_fractions)))
+    for (k, C), g in log.groupby(["fold", "C_agent"], sort=True):
+        learn = g[~g["warmup"].astype(bool)]
+        ent = float(learn["entropy"].tail(sizes.stop.window).mean()) if len(learn) else h_max
+        conv = g["converged"] if "converged" in g else pd.Series(dtype=object)
+        conv_at = g.loc[conv.fillna(False).astype(bool), "episode"]
+        greedy = g["greedy_return"].dropna() if "greedy_return" in g else pd.Series(dtype=float)
+        rows.append(
+            {
+                "fold": int(k),
+                "C": float(C),
+                "episodes": int(g["episode"].max()),
+                "converged_at": float(conv_at.iloc[0]) if len(conv_at) else float("nan"),
+                "final_entropy": ent,
+                "entropy_share": ent / h_max,
+                "last_greedy_return": float(greedy.iloc[-1]) if len(greedy) else float("nan"),
+                "train_seconds": float(g["seconds"].sum()),
+            }
         )
-        log = log.assign(fold=k)
-        agents.append(agent)
-        logs.append(log)
-    return agents, pd.concat(logs, ignore_index=True)
+    return pd.DataFrame(rows)
 
 
-def train_shipped_agent(
-    profile: str = "cpu", path: str | Path = SHIPPED_AGENT, episodes: int | None = None
-) -> dict[str, Any]:
-    """Train an agent on every network of the profile's datasets and export it to ``path``
-    (acting-only, float32), with a JSON card beside it that says how it was made."""
+def train_shipped_agents(profile: str = "cpu", path: str | Path = SHIPPED_AGENT) -> dict[str, Any]:
+    """Write the agents of fold :data:`SHIP_HOLDOUT_FOLD` (one per C, trained on the admitted
+    datasets minus that fold; the same cache keys as the study's, so trained once) to ``path``
+    (acting-only, float32), with a JSON card beside it that says how they were made and which
+    datasets they never saw."""
     t0 = time.perf_counter()
     sizes = neon_study_sizes(profile)
-    episodes = episodes or sizes.ship_episodes
     data = load_study_data(sizes)
     nets, base_table = build_base_networks(sizes, data)
-    names = admitted(admit_study_datasets(sizes, data, base_table))
-    ckpt = agent_key(sizes, names, "shipped").path()
-    agent, log = train_agent(sizes, _tasks(names, nets, data), episodes, ckpt, "shipped agent")
+    names = [n for n in sizes.datasets if n in set(admitted(admit_study_datasets(sizes, data, base_table)))]
+    folds = study_folds(sizes, names)
+    k = SHIP_HOLDOUT_FOLD
+    train_names = _train_names(folds, k)
+    [agents], log = train_agents(sizes, data, nets, [(f"fold{k}", train_names)])
     path = Path(path)
-    agent.export(path)
-    tail = log.tail(max(10, len(log) // 10))
+    agents.export(path)
+    log = log.assign(fold=k)
+    conv = agent_convergence(sizes, log)
     card = {
-        "what": "NEON actor-critic agent (C-conditioned) for pruning hidden neurons of MLPs",
+        "what": "NEON actor-critic agents, one per C, for pruning hidden neurons of MLPs",
         "file": path.name,
         "bytes": path.stat().st_size,
-        "made_by": f"pruning_core.studies.neon.train_shipped_agent(profile={profile!r})",
+        "made_by": f"pruning_core.studies.neon.train_shipped_agents(profile={profile!r})",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_info(),
         "profile": profile,
-        "episodes": agent.episodes_done,
-        "datasets": names,
-        "networks": sum(d in names for d, _ in nets),
-        "obs_dim": agent.obs_dim,
-        "n_actions": agent.n_actions,
+        "C_values": list(sizes.C_values),
+        "agent_keys": {f"{C:g}": agent_key(sizes, train_names, f"fold{k}", C).hashname
+                       for C in sizes.C_values},  # fmt: skip
+        "datasets": train_names,
+        "held_out_datasets": folds[k],
+        "networks": sum(d in train_names for d, _ in nets),
+        "episodes": {f"{C:g}": a.episodes_done for C, a in agents.items()},
+        "converged_at": {f"{C:g}": a.converged_at for C, a in agents.items()},
+        "final_entropy": {f"{r.C:g}": r.final_entropy for r in conv.itertuples()},
+        "obs_dim": next(iter(agents.values())).obs_dim,
+        "n_actions": next(iter(agents.values())).n_actions,
         "keep_fractions": list(sizes.env.keep_fractions),
-        "C_values_trained": list(sizes.C_values),
         "env": asdict(sizes.env),
         "agent": asdict(sizes.agent),
+        "stop": asdict(sizes.stop),
+        "max_episodes": sizes.max_agent_episodes,
         "space": asdict(sizes.space),
         "base_train": asdict(sizes.base_train),
-        "last_episodes_mean_compression": float(tail["compression"].mean()),
-        "last_episodes_mean_delta_val_pp": float(tail["delta_val_pp"].mean()),
         "train_seconds": time.perf_counter() - t0,
     }
     atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2, default=str) + "\n")
@@ -464,14 +589,14 @@ def train_shipped_agent(
 def _main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("ship", help="train the shipped agent and write it to pruning_core/assets")
+    s = sub.add_parser("ship", help="train the shipped agents and write them to pruning_core/assets")
     s.add_argument("--profile", default="cpu")
-    s.add_argument("--episodes", type=int, default=None)
     s.add_argument("--out", default=str(SHIPPED_AGENT))
     args = p.parse_args(argv)
     if args.cmd == "ship":
-        card = train_shipped_agent(args.profile, args.out, args.episodes)
-        print(json.dumps({k: card[k] for k in ("file", "bytes", "episodes", "networks")}, indent=2))
+        card = train_shipped_agents(args.profile, args.out)
+        keys = ("file", "bytes", "episodes", "converged_at", "held_out_datasets")
+        print(json.dumps({k: card[k] for k in keys}, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

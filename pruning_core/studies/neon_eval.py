@@ -1,5 +1,6 @@
-"""Notebook 04's evaluation: every method on every held-out network at every C, and the tables
-and summary built from those rows (means per method, paired tests, per-layer reduction, timing).
+"""Notebook 04's evaluation: every method on every held-out network at every C (the agent for
+that C), and the tables and summary built from those rows (means per method, paired tests,
+per-layer reduction, timing, the shipped agents on their held-out group).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,16 +30,18 @@ from pruning_core.methods.baselines import (
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import BaseNet
 from pruning_core.pruning.neurons import count_params
-from pruning_core.rl.agents.a2c import ActorCriticAgent
+from pruning_core.rl.agents.a2c import ActorCriticAgent, AgentsByC
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
 from pruning_core.stats import finite_or_none
 from pruning_core.studies.neon import (
     METHODS,
+    SHIP_HOLDOUT_FOLD,
     STRUCTURAL,
     NeonStudySizes,
-    agent_key,
+    agents_id,
     with_threads,
 )
 from pruning_core.train.loop import evaluate
@@ -50,6 +54,7 @@ __all__ = [
     "method_means",
     "paired_tests",
     "per_dataset_table",
+    "shipped_agent_unseen",
     "study_summary",
     "timing_study",
 ]
@@ -60,13 +65,13 @@ class EvalKey(ArtefactKey):
     """One test network's evaluation rows: the agent, the base network and the settings."""
 
     KIND = "neon/eval"
-    VERSION = 3
+    VERSION = 4
     dataset: str
     index: int
     agent: str
-    """The agent's :attr:`AgentKey.hashname`."""
-    episodes: int
-    """Episodes the agent was trained for."""
+    """The per-C agents' :attr:`AgentKey.hashname` joined (:func:`agents_id`)."""
+    episodes: tuple[int, ...]
+    """Episodes each per-C agent was trained for."""
     base: str
     """The base network's key."""
     C: tuple[float, ...]
@@ -102,9 +107,10 @@ def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, 
 
 
 def evaluate_network(
-    sizes: NeonStudySizes, base: BaseNet, data: Splits, agent: ActorCriticAgent, fold: int
+    sizes: NeonStudySizes, base: BaseNet, data: Splits, agents: AgentsByC, fold: int
 ) -> pd.DataFrame:
-    """Prune one test network with the agent and every baseline at each C; one row each.
+    """Prune one test network with the agent for each C (``agents.for_C``) and every baseline at
+    each C; one row each.
 
     The C rule and the fine-tuning are the same for all (:mod:`pruning_core.methods.baselines`):
     ``neon_guard`` and the random agent undo an action that leaves C (the env's guard), the
@@ -130,7 +136,7 @@ def evaluate_network(
     for method, e in (("neon", env), ("neon_guard", guarded)):
         for C in sizes.C_values:
             t0 = time.perf_counter()
-            rep = _greedy_episode(e, agent, C, sizes.seed)
+            rep = _greedy_episode(e, agents.for_C(C), C, sizes.seed)
             rows.append({**common, "method": method, "C": C,
                          **_row_from_report(rep, e.final_model(), data, t0)})  # fmt: skip
     for C in sizes.C_values:  # the same random actions at every C (one seed), guarded at C
@@ -182,24 +188,24 @@ def evaluate_study(
     data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
-    agents: list[ActorCriticAgent],
+    agents: list[AgentsByC],
 ) -> pd.DataFrame:
-    """Every held-out network of every fold, pruned by the fold's agent and the baselines.
+    """Every held-out network of every fold, pruned by the fold's agents (one per C) and the
+    baselines.
 
-    Each network's rows are cached (keyed by the agent and the evaluation settings).
+    Each network's rows are cached (keyed by the agents and the evaluation settings).
     """
     jobs = []
     for k, names in enumerate(folds):
         train_names = [d for f in folds for d in f if d not in names]
-        akey = agent_key(sizes, train_names, f"fold{k}").hashname
+        akey = agents_id(sizes, train_names, f"fold{k}")
         for d in names:
             for i in range(sizes.test_nets_per_dataset):
                 jobs.append((k, d, i, akey))
     frames = []
     for k, d, i, akey in progress(jobs, desc="evaluate", unit="net"):
-        path = EvalKey(
-            d, i, akey, agents[k].episodes_done, nets[(d, i)].key, sizes.C_values, sizes.env
-        ).path()
+        episodes = tuple(agents[k][C].episodes_done for C in sizes.C_values)
+        path = EvalKey(d, i, akey, episodes, nets[(d, i)].key, sizes.C_values, sizes.env).path()
         df = cached(
             path, lambda k=k, d=d, i=i: evaluate_network(sizes, nets[(d, i)], data[d], agents[k], k)
         )
@@ -323,13 +329,14 @@ def timing_study(
     data: dict[str, Splits],
     nets: dict[tuple[str, int], BaseNet],
     folds: list[list[str]],
-    agents: list[ActorCriticAgent],
+    agents: list[AgentsByC],
     C: float,
 ) -> pd.DataFrame:
-    """Wall time to prune one unseen network with the fold-0 agent (:func:`prune_mlp`, no
-    training) against training a fresh agent on that one network for
-    ``per_network_episodes`` episodes (measured), plus that cost extrapolated to 300 episodes
-    (AMC's per-network budget, which the paper compares with)."""
+    """Wall time to prune one unseen network with the fold-0 agent for ``C``
+    (:func:`prune_mlp`, no training) against training a fresh agent on that one network for
+    ``per_network_episodes`` episodes on the same fast path the study's agents train on
+    (measured), plus that cost extrapolated to 300 episodes (AMC's per-network budget, which
+    the paper compares with)."""
 
     name = folds[0][0]
     base, d = nets[(name, 0)], data[name]
@@ -343,10 +350,10 @@ def timing_study(
     )  # fmt: skip
     prune_s = time.perf_counter() - t0
     task = NeonTask.from_base(base, d)
-    env = NeonEnv([task], replace(sizes.env, C_values=sizes.C_values))
-    fresh = ActorCriticAgent.for_env(env, replace(sizes.agent, seed=sizes.seed + 1))
+    env = NeonBatch([task], replace(sizes.env, C_values=(float(C),)))
+    fresh = ActorCriticAgent(env.obs_dim, env.n_actions, replace(sizes.agent, seed=sizes.seed + 1))
     t0 = time.perf_counter()
-    fresh.train(env, sizes.per_network_episodes, desc="per-network agent")
+    fresh.train(env, sizes.per_network_episodes, desc="per-network agent", lockstep=sizes.lockstep)
     train_s = time.perf_counter() - t0
     per_ep = train_s / max(sizes.per_network_episodes, 1)
     return pd.DataFrame(
@@ -372,9 +379,17 @@ def study_summary(
     best_C: float,
     n_datasets: int,
     n_networks: int,
+    convergence: pd.DataFrame,
+    shipped_unseen: dict[str, Any],
     best_C_guard: float | None = None,
 ) -> dict[str, Any]:
     """The headline numbers for ``summary.json`` (NaN written as null).
+
+    ``per_C`` holds, for each C, the agents' means over the held-out networks and
+    ``policy_entropy``, the mean over folds of each agent's final entropy
+    (:func:`~pruning_core.studies.neon.agent_convergence`, ``convergence``), with the share of
+    agents that converged before the cap; ``shipped_agent_unseen`` is
+    :func:`shipped_agent_unseen`'s dictionary.
 
     The headline (``mean_compression``, ``mean_delta_acc_pp``) is the plain NEON agent at its
     best C; ``neon_guard`` holds the guarded variant at its own best C; ``baselines`` hold each
@@ -409,7 +424,7 @@ def study_summary(
             "per_C": {f"{C:g}": pick(m, C) for C in sizes.C_values}}
         for m, b in BASELINES.items()
     }  # fmt: skip
-    per_C = {f"{C:g}": pick("neon", C) for C in sizes.C_values}
+    per_C = {f"{C:g}": {**pick("neon", C), **_entropy_at(convergence, C)} for C in sizes.C_values}
     gC = best_C if best_C_guard is None else best_C_guard
     guard = {"best_C": gC, **pick("neon_guard", gC), **verdict(pick("neon_guard", gC), gC),
              "per_C": {f"{C:g}": pick("neon_guard", C) for C in sizes.C_values}}  # fmt: skip
@@ -435,7 +450,57 @@ def study_summary(
         "prune_seconds": float(timing.iloc[0]["seconds"]),
         "per_network_agent_seconds": float(timing.iloc[1]["seconds"]),
         "per_network_agent_episodes": int(timing.iloc[1]["episodes"]),
-        "episodes_per_fold": sizes.episodes_per_fold,
+        "max_agent_episodes": sizes.max_agent_episodes,
+        "mean_agent_episodes": float(convergence["episodes"].mean()),
+        "share_agents_converged": float(convergence["converged_at"].notna().mean()),
+        "shipped_agent_unseen": shipped_unseen,
     }
     return finite_or_none(out)
+
+
+def _entropy_at(convergence: pd.DataFrame, C: float) -> dict[str, float]:
+    sub = convergence[convergence["C"] == C]
+    return {
+        "policy_entropy": float(sub["final_entropy"].mean()),
+        "policy_entropy_share": float(sub["entropy_share"].mean()),
+        "share_agents_converged": float(sub["converged_at"].notna().mean()),
+        "mean_agent_episodes": float(sub["episodes"].mean()),
+    }
+
+
+def shipped_agent_unseen(
+    sizes: NeonStudySizes,
+    results: pd.DataFrame,
+    folds: Sequence[Sequence[str]],
+    convergence: pd.DataFrame,
+    shipped_card: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The shipped agents on the group of datasets they never saw: fold
+    :data:`~pruning_core.studies.neon.SHIP_HOLDOUT_FOLD`, whose agents
+    (:func:`~pruning_core.studies.neon.train_shipped_agents` exports them) trained on the other
+    folds. ``per_C`` has the keys of the study's (NEON rows of that fold only);
+    ``same_as_shipped_file`` says whether ``shipped_card`` (the JSON card beside the shipped
+    file) lists these very agents (same keys: same profile, data and code version)."""
+    k = SHIP_HOLDOUT_FOLD
+    rows = results[(results["fold"] == k) & (results["method"] == "neon")]
+    means = method_means(rows)
+    conv = convergence[convergence["fold"] == k]
+    per_C = {}
+    for C in sizes.C_values:
+        r = means[means["C"] == C].iloc[0]
+        per_C[f"{C:g}"] = {"mean_compression": float(r["mean_compression"]),
+                           "mean_delta_acc_pp": float(r["mean_delta_test_pp"]),
+                           "share_drop_over_C": float(r["share_drop_over_C"]),
+                           **_entropy_at(conv, C)}  # fmt: skip
+    train_names = [d for f in folds for d in f if d not in folds[k]]
+    ids = agents_id(sizes, train_names, f"fold{k}").split("+")
+    listed = list((shipped_card or {}).get("agent_keys", {}).values())
+    return {
+        "datasets": list(folds[k]),
+        "train_datasets": train_names,
+        "n_networks": int(len(rows) // max(len(sizes.C_values), 1)),
+        "per_C": per_C,
+        "agent_keys": dict(zip([f"{C:g}" for C in sizes.C_values], ids, strict=True)),
+        "same_as_shipped_file": bool(listed) and sorted(listed) == sorted(ids),
+    }
 

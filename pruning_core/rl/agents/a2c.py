@@ -15,16 +15,23 @@ NEON's reward spans six orders of magnitude (``L = 40`` gives ``+-64,000``); the
 by ``reward_scale`` (40**3 by default, so one step's reward is at most 1 in size) and normalises
 advantages within a batch. The environment keeps the paper's reward unchanged.
 
+Training stops at an episode cap or, with a :class:`ConvergenceRule`, once the policy has
+converged: its mean entropy over a window of episodes is below a threshold and two greedy probes
+a check apart give the same return (within a tolerance). The entropy of every episode is logged.
+NEON trains one agent per allowed loss ``C``; :class:`AgentsByC` holds them and picks the one
+for a ``C`` (:func:`load_shipped_agents` opens the shipped set).
+
 Checkpoints (:meth:`save` / :meth:`load`) hold the network, the optimiser, the episode counter,
 every random-number state and the per-episode log, so an interrupted :meth:`train` resumes where
 it stopped and gives the same agent as an uninterrupted run. :func:`load_shipped_agent` opens the
-agent that ships in ``pruning_core/assets/neon_agent.pt``.
+shipped agent for one C.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -53,15 +60,58 @@ __all__ = [
     "A2CConfig",
     "ActorCritic",
     "ActorCriticAgent",
+    "AgentsByC",
+    "ConvergenceRule",
     "SHIPPED_AGENT",
     "discounted_returns",
     "gae",
     "load_shipped_agent",
+    "load_shipped_agents",
 ]
 
 
 SHIPPED_AGENT = Path(__file__).resolve().parents[2] / "assets" / "neon_agent.pt"
-"""The trained NEON agent that ships with the package (see ``neon_agent.json`` beside it)."""
+"""The trained NEON agents that ship with the package (see ``neon_agent.json`` beside it): one
+agent per C (:class:`AgentsByC`), or, in files of earlier versions, one C-conditioned agent."""
+
+
+@dataclass(frozen=True)
+class ConvergenceRule:
+    """When training stops before its episode cap: the policy has converged.
+
+    At every ``check_every``-th episode after the warm-up and at least ``window`` episodes of
+    policy learning: if the mean policy entropy of the last ``window`` episodes (the entropy the
+    update computes over each episode's states) is at most ``max_entropy_share`` of the uniform
+    policy's (``ln n_actions``), one greedy episode is played on each of the first
+    ``probe_tasks`` tasks at each of the env's C values (no learning, no random draws: training
+    is unchanged by it). Training stops when the mean greedy return (divided by
+    ``reward_scale``) of this probe and of the previous check's probe differ by at most
+    ``return_tol``. A probe needs a :class:`~pruning_core.rl.envs.neon_batched.NeonBatch`.
+    """
+
+    window: int = 50
+    """Episodes whose mean entropy is compared with the threshold."""
+    max_entropy_share: float = 0.4
+    """Threshold: this share of ``ln n_actions`` (0.4 of ln 5 = 0.64 nats, a policy that gives
+    its favourite action about 85%)."""
+    return_tol: float = 0.02
+    """Largest change of the mean greedy return / reward_scale between two probes."""
+    check_every: int = 16
+    """Episodes between checks (lockstep groups end at checks)."""
+    probe_tasks: int = 8
+    """Tasks of the greedy probe (the first ones of the env)."""
+
+    def entropy_converged(self, entropies: Sequence[float], n_actions: int) -> bool:
+        """Whether the last ``window`` entropies (of policy-learning episodes) average at most
+        the threshold; False with fewer than ``window``."""
+        tail = [e for e in entropies if e is not None and math.isfinite(e)][-self.window :]
+        if len(tail) < self.window:
+            return False
+        return float(np.mean(tail)) <= self.max_entropy_share * math.log(n_actions)
+
+    def returns_stable(self, previous: float | None, current: float) -> bool:
+        """Whether two consecutive probes' mean greedy returns agree within ``return_tol``."""
+        return previous is not None and abs(current - previous) <= self.return_tol
 
 
 @dataclass(frozen=True)
@@ -164,6 +214,8 @@ class ActorCriticAgent:
         self.episodes_done = 0
         self.log_rows: list[dict[str, Any]] = []
         self.env_rng_state: dict[str, Any] | None = None
+        self.converged_at: int | None = None
+        """The episode at which a :class:`ConvergenceRule` stopped training (None: not yet)."""
 
     @classmethod
     def for_env(cls, env: gym.Env, config: A2CConfig | None = None) -> ActorCriticAgent:
@@ -272,8 +324,10 @@ class ActorCriticAgent:
         desc: str = "A2C",
         on_episode: Callable[[dict[str, Any]], None] | None = None,
         lockstep: int = 16,
+        stop: ConvergenceRule | None = None,
     ) -> pd.DataFrame:
-        """Train until ``episodes`` episodes in total have been played; returns the log.
+        """Train until ``episodes`` episodes in total have been played, or until ``stop`` says
+        the policy has converged (then ``episodes`` is a cap); returns the log.
 
         With ``checkpoint_path``, an existing checkpoint there is loaded first (training resumes
         from its episode count and random states; a corrupt one is set aside and training
@@ -288,8 +342,16 @@ class ActorCriticAgent:
         was played by a policy up to ``lockstep - 1`` updates old (groups end at checkpoints,
         so resuming still replays the uninterrupted run). With ``lockstep=1`` the agent is the
         one ``NeonEnv`` trains.
+
+        With ``stop`` (a :class:`ConvergenceRule`; ``env`` must be a ``NeonBatch``), groups also
+        end at its checks; a probe's mean greedy return is logged as ``greedy_return`` in the
+        row of the check's episode, and :attr:`converged_at` is the episode training stopped at
+        (None while it has not converged). A converged agent resumed from its checkpoint trains
+        no further.
         """
         cfg = self.config
+        if stop is not None and not isinstance(env, NeonBatch):
+            raise ValueError("a ConvergenceRule probes the greedy policy on a NeonBatch")
         state = resume_checkpoint(checkpoint_path) if checkpoint_path is not None else None
         if state is not None:
             self.load_state(state)
@@ -306,11 +368,13 @@ class ActorCriticAgent:
             total=episodes, initial=min(self.episodes_done, episodes), desc=desc, unit="ep"
         )
         try:
-            while self.episodes_done < episodes:
+            while self.episodes_done < episodes and self.converged_at is None:
                 if not played:
                     n = min(lockstep, episodes - self.episodes_done)
                     if checkpoint_path is not None:  # a group never straddles a checkpoint
                         n = min(n, checkpoint_every - self.episodes_done % checkpoint_every)
+                    if stop is not None:  # nor a check
+                        n = min(n, stop.check_every - self.episodes_done % stop.check_every)
                     played = self._play(env, n)
                 traj, report, warm, seconds = played.pop(0)
                 batch.append(traj)
@@ -339,13 +403,19 @@ class ActorCriticAgent:
                 if log_path is not None:
                     write_csv(log_path, self.log())
                 bar.update(1)
-                bar.set_postfix(ret=round(row["scaled_return"], 3))
+                bar.set_postfix(ret=round(row["scaled_return"], 3), ent=row.get("entropy"))
                 boundary = not batch
+                if stop is not None and boundary and not played:
+                    assert isinstance(env, NeonBatch)
+                    if self._check(env, stop) and log_path is not None:
+                        write_csv(log_path, self.log())
                 if (
                     checkpoint_path is not None
                     and boundary
                     and (
-                        self.episodes_done % checkpoint_every == 0 or self.episodes_done >= episodes
+                        self.episodes_done % checkpoint_every == 0
+                        or self.episodes_done >= episodes
+                        or self.converged_at is not None
                     )
                 ):
                     self.env_rng_state = env.np_random.bit_generator.state
@@ -355,6 +425,38 @@ class ActorCriticAgent:
         if batch:  # a partial batch at the very end still teaches something
             self.update(batch, critic_only=self.episodes_done <= cfg.warmup_episodes)
         return self.log()
+
+    def _check(self, env: NeonBatch, stop: ConvergenceRule) -> bool:
+        """At a check episode: the entropy test, then (if it passes) a greedy probe compared
+        with the previous check's; sets :attr:`converged_at`. True when a probe was played."""
+        done = self.episodes_done
+        learning = done - self.config.warmup_episodes
+        if done % stop.check_every or learning < stop.window:
+            return False
+        rows = [r for r in self.log_rows if not r["warmup"]]
+        if not stop.entropy_converged([r.get("entropy", math.nan) for r in rows], self.n_actions):
+            return False
+        greedy = self.probe(env, stop.probe_tasks)
+        self.log_rows[-1]["greedy_return"] = greedy
+        before = [r for r in self.log_rows if r["episode"] == done - stop.check_every]
+        previous = before[0].get("greedy_return") if before else None
+        if previous is not None and not math.isfinite(previous):
+            previous = None
+        if stop.returns_stable(previous, greedy):
+            self.converged_at = done
+            self.log_rows[-1]["converged"] = True
+        return True
+
+    def probe(self, env: NeonBatch, tasks: int) -> float:
+        """Mean greedy return / reward_scale on the first ``tasks`` tasks at each of the env's C
+        values (no learning, no random draws)."""
+        starts = [
+            (t, float(C))
+            for t in range(min(tasks, len(env.tasks)))
+            for C in env.config.C_values
+        ]
+        out = self.run_batch(env, len(starts), greedy=True, starts=starts)
+        return float(np.mean([ep.episode_return for _traj, ep in out]) / self.config.reward_scale)
 
     def _play(
         self, env: gym.Env | NeonBatch, n: int
@@ -428,6 +530,7 @@ class ActorCriticAgent:
             "n_actions": self.n_actions,
             "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
             "episodes_done": self.episodes_done,
+            "converged_at": self.converged_at,
         }
         if include_optimizer:
             st.update(
@@ -451,6 +554,8 @@ class ActorCriticAgent:
             )
         self.net.load_state_dict(st["net"])
         self.episodes_done = int(st.get("episodes_done", 0))
+        conv = st.get("converged_at")
+        self.converged_at = None if conv is None else int(conv)
         if "optimizer" in st:
             self.opt.load_state_dict(st["optimizer"])
             self.rng.bit_generator.state = st["rng"]
@@ -481,20 +586,93 @@ class ActorCriticAgent:
         return path
 
 
-def load_shipped_agent(path: str | Path | None = None) -> ActorCriticAgent:
-    """The NEON agent shipped in ``pruning_core/assets/neon_agent.pt`` (or ``path``)."""
+class AgentsByC(Mapping[float, ActorCriticAgent]):
+    """NEON's agents, one per allowed loss ``C`` (as in the paper), read as a mapping C -> agent.
+
+    :meth:`for_C` picks the agent for a ``C``: the one trained at that ``C``, else the one of the
+    largest trained ``C`` below it (it prunes no harder than that ``C`` allows), else the
+    smallest. A single C-conditioned agent (files of earlier versions) serves every ``C``
+    (:meth:`conditioned`).
+    """
+
+    KIND = "neon-a2c-per-C"
+
+    def __init__(self, agents: Mapping[float, ActorCriticAgent]) -> None:
+        if not agents:
+            raise ValueError("AgentsByC needs at least one agent")
+        self._agents = {float(C): a for C, a in sorted(agents.items())}
+        self.shared = False
+        """True when one C-conditioned agent serves every C."""
+
+    @classmethod
+    def conditioned(cls, agent: ActorCriticAgent) -> AgentsByC:
+        """One C-conditioned agent used for every ``C``."""
+        out = cls({0.0: agent})
+        out.shared = True
+        return out
+
+    def __getitem__(self, C: float) -> ActorCriticAgent:
+        return self._agents[float(C)]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._agents)
+
+    def __len__(self) -> int:
+        return len(self._agents)
+
+    def for_C(self, C: float) -> ActorCriticAgent:
+        """The agent for an allowed loss of ``C`` points (see the class docstring)."""
+        if not float(C) >= 0.0:
+            raise ValueError(f"C must be >= 0 percentage points, got {C}")
+        if self.shared:
+            return next(iter(self._agents.values()))
+        below = [c for c in self._agents if c <= float(C)]
+        return self._agents[max(below) if below else min(self._agents)]
+
+    def export(self, path: str | Path) -> Path:
+        """One small acting-only file with every agent (weights in float32, no optimiser)."""
+        path = Path(path)
+        st = {
+            "kind": self.KIND,
+            "agents": {f"{C:g}": a.state(include_optimizer=False) for C, a in self.items()},
+        }
+        with atomic_open(path, "wb") as fh:
+            torch.save(st, fh)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> AgentsByC:
+        """The agents of a file written by :meth:`export`, or a single agent's file
+        (:meth:`ActorCriticAgent.export`) as a C-conditioned set."""
+        st = load_checkpoint(path)
+        if isinstance(st, dict) and st.get("kind") == cls.KIND:
+            agents = {}
+            for C, a in st["agents"].items():
+                agent = ActorCriticAgent(a["obs_dim"], a["n_actions"], A2CConfig(**a["config"]))
+                agent.load_state(a)
+                agents[float(C)] = agent
+            return cls(agents)
+        return cls.conditioned(ActorCriticAgent.load(path))
+
+
+def load_shipped_agents(path: str | Path | None = None) -> AgentsByC:
+    """The NEON agents shipped in ``pruning_core/assets/neon_agent.pt`` (or ``path``)."""
     path = Path(path) if path is not None else SHIPPED_AGENT
     if not path.is_file():
         raise FileNotFoundError(
             f"no trained NEON agent at {path}. Build it with "
-            "`python -m pruning_core.studies.neon ship` (about ten minutes on 2 CPU cores)."
+            "`python -m pruning_core.studies.neon ship`."
         )
-    agent = ActorCriticAgent.load(path)
+    agents = AgentsByC.load(path)
+    for agent in agents.values():
+        if agent.obs_dim != OBS_DIM:
+            raise ValueError(
+                f"the agent at {path} expects {agent.obs_dim} observation numbers, NeonEnv "
+                f"gives {OBS_DIM}: rebuild it with `python -m pruning_core.studies.neon ship`."
+            )
+    return agents
 
-    if agent.obs_dim != OBS_DIM:
-        raise ValueError(
-            f"the agent at {path} expects {agent.obs_dim} observation numbers, NeonEnv gives "
-            f"{OBS_DIM}: rebuild it with `python -m pruning_core.studies.neon ship`."
-        )
-    return agent
 
+def load_shipped_agent(path: str | Path | None = None, C: float = 1.0) -> ActorCriticAgent:
+    """The shipped NEON agent for an allowed loss of ``C`` points (:meth:`AgentsByC.for_C`)."""
+    return load_shipped_agents(path).for_C(C)
