@@ -38,9 +38,52 @@ REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
         }
         for stem in ("02_resnet50_purl", "03_mobilenetv2_purl")
     },
-    "04_neon_dense_study": {"n_datasets", "mean_compression", "mean_delta_acc_pp", "best_C"},
+    "04_neon_dense_study": {
+        "n_datasets", "mean_compression", "mean_delta_acc_pp", "best_C", "per_C", "baselines",
+        "shipped_agent_unseen",
+    },
     "05_ablations": {"episodes_to_plateau_step", "episodes_to_plateau_episodic"},
 }  # fmt: skip
+
+NEON_PER_C_KEYS = {"mean_compression", "mean_delta_acc_pp", "share_drop_over_C"}
+"""What notebook 04's summary holds for each C: of the agents (with ``policy_entropy``), of each
+baseline (``baselines.<name>.per_C``) and of the shipped agents on their held-out group."""
+
+
+def neon_summary_problems(summary: dict, C_values: list[str]) -> list[str]:
+    """What notebook 04's ``summary.json`` lacks of its nested keys (per C, per baseline, the
+    shipped agents on unseen datasets)."""
+    out = []
+    agent_keys = NEON_PER_C_KEYS | {"policy_entropy"}
+    for C in C_values:
+        if missing := agent_keys - set(summary.get("per_C", {}).get(C, {})):
+            out.append(f"per_C.{C} lacks {sorted(missing)}")
+        for name, b in summary.get("baselines", {}).items():
+            if missing := NEON_PER_C_KEYS - set(b.get("per_C", {}).get(C, {})):
+                out.append(f"baselines.{name}.per_C.{C} lacks {sorted(missing)}")
+        shipped = summary.get("shipped_agent_unseen", {})
+        if missing := NEON_PER_C_KEYS - set(shipped.get("per_C", {}).get(C, {})):
+            out.append(f"shipped_agent_unseen.per_C.{C} lacks {sorted(missing)}")
+    if not summary.get("baselines"):
+        out.append("no baselines")
+    if not summary.get("shipped_agent_unseen", {}).get("datasets"):
+        out.append("shipped_agent_unseen lacks datasets")
+    return out
+
+
+def test_neon_summary_problems_catches_a_missing_key() -> None:
+    per = {"mean_compression": 2.0, "mean_delta_acc_pp": -0.1, "share_drop_over_C": 0.0}
+    good = {
+        "per_C": {"1": {**per, "policy_entropy": 0.5}},
+        "baselines": {"uniform": {"per_C": {"1": per}}},
+        "shipped_agent_unseen": {"datasets": ["spam7"], "per_C": {"1": per}},
+    }
+    assert neon_summary_problems(good, ["1"]) == []
+    bad = {**good, "per_C": {"1": per}}
+    assert neon_summary_problems(bad, ["1"]) == ["per_C.1 lacks ['policy_entropy']"]
+    assert "shipped_agent_unseen lacks datasets" in neon_summary_problems(
+        {**good, "shipped_agent_unseen": {"per_C": {"1": per}}}, ["1"]
+    )
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -256,6 +299,9 @@ def test_notebook_smoke_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
     summary = json.loads((folder / "summary.json").read_text())
     missing = REQUIRED_SUMMARY_KEYS.get(path.stem, set()) - set(summary)
     assert not missing, f"summary.json lacks {missing}"
+    if path.stem == "04_neon_dense_study":
+        C_values = [f"{C:g}" for C in json.loads((folder / "config.json").read_text())["config"]["C_values"]]
+        assert not neon_summary_problems(summary, C_values)
     assert _finite(summary)
     assert list((folder / "figures").glob("*.png")), "the notebook saves its figures"
     config = json.loads((folder / "config.json").read_text())
