@@ -4,6 +4,7 @@ before), the entropy logged per episode, one agent per C chosen by C (``AgentsBy
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from pruning_core.rl.agents.a2c import (
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.envs.neon_features import OBS_DIM
-from pruning_core.studies.neon import agent_key, neon_study_sizes
+from pruning_core.studies.neon import agent_key, neon_study_sizes, train_shipped_agents
 from pruning_core.train.loop import TrainConfig, fit
 
 torch.set_num_threads(1)
@@ -147,3 +148,22 @@ def test_the_study_trains_one_agent_per_C() -> None:
     for profile in ("smoke", "cpu", "gpu"):  # a stopping rule and a cap in every profile
         s = neon_study_sizes(profile)
         assert s.max_agent_episodes > s.agent.warmup_episodes + s.stop.window
+
+
+def test_shipped_agents_are_one_per_C_and_never_saw_their_held_out_group(tmp_path: Path) -> None:
+    # retrained here at smoke size only, into tmp_path: the committed asset stays as it is
+    path = tmp_path / "neon_agent.pt"
+    card = train_shipped_agents("smoke", path)
+    agents = load_shipped_agents(path)
+    sizes = neon_study_sizes("smoke")
+    assert sorted(agents) == list(sizes.C_values) and not agents.shared
+    assert json.loads(path.with_suffix(".json").read_text())["agent_keys"] == card["agent_keys"]
+    assert card["held_out_datasets"] and not set(card["held_out_datasets"]) & set(card["datasets"])
+    assert sorted(card["agent_keys"]) == sorted(f"{C:g}" for C in sizes.C_values)
+    task = _task()
+    d = task.data
+    kw = {"passes": 1, "ft": CFG.ft, "stat_rows": 40}
+    for C in sizes.C_values:
+        _, rep = prune_mlp(task.model, *d.tensors("train"), *d.tensors("reward"), C=C,
+                           agent=agents, **kw)  # fmt: skip
+        assert rep["agent_C"] == C

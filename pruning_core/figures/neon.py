@@ -42,9 +42,10 @@ def plot_training_curves(log: pd.DataFrame, window: int = 16) -> Any:
                 y = g[col].rolling(window, min_periods=1).mean()
                 ax.plot(g["episode"], y, color=color, ls=ls, lw=1.2, label=lab)
                 if "converged" in g:
-                    hit = g["converged"].fillna(False).astype(bool).to_numpy()
+                    hit = g["converged"].astype("boolean").fillna(False).to_numpy(bool)
                     ax.scatter(g["episode"][hit], y[hit], color=color, s=30, zorder=3)
     axes[0].axhline(np.log(5), color="0.6", lw=0.8, ls=":", label="uniform policy (ln 5)")
+    axes[0].set_ylim(0, np.log(5) * 1.05)
     warm = log.loc[log["warmup"].astype(bool), "episode"]
     for ax in axes:
         if len(warm):

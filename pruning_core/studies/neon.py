@@ -534,8 +534,8 @@ def agent_convergence(sizes: NeonStudySizes, log: pd.DataFrame) -> pd.DataFrame:
     for (k, C), g in log.groupby(["fold", "C_agent"], sort=True):
         learn = g[~g["warmup"].astype(bool)]
         ent = float(learn["entropy"].tail(sizes.stop.window).mean()) if len(learn) else h_max
-        conv = g["converged"] if "converged" in g else pd.Series(dtype=object)
-        conv_at = g.loc[conv.fillna(False).astype(bool), "episode"]
+        conv = g["converged"] if "converged" in g else pd.Series(False, index=g.index)
+        conv_at = g.loc[conv.astype("boolean").fillna(False).astype(bool), "episode"]
         greedy = g["greedy_return"].dropna() if "greedy_return" in g else pd.Series(dtype=float)
         rows.append(
             {
