@@ -53,7 +53,7 @@ from pruning_core.runs import (
 )
 from pruning_core.train.batchnorm import recalibrate_bn, use_batch_statistics
 from pruning_core.train.ddp import launch, write_job
-from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device
+from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device, planned_steps
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
@@ -339,8 +339,7 @@ def prune_finetune(
     train = _train_feed(data, cfg, seed)
     on_step = None
     if isinstance(masks, float):
-        n = data.n("train")
-        total = cfg.epochs * (len(train) if not isinstance(train, tuple) else math.ceil(n / cfg.batch_size))
+        _, total = planned_steps(train, cfg)
         on_step = GradualMagnitude(mk, masks, max(1, int(sizes.gradual_ramp * total)), sizes.gradual_updates)
         one_shot: dict[str, Any] = {"top1": math.nan, "top5": math.nan, "stop_top1": math.nan}
     else:

@@ -7,12 +7,17 @@ exact Wilcoxon signed-rank test (:func:`pruning_core.stats.paired_difference`).
 
 from __future__ import annotations
 
+import importlib
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pruning_core.config import WORKER_THREADS
+from pruning_core.data.splits import Splits
+from pruning_core.models.cnn import build_model
+from pruning_core.pruning.report import sparsity_report
 from pruning_core.stats import paired_difference, t_interval
 from pruning_core.studies.purl import CONTROL, METHODS, PurlStudySizes
 
@@ -231,3 +236,36 @@ def conclusions(s: dict[str, Any]) -> str:
             "t interval is the main evidence, and it assumes roughly normal differences."
         )
     return "\n".join(lines)
+
+
+def recount_checkpoint(
+    s: dict[str, Any], root: str | Path, sizes: PurlStudySizes, data: Splits, table: pd.DataFrame
+) -> pd.Series:
+    """Load the exported checkpoint as a user would and recount its zeros.
+
+    The file named by ``checkpoint`` is read with the function named by ``checkpoint_loader``
+    into an unmodified torchvision model; its sparsity of the prunable weights must equal the
+    one reported for PuRL's first seed at the headline target in ``table``.
+
+    Raises:
+        AssertionError: the recount differs from the reported sparsity.
+    """
+    module, name = s["checkpoint_loader"].rsplit(".", 1)
+    state = getattr(importlib.import_module(module), name)(Path(root) / s["checkpoint"])
+    plain = build_model(sizes.model, data.num_classes)
+    plain.load_state_dict(state)
+    recount = sparsity_report(plain, data.example(), exclude=sizes.dense_layers)
+    row = table[(table["method"] == "PuRL") & (table["seed"] == sizes.seeds[0])
+                & (table["target"] == sizes.headline_target)]  # fmt: skip
+    reported = float(row["sparsity_prunable"].item())
+    if abs(recount.sparsity_prunable - reported) > 1e-9:
+        raise AssertionError(
+            f"the checkpoint's recounted sparsity {recount.sparsity_prunable} differs from the "
+            f"reported {reported}: the exported file is not the model that was measured"
+        )
+    return pd.Series({
+        "sparsity_prunable (reported)": reported,
+        "sparsity_prunable (recounted from the file)": recount.sparsity_prunable,
+        "file MB (dense tensors)": s["checkpoint_bytes_dense"] / 1e6,
+        "file MB (compact)": s["checkpoint_bytes_compact"] / 1e6,
+    })  # fmt: skip

@@ -197,6 +197,17 @@ class NeonEnvConfig:
             raise ValueError(f"keep_fractions must lie in (0, 1], got {self.keep_fractions}")
 
 
+def stat_rows(task: NeonTask, config: NeonEnvConfig, task_id: int) -> torch.Tensor:
+    """The training rows whose activations feed the observation: ``config.stat_rows`` of them,
+    drawn with ``config.seed + task_id`` and kept in their order (the env and the batched path
+    draw the same rows)."""
+    g = torch.Generator().manual_seed(config.seed + task_id)
+    x_train, _ = task.data.tensors("train")
+    n = min(config.stat_rows, len(x_train))
+    idx = torch.randperm(len(x_train), generator=g)[:n].sort().values
+    return x_train[idx]
+
+
 def _default_task(seed: int = 0) -> NeonTask:
     """A small synthetic task (3 classes, 8 features, a 2-layer MLP) so that
     ``gymnasium.make("pruning_core/Neon-v0")`` works without arguments."""
@@ -254,12 +265,7 @@ class NeonEnv(gym.Env):
     # --- helpers ---------------------------------------------------------------------------
     def _rows_for_stats(self, task_id: int) -> torch.Tensor:
         if task_id not in self._stat_rows:
-            t = self.tasks[task_id]
-            g = torch.Generator().manual_seed(self.config.seed + task_id)
-            x_train, _ = t.data.tensors("train")
-            n = min(self.config.stat_rows, len(x_train))
-            idx = torch.randperm(len(x_train), generator=g)[:n].sort().values
-            self._stat_rows[task_id] = x_train[idx]
+            self._stat_rows[task_id] = stat_rows(self.tasks[task_id], self.config, task_id)
         return self._stat_rows[task_id]
 
     @torch.no_grad()

@@ -68,7 +68,7 @@ from pruning_core.config import seeded
 from pruning_core.models.mlp import MLP
 from pruning_core.pruning.neurons import count_params, live_neurons, remove_neurons, select_neurons
 from pruning_core.rl.envs.info import make_info
-from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask, stat_rows
 from pruning_core.rl.envs.neon_features import (
     LAYER_FEATURES,
     MAX_LAYERS,
@@ -421,12 +421,7 @@ class NeonBatch:
     def _rows_for_stats(self, task_id: int) -> torch.Tensor:
         """The training rows whose activations feed the observation (NeonEnv's draw)."""
         if task_id not in self._stat_rows:
-            t = self.tasks[task_id]
-            g = torch.Generator().manual_seed(self.config.seed + task_id)
-            x_train, _ = t.data.tensors("train")
-            n = min(self.config.stat_rows, len(x_train))
-            idx = torch.randperm(len(x_train), generator=g)[:n].sort().values
-            self._stat_rows[task_id] = x_train[idx]
+            self._stat_rows[task_id] = stat_rows(self.tasks[task_id], self.config, task_id)
         return self._stat_rows[task_id]
 
     def _root(self, task_id: int) -> _Node:
