@@ -40,7 +40,7 @@ REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
     },
     "04_neon_dense_study": {
         "n_datasets", "mean_compression", "mean_delta_acc_pp", "best_C", "per_C", "baselines",
-        "shipped_agent_unseen",
+        "shipped_agent_unseen", "goals",
     },
     "05_ablations": {"episodes_to_plateau_step", "episodes_to_plateau_episodic"},
 }  # fmt: skip

@@ -60,50 +60,77 @@ def plot_training_curves(log: pd.DataFrame, window: int = 16) -> Any:
     return fig
 
 
-def plot_pareto(means: pd.DataFrame, results: pd.DataFrame | None = None) -> Any:
-    """Mean compression against mean test accuracy change, over C, for every method."""
-
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    if results is not None:
-        for m in METHODS:
-            sub = results[results["method"] == m]
-            ax.scatter(sub["delta_test_pp"], sub["compression"], s=8, alpha=0.15, color=_COLORS[m])
-    for m in METHODS:
-        sub = means[means["method"] == m].sort_values("C")
-        ax.plot(sub["mean_delta_test_pp"], sub["mean_compression"], marker="o", ms=7,
-                color=_COLORS[m], label=_LABELS[m], lw=1.5,
-                ls="-" if STRUCTURAL[m] else "--")  # fmt: skip
-        for r in sub.itertuples():
-            if not pd.isna(r.C):
-                ax.annotate(f"C={r.C:g}", (r.mean_delta_test_pp, r.mean_compression),
-                            textcoords="offset points", xytext=(4, 4), fontsize=7,
-                            color=_COLORS[m])  # fmt: skip
-    ax.axvline(-0.5, ls=":", color="k", lw=0.8)
-    ax.axhline(24.59, ls="--", color="k", lw=0.8, label="paper's x24.59")
-    ax.set_yscale("log")
-    ax.set_xlabel("mean test accuracy change (pp)")
-    ax.set_ylabel("mean compression (original / pruned params)")
-    ax.set_title("Compression vs accuracy change over C (held-out datasets)")
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) -> Any:
+    """Mean compression against mean test accuracy change, one panel per C, every method with
+    its 95% intervals on both axes (``neon_report.method_intervals``: bootstrap for compression,
+    t for accuracy); faint dots are single networks. The unstructured baseline has a hollow
+    marker (its compression counts nonzero weights, not a smaller network). Methods without a C
+    (none today) would appear in every panel."""
+    Cs = sorted(c for c in intervals["C"].dropna().unique())
+    fig, axes = plt.subplots(1, len(Cs), figsize=(3.3 * len(Cs) + 1.5, 4.0), sharey=True,
+                             squeeze=False)  # fmt: skip
+    markers = {"neon": "o", "neon_guard": "D", "uniform": "s", "global_l1": "^", "gmp": "v",
+               "random": "X"}  # fmt: skip
+    for ax, C in zip(axes[0], Cs, strict=True):
+        at = intervals[(intervals["C"] == C) | intervals["C"].isna()]
+        for m in [m for m in METHODS if m in set(at["method"])]:
+            r = at[at["method"] == m].iloc[0]
+            if results is not None:
+                sub = results[(results["method"] == m) & (results["C"] == C)]
+                ax.scatter(sub["delta_test_pp"], sub["compression"], s=6, alpha=0.12,
+                           color=_COLORS[m], lw=0)  # fmt: skip
+            xerr = [[r.mean_delta_test_pp - r.acc_low], [r.acc_high - r.mean_delta_test_pp]]
+            yerr = [[r.mean_compression - r.comp_low], [r.comp_high - r.mean_compression]]
+            ax.errorbar(r.mean_delta_test_pp, r.mean_compression, xerr=xerr, yerr=yerr,
+                        marker=markers.get(m, "o"), ms=7, color=_COLORS[m], capsize=2, lw=1.2,
+                        mfc=_COLORS[m] if STRUCTURAL[m] else "white",
+                        label=_LABELS[m])  # fmt: skip
+        ax.axvline(-C, ls=":", color="k", lw=0.8)
+        ax.axvline(0, color="0.7", lw=0.6)
+        ax.axhline(24.59, ls="--", color="k", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"C = {C:g} pp (dotted: -C)", fontsize=10)
+        ax.set_xlabel("test accuracy change (pp)")
+    axes[0][0].set_ylabel("compression (original / remaining params)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], ls="--", color="k", lw=0.8))
+    labels.append("paper's x24.59")
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(
+        "Compression vs test accuracy change on held-out datasets "
+        "(mean and 95% intervals; faint dots: networks)",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
-def plot_layer_reduction(table: pd.DataFrame) -> Any:
-    """Share of neurons kept at each hidden-layer position."""
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    methods = [m for m in METHODS if m in set(table["method"])]
-    width = 0.8 / max(len(methods), 1)
-    for j, m in enumerate(methods):
-        sub = table[table["method"] == m]
-        ax.bar(sub["layer"] + (j - (len(methods) - 1) / 2) * width, sub["kept_share"], width,
-               color=_COLORS[m], label=_LABELS[m])  # fmt: skip
-    ax.set_xlabel("hidden layer (1 = next to the input)")
-    ax.set_ylabel("share of neurons kept")
-    ax.set_title("Per-layer reduction")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+def plot_layer_reduction(by_layer: pd.DataFrame, by_width: pd.DataFrame | None = None) -> Any:
+    """Share of each hidden layer's original neurons kept, with 95% bootstrap intervals: by
+    layer position (left) and by the layer's original width (right)."""
+    panels = [("layer", by_layer, "hidden layer (1 = next to the input)")]
+    if by_width is not None:
+        panels.append(("orig_width", by_width, "original width of the layer (neurons)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 3.6), squeeze=False)
+    for ax, (key, table, xlabel) in zip(axes[0], panels, strict=True):
+        methods = [m for m in METHODS if m in set(table["method"])]
+        cats = sorted(table[key].unique())
+        pos = {c: i for i, c in enumerate(cats)}
+        width = 0.8 / max(len(methods), 1)
+        for j, m in enumerate(methods):
+            sub = table[table["method"] == m]
+            x = sub[key].map(pos).to_numpy(float) + (j - (len(methods) - 1) / 2) * width
+            err = [sub["kept_share"] - sub["low"], sub["high"] - sub["kept_share"]]
+            ax.bar(x, sub["kept_share"], width, yerr=err, color=_COLORS[m], label=_LABELS[m],
+                   capsize=1.5, error_kw={"lw": 0.8})  # fmt: skip
+        ax.set_xticks(range(len(cats)), [str(int(c)) for c in cats])
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("share of original neurons kept")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle("Where the neurons go (mean over layers, 95% bootstrap intervals)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -121,4 +148,3 @@ def plot_timing(timing: pd.DataFrame) -> Any:
     ax.invert_yaxis()
     fig.tight_layout()
     return fig
-

@@ -44,6 +44,7 @@ from pruning_core.studies.neon import (
     agents_id,
     with_threads,
 )
+from pruning_core.studies.neon_report import layer_widths, mean_ci
 from pruning_core.train.loop import evaluate
 
 __all__ = [
@@ -304,23 +305,19 @@ def paired_tests(results: pd.DataFrame, best_C: float, agent: str = "neon") -> p
     return pd.DataFrame(rows)
 
 
-def layer_reduction(results: pd.DataFrame, best_C: float) -> pd.DataFrame:
-    """Share of neurons kept per hidden-layer position (of the layer's original width), for the
-    agent and the structural baselines at ``best_C``."""
+def layer_reduction(results: pd.DataFrame, best_C: float, by: str = "layer") -> pd.DataFrame:
+    """Share of neurons kept (of the layer's original width) for the agent and the structural
+    baselines at ``best_C``, grouped ``by`` hidden-layer position (``"layer"``, 1 = next to the
+    input) or by the layer's original width (``"orig_width"``): the mean over layers with a
+    percentile-bootstrap 95% interval (``low``, ``high``, within [0, 1]) and how many layers."""
+    methods = [m for m in METHODS if STRUCTURAL[m]]
+    df = layer_widths(results, best_C, methods)
     rows = []
-    for m in [m for m in METHODS if STRUCTURAL[m]]:
-        sub = results[(results["method"] == m) & (results["C"] == best_C)]
-        for r in sub.itertuples():
-            w0 = [int(v) for v in str(r.widths_orig).split("-")]
-            w1 = [int(v) for v in str(r.widths_final).split("-")]
-            for pos, (a, b) in enumerate(zip(w0, w1, strict=True)):
-                rows.append({"method": m, "layer": pos + 1, "n_hidden": len(w0), "kept": b / a})
-    df = pd.DataFrame(rows)
-    return (
-        df.groupby(["method", "layer"])
-        .agg(kept_share=("kept", "mean"), networks=("kept", "size"))
-        .reset_index()
-    )
+    for (m, key), g in df.groupby(["method", by], sort=False):
+        mean, low, high = mean_ci(g["kept_share"])
+        rows.append({"method": m, by: key, "kept_share": mean, "low": low, "high": high,
+                     "layers": len(g), "mean_orig_width": float(g["orig_width"].mean())})  # fmt: skip
+    return pd.DataFrame(rows).sort_values(["method", by]).reset_index(drop=True)
 
 
 @with_threads
@@ -382,8 +379,12 @@ def study_summary(
     convergence: pd.DataFrame,
     shipped_unseen: dict[str, Any],
     best_C_guard: float | None = None,
+    goals: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The headline numbers for ``summary.json`` (NaN written as null).
+
+    ``goals`` is :func:`~pruning_core.studies.neon_report.neon_goals`'s dictionary (the issue's
+    three goals, measured), written as it is.
 
     ``per_C`` holds, for each C, the agents' means over the held-out networks and
     ``policy_entropy``, the mean over folds of each agent's final entropy
@@ -454,6 +455,7 @@ def study_summary(
         "mean_agent_episodes": float(convergence["episodes"].mean()),
         "share_agents_converged": float(convergence["converged_at"].notna().mean()),
         "shipped_agent_unseen": shipped_unseen,
+        "goals": dict(goals or {}),
     }
     return finite_or_none(out)
 
@@ -503,4 +505,3 @@ def shipped_agent_unseen(
         "agent_keys": dict(zip([f"{C:g}" for C in sizes.C_values], ids, strict=True)),
         "same_as_shipped_file": bool(listed) and sorted(listed) == sorted(ids),
     }
-
