@@ -159,6 +159,8 @@ def paired_ratio(
     if np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("paired_ratio needs positive values (use paired_difference otherwise)")
     d = np.log(x) - np.log(y)
+    if len(d) and np.ptp(d) <= 1e-12 * max(1.0, float(np.abs(d).max())):
+        d = np.full_like(d, d.mean())  # equal ratios whose logs differ by rounding only
     res = paired_difference(d, np.zeros_like(d), confidence)
     low, high = res["ci95"]
     return {

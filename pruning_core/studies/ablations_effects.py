@@ -161,8 +161,10 @@ def effects_table(
                     f"ablation {abl!r}: variant {var!r} has seeds {sorted(other.index)}, the "
                     f"default {ref_name!r} has {sorted(ref.index)}; effects pair runs by seed"
                 )
-            joined = ref[list(metrics)].join(other[list(metrics)], how="inner", lsuffix="_d",
-                                             rsuffix="_v").sort_index()  # fmt: skip
+            joined = ref[list(metrics)].merge(
+                other[list(metrics)], how="inner", left_index=True, right_index=True,
+                suffixes=("_d", "_v"),
+            ).sort_index()  # fmt: skip
             for m, kind in metrics.items():
                 d = joined[f"{m}_d"].to_numpy(float)
                 v = joined[f"{m}_v"].to_numpy(float)
