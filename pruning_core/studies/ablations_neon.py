@@ -152,9 +152,13 @@ class NeonAblationSizes:
 def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
     """The NEON ablation's sizes for ``profile`` (smoke / cpu / gpu).
 
-    cpu: 4 admitted datasets of the study with 1 network each (a 5-, 3-, 4- and 4-layer network,
-    so 1 pass and 4 passes differ), 128 episodes (the study's agents converged by 80-128), and as
-    many paired seeds as keep the part under about 25 minutes on 2 cores (see the report).
+    cpu: 4 admitted datasets of the study with 1 network each (spam7, chile_vote, storms,
+    credit_data: 5, 3, 4 and 4 hidden layers of 64-256, so 1 pass and 4 passes differ), 128
+    episodes (the study's cpu agents converged by 80-128), 6 paired seeds. Measured for one seed,
+    one process, one thread, on a 2-core machine busy with another 2-process job: default 39 s,
+    passes_1 18 s, no_warm-up 69 s, mask 273 s (NeonEnv, 2.1 s per episode), finetune_all 61 s,
+    so 460 s of work per seed: 6 seeds on 2 workers about 23 minutes under that load (less on a
+    quiet machine). smoke: 2 tiny networks, 8 episodes, 2 seeds, about 13 s.
     """
     study = neon_study_sizes(profile)
     return NeonAblationSizes(
