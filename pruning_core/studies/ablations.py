@@ -204,18 +204,31 @@ class AblationSizes:
 def ablation_sizes(profile: str) -> AblationSizes:
     """Sizes of notebook 05 at ``profile`` (smoke: about a minute).
 
-    cpu budgets (measured on a 2-core machine, one torch thread per run, see the notebook):
+    cpu budgets (one torch thread per run; measured on the 2-core machine while another job
+    ran on it, so upper bounds):
 
-    * small CNN: 500 episodes (notebook 01's DQN converges in about 300), a greedy evaluation
-      every 10; 10 seeds of reward timing and random search, 8 of the other ablations.
-    * ResNet-20 (width 8, 14x14 inputs, 256 reward images: about 0.3 s per 22-step episode):
-      the episodes of :data:`RESNET20_CPU_EPISODES` (pilot below), 10 seeds of reward timing
-      and of random search. What the budget cut: the reward split's size (accuracy in steps of
-      0.4 pt) and the image size / width (dense test accuracy below a full-size ResNet-20's).
+    * small CNN (digits, 5 layers): 400 episodes, a greedy evaluation every 10. Notebook 01's
+      DQN converges in about 300; a pilot at seed 100 (not a study seed) with 500 episodes had
+      the step reward's greedy curve flat from about episode 300 (-0.8 to -1.0), and reached
+      the level (best uniform policy, -1.66) at episode 130 (step) and 220 (end-of-episode).
+      About 33 s per run under load (0.08 s per episode including the 41 greedy evaluations).
+      10 seeds of reward timing and random search (about 600 core-s), 8 of the other
+      ablations (about 14 non-default configurations x 8 seeds, passes_3 at 3x: about 3000
+      core-s under load, less on a quiet machine).
+    * ResNet-20 (22 layers; width 8, 14x14 Fashion-MNIST, dense test top-1 85.9%): 300
+      episodes, an evaluation every 10. Pilot at seed 100 (256 reward images): the step
+      reward's greedy curve rose from -4.4 to a noisy plateau around -2.5 to -3.0 once epsilon
+      reached its floor (episode 150) and reached the level (best uniform policy, alpha 0.5:
+      -2.98) at episode 170; the end-of-episode reward never reached it in 300 (censored).
+      256 reward images cost 0.6-0.7 s per episode under load, so the cpu profile evaluates
+      128 (about half the cost; accuracy in steps of 0.8 pt): that is what the budget cut,
+      with the image size and width (a full-size ResNet-20 on 28x28 reaches about 91%).
+      With 128 reward images the best uniform policy (alpha 0.5) scores -2.89: the level.
+      10 seeds x (step, episodic, random search) = 30 runs.
     """
     small = NetworkSizes(
         "small_cnn",
-        episodes=by_profile(profile, smoke=10, cpu=500, gpu=800),
+        episodes=by_profile(profile, smoke=10, cpu=400, gpu=800),
         eval_every=by_profile(profile, smoke=5, cpu=10, gpu=20),
         learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
         buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
@@ -243,7 +256,7 @@ def ablation_sizes(profile: str) -> AblationSizes:
         resnet20_width=by_profile(profile, smoke=4, cpu=8, gpu=16),
         resnet20_image_size=by_profile(profile, smoke=14, cpu=14, gpu=28),
         resnet20_train_rows=by_profile(profile, smoke=1000, cpu=8000, gpu=50_000),
-        resnet20_reward_rows=by_profile(profile, smoke=64, cpu=256, gpu=1000),
+        resnet20_reward_rows=by_profile(profile, smoke=64, cpu=128, gpu=1000),
         resnet20_stop_rows=by_profile(profile, smoke=200, cpu=2000, gpu=2000),
         resnet20_train=by_profile(
             profile,
@@ -288,7 +301,7 @@ def ablation_sizes(profile: str) -> AblationSizes:
 
 
 RESNET20_CPU_EPISODES = 300
-"""DQN episodes per run on the ResNet-20 at cpu (pilot: see :func:`ablation_sizes`)."""
+"""DQN episodes per run on the ResNet-20 at cpu (pilot at seed 100: see :func:`ablation_sizes`)."""
 
 
 RESNET20_LEVEL: float | None = None
