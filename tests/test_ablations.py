@@ -18,12 +18,8 @@ from pruning_core.rl.envs.purl import PuRLEnv
 from pruning_core.rl.rewards import neon_reward, purl_reward
 from pruning_core.stats import finite_or_none, holm, t_interval, welch_effect
 from pruning_core.studies.ablations import (
-    PURL_VARIANTS,
-    AblationSizes,
     NeonRewardWrapper,
     ablation_sizes,
-    run_purl_variant,
-    state_features,
     yardstick,
 )
 from pruning_core.studies.ablations_neon import NEON_VARIANTS, neon_ablation
@@ -253,53 +249,6 @@ def test_neon_reward_wrapper_recomputes_the_reward(tiny_dense: DenseModel) -> No
     _, r0, _, _, info = wrapped.step(0)  # alpha 0: removes nothing, earns 0
     assert r0 == 0.0
     assert yardstick(0.5, 0.4, 1.0) == pytest.approx(purl_reward(0.5, 0.4, 1.0, 0.8, 5.0))
-
-
-def _tiny_sizes() -> AblationSizes:
-    return replace(
-        ablation_sizes("smoke"),
-        seeds=(0, 1),
-        episodes=4,
-        eval_every=2,
-        learning_starts=4,
-        small_buffer=5,
-    )
-
-
-def test_tiny_ablation_runs_and_is_cached(tiny_dense: DenseModel) -> None:
-    sizes = _tiny_sizes()
-    runs = state_features(sizes, tiny_dense)
-    assert len(runs) == 3 * 2
-    expected = {"ablation", "variant", "label", "seed", "yardstick", "own_return", "sparsity",
-                "val_accuracy", "test_accuracy", "episodes_to_plateau", "mean_greedy_yardstick",
-                "last_yardstick", "seconds", "last_actions"}  # fmt: skip
-    assert expected <= set(runs.columns)
-    assert list(dict.fromkeys(runs["variant"])) == ["default", "qlp", "no_accuracy"]
-    assert runs["yardstick"].le(0).all() and runs["sparsity"].between(0, 1).all()
-    assert runs["episodes_to_plateau"].isin([0, 2, 4]).all()
-    again = state_features(sizes, tiny_dense)  # from the cache: identical, seconds included
-    pd.testing.assert_frame_equal(runs, again)
-
-
-def test_random_search_keeps_the_best_episode(tiny_dense: DenseModel) -> None:
-    sizes = _tiny_sizes()
-    variant = next(v for v in PURL_VARIANTS["agent"] if v.agent == "random_search")
-    res = run_purl_variant(sizes, tiny_dense, variant, 0)
-    curve = pd.DataFrame(res["curve"])
-    log = pd.DataFrame(res["log"])
-    assert list(curve["episode"]) == [2, 4]
-    assert curve["yardstick"].is_monotonic_increasing  # best so far
-    assert curve["yardstick"].iloc[-1] == pytest.approx(log["yardstick"].max())
-    assert curve["test_accuracy"].between(0, 1).all()
-
-
-def test_reward_timing_uses_its_own_horizon() -> None:
-    sizes = ablation_sizes("cpu")
-    t = sizes.for_ablation("reward_timing")
-    assert (t.episodes, t.eval_every) == (sizes.timing_episodes, sizes.timing_eval_every)
-    assert sizes.for_ablation("state") is sizes
-    assert t.eval_episodes[0] == 0 and t.eval_episodes[-1] == sizes.timing_episodes
-    assert len(sizes.seeds) >= 3
 
 
 # --- a tiny NEON run -------------------------------------------------------------------------

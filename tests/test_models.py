@@ -99,7 +99,7 @@ def test_describe_adaptation() -> None:
     text = describe_adaptation("resnet50")
     assert "conv1" in text and "maxpool" in text and "3x3" in text
     assert "features[2]" in describe_adaptation("mobilenet_v2")
-    assert set(SMALL_INPUT_ADAPTATIONS) == {"resnet50", "mobilenet_v2", "small_cnn"}
+    assert set(SMALL_INPUT_ADAPTATIONS) == {"resnet50", "mobilenet_v2", "small_cnn", "resnet20"}
     with pytest.raises(ValueError):
         describe_adaptation("vgg16")
 

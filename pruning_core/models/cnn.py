@@ -8,6 +8,7 @@ only (never downloaded), and a small CNN for tutorials and fast tests.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from torchvision import models as tv_models
 
-CNN_MODEL_NAMES: tuple[str, ...] = ("resnet50", "mobilenet_v2", "small_cnn")
+CNN_MODEL_NAMES: tuple[str, ...] = ("resnet50", "mobilenet_v2", "small_cnn", "resnet20")
 
 
 IMAGENET_NUM_CLASSES = 1000
@@ -37,6 +38,7 @@ SMALL_INPUT_ADAPTATIONS: dict[str, str] = {
         "of collapsing to 1x1 half-way through the network."
     ),
     "small_cnn": "small_cnn is built for small inputs; nothing is adapted.",
+    "resnet20": "resnet20 is CIFAR-style (3x3 stem, no max-pool); nothing is adapted.",
 }
 
 
@@ -247,10 +249,70 @@ def build_small_cnn(num_classes: int = 10, in_channels: int = 3, width: int = 16
     return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=width)
 
 
-def build_model(name: str, num_classes: int, **kw: Any) -> nn.Module:
-    """Build ``name`` in ("resnet50", "mobilenet_v2", "small_cnn") with ``num_classes`` outputs.
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN plus a shortcut (identity, or 1x1 conv + BN when the shape
+    changes), then ReLU. The input is never modified in place (the prefix cache relies on it)."""
 
-    Keyword arguments go to the matching ``build_*`` function. For ``small_cnn``,
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_ch != out_ch:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out = out + (x if self.downsample is None else self.downsample(x))
+        return torch.relu(out)
+
+
+class ResNet20(nn.Sequential):
+    """CIFAR-style ResNet-20 (He et al. 2016, section 4.2) as a chain of children.
+
+    ``stem`` (3x3 conv-BN-ReLU, ``width`` channels), three stages of three :class:`BasicBlock`
+    (``width``, ``2 width``, ``4 width`` channels; the first block of stages 2 and 3 has stride
+    2 and a 1x1-conv + BN shortcut), global average pooling, flatten, ``fc``: 22 prunable layers
+    (19 3x3 convs, 2 shortcut convs, fc). Being an ``nn.Sequential`` of those children, its
+    forward is exactly the chain, so PuRL's prefix cache (:func:`sequential_modules`) cuts it
+    into one stage per block.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16) -> None:
+        mods: list[tuple[str, nn.Module]] = [
+            ("stem", nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width), nn.ReLU(),
+            )),
+        ]  # fmt: skip
+        in_ch = width
+        for stage, mult in enumerate((1, 2, 4)):
+            for b in range(3):
+                stride = 2 if stage > 0 and b == 0 else 1
+                mods.append((f"block{stage + 1}_{b + 1}", BasicBlock(in_ch, width * mult, stride)))
+                in_ch = width * mult
+        mods += [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten(1)),
+                 ("fc", nn.Linear(in_ch, num_classes))]  # fmt: skip
+        super().__init__(OrderedDict(mods))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def build_resnet20(num_classes: int = 10, in_channels: int = 1, width: int = 16) -> nn.Module:
+    """CIFAR-style ResNet-20 (:class:`ResNet20`) for small inputs: 22 prunable layers."""
+    return ResNet20(num_classes=num_classes, in_channels=in_channels, width=width)
+
+
+def build_model(name: str, num_classes: int, **kw: Any) -> nn.Module:
+    """Build ``name`` in ``CNN_MODEL_NAMES`` with ``num_classes`` outputs.
+
+    Keyword arguments go to the matching ``build_*`` function. For ``small_cnn`` and ``resnet20``,
     ``small_input`` is accepted and ignored (it is always small-input) so one call works for
     every name; ``pretrained`` / ``weights_path`` raise ValueError there (no ImageNet weights).
     """
@@ -262,6 +324,8 @@ def build_model(name: str, num_classes: int, **kw: Any) -> nn.Module:
     kw = dict(kw)
     kw.pop("small_input", None)
     if kw.pop("pretrained", False) or kw.pop("weights_path", None) is not None:
-        raise ValueError("small_cnn has no pretrained weights; pretrained/weights_path unsupported")
+        raise ValueError(f"{name} has no pretrained weights; pretrained/weights_path unsupported")
+    if name == "resnet20":
+        return build_resnet20(num_classes, **kw)
     return build_small_cnn(num_classes, **kw)
 

@@ -1,50 +1,51 @@
-"""Ablations of the PuRL and NEON design choices (notebook 05), one function per ablation.
+"""Ablations of PuRL's design choices (notebook 05), on one common footing.
 
-Every function returns a tidy DataFrame: one row per (configuration, seed) with the metrics of
-that run. Runs are cached under ``cache_root()/05_ablations`` at the path of their key
-(:class:`PurlRunKey`, :class:`NeonRunKey`: a hash of everything that defines them), so an
-interrupted notebook resumes at the first run that is not on disk.
+**Networks** (:mod:`.ablations_networks`): notebook 01's small CNN on 8x8 digits (5 prunable
+layers: 23^5 policies, few enough for random search to cover) and a CIFAR-style ResNet-20 on
+14x14 Fashion-MNIST (22 prunable layers: 23^22 policies, where learning has to matter). Every
+network has four splits: ``train`` (dense training), ``reward`` (PuRL's reward, random search's
+choice, the learning curves), ``stop`` (held out: the deployed policy is **re-scored** there)
+and ``test`` (reported only).
 
-**PuRL ablations** (small CNN on 8x8 digits, the network of notebook 01). Each run trains a DQN
-for ``sizes.episodes`` episodes; every ``eval_every`` episodes training pauses (a checkpoint,
-then a resume) and the *greedy* policy plays one episode. Every run is judged on one common
-**yardstick**, whatever reward it was trained with: PuRL's reward of the episode's **final**
-network at the default targets (``A*`` = dense validation accuracy, ``S*`` = 0.8, beta = 5),
-:func:`yardstick`. It is what both reward schedules ultimately care about (the network that is
-left), it does not depend on how many steps an episode has, and it is 0 at best. A run's
-final metrics (yardstick, sparsity, validation and test accuracy) are the means over the last
-``final_fraction`` of its greedy evaluations: one greedy episode is a noisy summary, since the
-greedy policy still switches between a few policies at the end of training. Random search's
-curve is its best-so-far episode (chosen by the yardstick on the validation subset).
+**Runs.** One run = one (network, configuration, seed): a DQN trains for the network's
+converged budget (:class:`NetworkSizes`), and every ``eval_every`` episodes training pauses (a
+checkpoint, then a resume) and the *greedy* policy plays one episode; random search plays as many
+uniformly random episodes (the same number of network evaluations) and keeps its best by the
+yardstick on the reward split. Runs are jobs of :func:`pruning_core.config.run_jobs` (one torch
+thread each, in parallel over ``PRUNING_CORE_WORKERS``) cached under ``cache_root()/05_ablations``
+at the path of their key (:class:`PurlRunKey`), so an interrupted notebook resumes.
 
-**Episodes to plateau** (:func:`episodes_to_plateau`): the greedy-evaluation curve is smoothed
-with a trailing running mean; ``start`` is the first point (the untrained greedy policy), ``final``
-the mean of the last ``final_fraction`` of the points; the plateau is the first evaluation
-episode where the smoothed curve has covered ``level`` (95%) of the way from ``start`` to
-``final``. It is invariant to shifting and scaling the yardstick, so negative rewards pose no
-problem; a run that never improves on its start has plateaued at its first point. Because a
-curve that settles early on a worse level looks fast by this measure, the reward-timing ablation
-also reports :func:`common_level_episodes`: the episodes each configuration needs to reach one
-level per seed that all of them reach.
+**The yardstick** (:func:`yardstick`) judges every run whatever reward it trained with: PuRL's
+reward of the episode's **final** network at the default targets (``A*`` = the dense network's
+accuracy on the same split, ``S*`` = 0.8, beta = 5), 0 at best.
 
-**NEON ablations** (:func:`neon_ablation`): NeonEnv and the A2C agent on a few suite datasets
-with one small random MLP each; every configuration trains an agent on those networks and is
-judged by its greedy episode on each (compression and accuracy change at the allowed loss ``C``)
-and by the sampled policy of its last training episodes (``train_compression``).
+**Deployed policy, re-scored.** A DQN deploys its final greedy policy, random search its chosen
+best episode. Both are re-scored on data that did not choose them: ``yardstick_rescored`` is the
+yardstick with the accuracy on ``stop`` (and ``A*`` = dense accuracy on ``stop``).
 
-Statistics: :func:`t_interval` (mean and a 95% Student-t interval over seeds) and
-:func:`welch_effect` (difference of means against the default configuration, its Welch
-interval and Welch's t-test p-value); :func:`ranking` sorts every effect by its size.
+**Runs table** (:func:`purl_runs`, one per ablation), one row per (variant, seed), the same
+columns everywhere (:data:`RUN_COLUMNS`): ``ablation, network, variant, label, seed,
+yardstick_rescored`` (primary), ``yardstick_reward`` (the deployed policy on the reward split),
+``sparsity, val_accuracy`` (reward split), ``heldout_accuracy`` (stop), ``test_accuracy``,
+``auc, level, episodes_to_level, reached_level`` (:mod:`.ablations_report`: the greedy curve's
+trapezoid area per episode, and the first evaluation episode whose trailing mean of
+``smooth_window`` points reaches the network's fixed level; censored at the horizon when never),
+``last_evals_yardstick`` (secondary: the mean of the last ``final_fraction`` of the greedy
+evaluations), ``seconds`` (wall time of the run, one thread) and ``actions`` (the deployed
+policy). The reference row of each ablation is ``variant == "default"`` (``"step"`` in
+reward timing), with the same seeds as every other variant: effects are paired by seed. For random
+search the "curve" is its best-so-far episode on the reward split.
+
+**NEON ablations** live in :mod:`.ablations_neon`; their sizes are the ``neon_*`` fields here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,39 +54,75 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import by_profile, progress, torch_threads
+from pruning_core.config import by_profile, run_jobs, torch_threads
 from pruning_core.models.mlp import ArchitectureSpace
 from pruning_core.rl.agents.dqn import DQNConfig, train
 from pruning_core.rl.envs.neon import default_finetune
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
-from pruning_core.rl.rewards import neon_reward, purl_reward
+from pruning_core.rl.rewards import neon_reward
 from pruning_core.rl.rollout import Policy, replay, rollout
 from pruning_core.runs import ArtefactKey, cached
-from pruning_core.studies.ablations_report import common_level_episodes, episodes_to_plateau
-from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
+from pruning_core.studies.ablations_networks import (
+    NETWORKS,
+    YARDSTICK,
+    ablation_network,
+    network_level,
+    yardstick,
+)
+from pruning_core.studies.ablations_report import auc, episodes_to_fixed_level
+from pruning_core.studies.mdp_design import DenseModel
 from pruning_core.train.loop import TrainConfig, evaluate
 
 __all__ = [
-    "NeonRewardWrapper",
     "ABLATIONS",
     "AblationSizes",
+    "NETWORKS",
+    "NeonRewardWrapper",
+    "NetworkSizes",
     "PURL_VARIANTS",
     "PurlRunKey",
     "PurlVariant",
-    "ablation_dense_model",
+    "RUN_COLUMNS",
+    "YARDSTICK",
+    "ablation_network",
     "ablation_sizes",
     "action_space",
     "agent_choice",
+    "network_level",
+    "purl_job",
+    "purl_runs",
     "reward_shape",
-    "reward_timing",
     "run_purl_variant",
     "state_features",
     "yardstick",
 ]
 
 
-YARDSTICK = PuRLConfig()
-"""The default MDP whose targets define the yardstick (``S*`` = 0.8, beta = 5, A* = dense)."""
+@dataclass(frozen=True)
+class NetworkSizes:
+    """The RL budget on one network (the same for every configuration run on it)."""
+
+    network: str
+    """``small_cnn`` or ``resnet20``."""
+    episodes: int
+    """DQN training episodes per run (random search: as many episodes): a budget at which the
+    default DQN has converged on this network."""
+    eval_every: int
+    """Training episodes between two greedy evaluations (the learning curve's resolution)."""
+    learning_starts: int
+    """Env steps of random play before DQN updates start."""
+    buffer_size: int
+    """Replay capacity of the default DQN (at least a run's transitions: unbounded)."""
+    small_buffer: int
+    """Replay capacity of the small-replay variant (in transitions)."""
+    level: float | None = None
+    """The yardstick level of ``episodes_to_level``; None: the best uniform policy's yardstick
+    on the reward split (:func:`network_level`), fixed before any RL run."""
+
+    @property
+    def eval_episodes(self) -> list[int]:
+        """Training episodes after which the greedy policy is evaluated (0 = untrained)."""
+        return [*range(0, self.episodes, self.eval_every), self.episodes]
 
 
 @dataclass(frozen=True)
@@ -95,30 +132,36 @@ class AblationSizes:
     profile: str
     """The profile these sizes belong to."""
     seeds: tuple[int, ...]
-    """Seeds of every configuration (agent initialisation, exploration, NEON fine-tuning order)."""
-    episodes: int
-    """DQN training episodes per PuRL run (random search: the same number of episodes)."""
-    eval_every: int
-    """Training episodes between two greedy evaluations (the learning curve's resolution)."""
-    timing_episodes: int
-    """Training episodes of the reward-timing ablation (longer: the end-of-episode reward learns
-    slowly, and its plateau must fall inside the horizon to be measured)."""
-    timing_eval_every: int
-    """Episodes between greedy evaluations in the reward-timing ablation."""
-    learning_starts: int
-    """Env steps of random play before DQN updates start."""
+    """Seeds of the NEON ablation."""
+    timing_seeds: tuple[int, ...]
+    """Seeds of the reward-timing ablation and of random search vs DQN (both networks)."""
+    ablation_seeds: tuple[int, ...]
+    """Seeds of the other PuRL ablations (small CNN): a prefix of ``timing_seeds``, so their
+    ``default`` runs are the timing ablation's ``step`` runs."""
+    small_cnn: NetworkSizes
+    """RL budget on the small CNN."""
+    resnet20: NetworkSizes
+    """RL budget on the ResNet-20."""
     exploration_fraction: float
-    """Fraction of all env steps over which epsilon decays (default configuration)."""
-    buffer_size: int
-    """Replay capacity of the default configuration (more than a run's transitions: unbounded)."""
-    small_buffer: int
-    """Replay capacity of the small-replay variant (in transitions)."""
+    """Fraction of all env steps over which epsilon decays (default configuration): the same
+    share of the episodes on every network."""
     smooth_window: int
-    """Evaluation points in the trailing running mean of :func:`episodes_to_plateau`."""
+    """Evaluation points in the trailing mean of ``episodes_to_level``."""
     final_fraction: float
-    """Share of the last evaluation points averaged into the final level."""
-    plateau_level: float
-    """Share of the way from start to final level that counts as reached (0.95)."""
+    """Share of the last evaluation points averaged into ``last_evals_yardstick`` (and NEON's
+    late-training metrics)."""
+    resnet20_width: int
+    """Channels of the ResNet-20's first stage (then 2x, 4x)."""
+    resnet20_image_size: int
+    """Fashion-MNIST images are resized to this side."""
+    resnet20_train_rows: int
+    """Training images of the dense ResNet-20."""
+    resnet20_reward_rows: int
+    """Images of the reward split (every env step evaluates them: the cost of an episode)."""
+    resnet20_stop_rows: int
+    """Images of the stop split (dense early stopping, re-scoring)."""
+    resnet20_train: TrainConfig
+    """Dense training of the ResNet-20."""
     neon_datasets: tuple[str, ...]
     """Suite datasets of the NEON ablation (one random MLP each)."""
     neon_episodes: int
@@ -138,62 +181,93 @@ class AblationSizes:
     neon_stat_rows: int
     """Training rows whose activations feed NEON's observation."""
 
-    @property
-    def eval_episodes(self) -> list[int]:
-        """Training episodes after which the greedy policy is evaluated (0 = untrained)."""
-        points = list(range(0, self.episodes, self.eval_every))
-        return [*points, self.episodes]
+    def net(self, network: str) -> NetworkSizes:
+        """The RL budget on ``network``."""
+        if network not in NETWORKS:
+            raise ValueError(f"unknown network {network!r}: use one of {NETWORKS}")
+        return getattr(self, network)
 
-    def for_ablation(self, ablation: str) -> AblationSizes:
-        """These sizes with the reward-timing horizon when ``ablation == "reward_timing"``.
-
-        The exploration fraction is rescaled so that epsilon reaches its floor after the same
-        number of *episodes* as in the other ablations: the first ``episodes`` episodes of the
-        longer run are the default run.
-        """
-        if ablation != "reward_timing":
-            return self
-        return replace(
-            self,
-            episodes=self.timing_episodes,
-            eval_every=self.timing_eval_every,
-            exploration_fraction=self.exploration_fraction * self.episodes / self.timing_episodes,
-        )
-
-    @property
-    def final_points(self) -> int:
-        """Greedy evaluations averaged into a run's final metrics (the plateau's final window)."""
-        return max(1, math.ceil(self.final_fraction * len(self.eval_episodes)))
-
-    def dqn_config(self, seed: int, **overrides: Any) -> DQNConfig:
-        """The default DQN of the ablations (Double DQN, unbounded replay), with overrides."""
+    def dqn_config(self, network: str, seed: int, **overrides: Any) -> DQNConfig:
+        """The default DQN of the ablations on ``network`` (Double DQN, unbounded replay)."""
+        n = self.net(network)
         cfg = DQNConfig(
             seed=seed,
-            episodes=self.episodes,
-            learning_starts=self.learning_starts,
+            episodes=n.episodes,
+            learning_starts=n.learning_starts,
             exploration_fraction=self.exploration_fraction,
-            buffer_size=self.buffer_size,
+            buffer_size=n.buffer_size,
             checkpoint_every=10**9,
         )
         return replace(cfg, **overrides)
 
 
 def ablation_sizes(profile: str) -> AblationSizes:
-    """Sizes of notebook 05 at ``profile`` (smoke: about a minute; cpu: under 15 minutes)."""
+    """Sizes of notebook 05 at ``profile`` (smoke: about a minute).
+
+    cpu budgets (one torch thread per run; measured on the 2-core machine while another job
+    ran on it, so upper bounds):
+
+    * small CNN (digits, 5 layers): 400 episodes, a greedy evaluation every 10. Notebook 01's
+      DQN converges in about 300; a pilot at seed 100 (not a study seed) with 500 episodes had
+      the step reward's greedy curve flat from about episode 300 (-0.8 to -1.0), and reached
+      the level (best uniform policy, -1.66) at episode 130 (step) and 220 (end-of-episode).
+      About 33 s per run under load (0.08 s per episode including the 41 greedy evaluations).
+      10 seeds of reward timing and random search (about 600 core-s), 8 of the other
+      ablations (about 14 non-default configurations x 8 seeds, passes_3 at 3x: about 3000
+      core-s under load, less on a quiet machine).
+    * ResNet-20 (22 layers; width 8, 14x14 Fashion-MNIST, dense test top-1 85.9%): 300
+      episodes, an evaluation every 10. Pilot at seed 100 (256 reward images): the step
+      reward's greedy curve rose from -4.4 to a noisy plateau around -2.5 to -3.0 once epsilon
+      reached its floor (episode 150) and reached the level (best uniform policy, alpha 0.5:
+      -2.98) at episode 170; the end-of-episode reward never reached it in 300 (censored).
+      256 reward images cost 0.6-0.7 s per episode under load, so the cpu profile evaluates
+      128 (about half the cost; accuracy in steps of 0.8 pt): that is what the budget cut,
+      with the image size and width (a full-size ResNet-20 on 28x28 reaches about 91%).
+      With 128 reward images the best uniform policy (alpha 0.5) scores -2.89: the level; a
+      step-reward pilot at seed 101 reached it at episode 180 and took 108 s (0.36 s per
+      episode under load): about 3000 core-s for the 30 runs under load, less when quiet.
+      10 seeds x (step, episodic, random search) = 30 runs.
+    """
+    small = NetworkSizes(
+        "small_cnn",
+        episodes=by_profile(profile, smoke=10, cpu=400, gpu=800),
+        eval_every=by_profile(profile, smoke=5, cpu=10, gpu=20),
+        learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
+        buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
+        small_buffer=by_profile(profile, smoke=25, cpu=100, gpu=200),
+    )
+    resnet = NetworkSizes(
+        "resnet20",
+        episodes=by_profile(profile, smoke=4, cpu=RESNET20_CPU_EPISODES, gpu=1000),
+        eval_every=by_profile(profile, smoke=2, cpu=10, gpu=20),
+        learning_starts=by_profile(profile, smoke=22, cpu=220, gpu=440),
+        buffer_size=by_profile(profile, smoke=1000, cpu=20_000, gpu=50_000),
+        small_buffer=by_profile(profile, smoke=50, cpu=400, gpu=800),
+        level=RESNET20_LEVEL,
+    )
     return AblationSizes(
         profile=profile,
         seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2, 3, 4)),
-        episodes=by_profile(profile, smoke=10, cpu=100, gpu=400),
-        eval_every=by_profile(profile, smoke=5, cpu=5, gpu=20),
-        timing_episodes=by_profile(profile, smoke=12, cpu=200, gpu=800),
-        timing_eval_every=by_profile(profile, smoke=4, cpu=10, gpu=40),
-        learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
+        timing_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(10)), gpu=tuple(range(20))),
+        ablation_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(8)), gpu=tuple(range(10))),
+        small_cnn=small,
+        resnet20=resnet,
         exploration_fraction=0.5,
-        buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
-        small_buffer=by_profile(profile, smoke=25, cpu=100, gpu=200),
         smooth_window=3,
         final_fraction=0.25,
-        plateau_level=0.95,
+        resnet20_width=by_profile(profile, smoke=4, cpu=8, gpu=16),
+        resnet20_image_size=by_profile(profile, smoke=14, cpu=14, gpu=28),
+        resnet20_train_rows=by_profile(profile, smoke=1000, cpu=8000, gpu=50_000),
+        resnet20_reward_rows=by_profile(profile, smoke=64, cpu=128, gpu=1000),
+        resnet20_stop_rows=by_profile(profile, smoke=200, cpu=2000, gpu=2000),
+        resnet20_train=by_profile(
+            profile,
+            smoke=TrainConfig(epochs=2, lr=0.05, batch_size=128, seed=0),
+            cpu=TrainConfig(epochs=20, lr=0.05, batch_size=128, seed=0, patience=4,
+                            monitor="val_top1", restore_best=True),
+            gpu=TrainConfig(epochs=60, lr=0.1, batch_size=128, seed=0, patience=10,
+                            monitor="val_top1", restore_best=True),
+        ),  # fmt: skip
         neon_datasets=by_profile(
             profile,
             smoke=("spam7", "chile_vote"),
@@ -228,16 +302,12 @@ def ablation_sizes(profile: str) -> AblationSizes:
     )
 
 
-def ablation_dense_model(sizes: AblationSizes) -> DenseModel:
-    """The small CNN trained on digits: notebook 01's network at the same profile (shared cache)."""
-    return dense_digits_cnn(mdp_design_sizes(sizes.profile))
+RESNET20_CPU_EPISODES = 300
+"""DQN episodes per run on the ResNet-20 at cpu (pilot at seed 100: see :func:`ablation_sizes`)."""
 
 
-def yardstick(accuracy: float, sparsity: float, dense_accuracy: float) -> float:
-    """PuRL's reward of a final network at the default targets (A* = dense, S* = 0.8, beta 5)."""
-    return purl_reward(
-        accuracy, sparsity, dense_accuracy, YARDSTICK.target_sparsity, YARDSTICK.beta
-    )
+RESNET20_LEVEL: float | None = None
+"""The ResNet-20's level (None: the best uniform policy's yardstick; see :func:`network_level`)."""
 
 
 @dataclass(frozen=True)
@@ -391,38 +461,56 @@ def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
 
 
 def _play(env: gym.Env, policy: Policy) -> dict[str, Any]:
-    """One episode of ``policy``; the yardstick and what the final network is."""
+    """One episode of ``policy``; the yardstick (reward split) and what the final network is."""
     ep = rollout(env, policy)
     info = ep.info
     return {
         "yardstick": yardstick(info["accuracy"], info["sparsity"], env.unwrapped.dense_accuracy),
-        "own_return": ep.episode_return,
         "sparsity": float(info["sparsity"]),
         "val_accuracy": float(info["accuracy"]),
-        "actions": " ".join(f"{inf['action_value']:g}" for inf in ep.infos),
+        "actions": [int(a) for a in ep.actions],
     }
 
 
-def _test_accuracy(env: gym.Env, dense: DenseModel) -> float:
-    """Test accuracy of the env's network as it is now (no fine-tuning)."""
-    return float(evaluate(env.unwrapped.model, dense.splits.tensors("test"))["top1"])
+def _rescore(env: gym.Env, dense: DenseModel, played: dict[str, Any]) -> dict[str, Any]:
+    """The deployed policy (the env holds its final network) re-scored on ``stop`` and ``test``.
+
+    ``yardstick_rescored`` uses the accuracy on ``stop`` and the dense network's accuracy on
+    ``stop`` as ``A*``: data that chose neither the policy (reward split) nor its episode.
+    """
+    model = env.unwrapped.model
+    held = float(evaluate(model, dense.splits.tensors("stop"))["top1"])
+    dense_held = float(evaluate(dense.model, dense.splits.tensors("stop"))["top1"])
+    return {
+        "yardstick_reward": played["yardstick"],
+        "sparsity": played["sparsity"],
+        "val_accuracy": played["val_accuracy"],
+        "heldout_accuracy": held,
+        "dense_heldout_accuracy": dense_held,
+        "yardstick_rescored": yardstick(held, played["sparsity"], dense_held),
+        "test_accuracy": float(evaluate(model, dense.splits.tensors("test"))["top1"]),
+        "actions": played["actions"],
+    }
 
 
-def _dqn_overrides(sizes: AblationSizes, variant: PurlVariant) -> dict[str, Any]:
+def _dqn_overrides(sizes: NetworkSizes, variant: PurlVariant) -> dict[str, Any]:
     return {k: (sizes.small_buffer if v == "small_buffer" else v) for k, v in variant.dqn.items()}
 
 
 @dataclass(frozen=True)
 class PurlRunKey(ArtefactKey):
-    """One PuRL ablation run: dense network, MDP, DQN, reward, agent and evaluation points.
+    """One PuRL ablation run: network, data, MDP, DQN, reward, agent and evaluation points.
 
     Variants of different ablations with the same configuration share their run.
     """
 
     KIND = "05_ablations/purl"
-    VERSION = 2
+    VERSION = 3
+    network: str
     dense: str
     """The dense network's cache file name (it names its whole config)."""
+    data: str
+    """Sizes of the reward / stop / test splits (the re-scoring data)."""
     purl: PuRLConfig
     dqn: DQNConfig
     reward: str
@@ -432,17 +520,20 @@ class PurlRunKey(ArtefactKey):
 
     @property
     def prefix(self) -> str:
-        """Agent, reward and seed."""
-        return f"{self.agent}-{self.reward}-seed{self.dqn.seed}"
+        """Network, agent, reward and seed."""
+        return f"{self.network}-{self.agent}-{self.reward}-seed{self.dqn.seed}"
 
 
 def _run_key(
-    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+    sizes: AblationSizes, network: str, dense: DenseModel, variant: PurlVariant, seed: int
 ) -> PurlRunKey:
+    n = sizes.net(network)
+    s = dense.splits
+    data = f"{s.name}: reward {s.n('reward')}, stop {s.n('stop')}, test {s.n('test')}"
     return PurlRunKey(
-        dense.path.name, PuRLConfig(**variant.purl),
-        sizes.dqn_config(seed, **_dqn_overrides(sizes, variant)), variant.reward, variant.agent,
-        tuple(sizes.eval_episodes),
+        network, dense.path.name, data, PuRLConfig(**variant.purl),
+        sizes.dqn_config(network, seed, **_dqn_overrides(n, variant)), variant.reward,
+        variant.agent, tuple(n.eval_episodes),
     )  # fmt: skip
 
 
@@ -452,16 +543,21 @@ def resume_path(path: Path) -> Path:
 
 
 def _train_dqn(
-    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int, ckpt: Path
-) -> dict[str, Any]:
+    sizes: AblationSizes, network: str, dense: DenseModel, variant: PurlVariant, seed: int,
+    ckpt: Path,
+) -> dict[str, Any]:  # fmt: skip
+    n = sizes.net(network)
     env = _make_env(dense, variant)
-    cfg = sizes.dqn_config(seed, **_dqn_overrides(sizes, variant))
+    cfg = sizes.dqn_config(network, seed, **_dqn_overrides(n, variant))
     t0 = time.perf_counter()
-    curve, agent = [], None
-    for k, stop in enumerate(sizes.eval_episodes):
+    curve: list[dict[str, Any]] = []
+    agent, res = None, None
+    for k, stop in enumerate(n.eval_episodes):
         agent = train(env, cfg, checkpoint_path=ckpt, resume=k > 0, stop_after=stop)
         res = _play(env, agent.act)
-        curve.append({"episode": stop, **res, "test_accuracy": _test_accuracy(env, dense)})
+        curve.append({"episode": stop, **{k: v for k, v in res.items() if k != "actions"}})
+    assert agent is not None and res is not None
+    deployed = _rescore(env, dense, res)  # the final greedy policy's network is in the env
     seconds = time.perf_counter() - t0
     for p in (ckpt, ckpt.with_name(ckpt.name + ".sha256")):
         p.unlink(missing_ok=True)
@@ -470,129 +566,161 @@ def _train_dqn(
         yardstick(a, s, env.unwrapped.dense_accuracy)
         for a, s in zip(log["final_accuracy"], log["final_sparsity"], strict=True)
     ]
-    return {"curve": curve, "log": log.to_dict("list"), "seconds": seconds}
+    return {"curve": curve, "log": log.to_dict("list"), "deployed": deployed,
+            "seconds": seconds, "episodes": n.episodes}  # fmt: skip
 
 
 def _random_search(
-    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+    sizes: AblationSizes, network: str, dense: DenseModel, variant: PurlVariant, seed: int
 ) -> dict[str, Any]:
-    """Best of ``sizes.episodes`` uniformly random episodes, chosen by the yardstick."""
+    """Best of ``episodes`` uniformly random episodes, chosen by the yardstick (reward split)."""
+    n = sizes.net(network)
     env = _make_env(dense, variant)
     rng = np.random.default_rng(seed)
-    n = int(env.action_space.n)
     length = env.unwrapped.episode_length
     t0 = time.perf_counter()
     best: dict[str, Any] | None = None
     curve, rows = [], []
-    evals = set(sizes.eval_episodes)
-    for e in range(1, sizes.episodes + 1):
-        actions = rng.integers(n, size=length)
-        res = _play(env, replay(actions.tolist()))
+    evals = set(n.eval_episodes)
+    for e in range(1, n.episodes + 1):
+        res = _play(env, replay(rng.integers(int(env.action_space.n), size=length).tolist()))
         rows.append({"episode": e, "yardstick": res["yardstick"], "sparsity": res["sparsity"]})
         if best is None or res["yardstick"] > best["yardstick"]:
-            best = {**res, "test_accuracy": _test_accuracy(env, dense)}
+            best = res
         if e in evals:
-            curve.append({"episode": e, **best})
+            curve.append({"episode": e, **{k: v for k, v in best.items() if k != "actions"}})
+    assert best is not None
+    _play(env, replay(best["actions"]))  # the chosen network again, to re-score it
+    deployed = _rescore(env, dense, best)
     seconds = time.perf_counter() - t0
-    return {"curve": curve, "log": pd.DataFrame(rows).to_dict("list"), "seconds": seconds}
+    return {"curve": curve, "log": pd.DataFrame(rows).to_dict("list"), "deployed": deployed,
+            "seconds": seconds, "episodes": n.episodes}  # fmt: skip
 
 
 def run_purl_variant(
-    sizes: AblationSizes, dense: DenseModel, variant: PurlVariant, seed: int
+    sizes: AblationSizes, network: str, dense: DenseModel, variant: PurlVariant, seed: int
 ) -> dict[str, Any]:
-    """Train (or load from the cache) one PuRL configuration at one seed.
+    """Train (or load from the cache) one PuRL configuration on ``network`` at one seed.
 
-    Returns ``curve`` (greedy evaluations: episode, yardstick, own_return, sparsity,
-    val_accuracy, test_accuracy, actions; random search: its best so far), ``log`` (per
-    training episode) and ``seconds`` (wall time of the run when it was computed).
+    Returns ``curve`` (greedy evaluations on the reward split: episode, yardstick, sparsity,
+    val_accuracy; random search: its best so far), ``log`` (per training episode),
+    ``deployed`` (the deployed policy re-scored, see :func:`_rescore`), ``seconds`` (wall time
+    of the run when it was computed) and ``episodes``.
     """
-    path = _run_key(sizes, dense, variant, seed).path()
+    path = _run_key(sizes, network, dense, variant, seed).path()
 
     def build() -> dict[str, Any]:
         with quiet(), torch_threads(1):
             if variant.agent == "random_search":
-                return _random_search(sizes, dense, variant, seed)
-            return _train_dqn(sizes, dense, variant, seed, resume_path(path))
+                return _random_search(sizes, network, dense, variant, seed)
+            return _train_dqn(sizes, network, dense, variant, seed, resume_path(path))
 
     return cached(path, build)
 
 
-def _purl_rows(
-    sizes: AblationSizes, dense: DenseModel, ablation: str
+_DENSE: dict[tuple[str, str], DenseModel] = {}
+"""Dense networks loaded by this process (a worker runs many jobs on one network)."""
+
+
+def _dense(sizes: AblationSizes, network: str) -> DenseModel:
+    key = (network, repr(sizes))
+    if key not in _DENSE:
+        _DENSE.clear()
+        _DENSE[key] = ablation_network(sizes, network)
+    return _DENSE[key]
+
+
+def purl_job(
+    job: tuple[AblationSizes, str, PurlVariant, int, DenseModel | None],
+) -> dict[str, Any]:
+    """One run as a :func:`~pruning_core.config.run_jobs` job: (sizes, network, variant, seed,
+    dense); ``dense`` None loads the network (:func:`ablation_network`, cached on disk)."""
+    sizes, network, variant, seed, dense = job
+    dense = dense if dense is not None else _dense(sizes, network)
+    return run_purl_variant(sizes, network, dense, variant, seed)
+
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "ablation", "network", "variant", "label", "seed", "yardstick_rescored", "yardstick_reward",
+    "sparsity", "val_accuracy", "heldout_accuracy", "test_accuracy", "auc", "level",
+    "episodes_to_level", "reached_level", "last_evals_yardstick", "seconds", "actions",
+)  # fmt: skip
+"""Columns of every PuRL runs table (see the module docstring)."""
+
+
+def purl_runs(
+    sizes: AblationSizes,
+    ablation: str,
+    network: str = "small_cnn",
+    seeds: Sequence[int] | None = None,
+    variants: Sequence[str] | None = None,
+    workers: int | None = None,
+    dense: DenseModel | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All runs of one PuRL ablation: a per-run table and the greedy learning curves.
+    """Every run of one PuRL ablation on ``network``: the runs table and the learning curves.
 
-    Per run: the final metrics (means over the last greedy evaluations), ``late_collapses`` (the
-    share of those evaluations whose validation accuracy is below half the dense network's: the
-    greedy policy pruned a layer away), the last evaluation, the plateau, the mean yardstick over
-    the whole curve (an area under the learning curve) and the wall time.
+    ``seeds`` default to ``sizes.ablation_seeds`` (``timing_seeds`` for ``reward_timing``);
+    ``variants`` (names) to all of the ablation's. Missing runs are computed in parallel
+    (``run_jobs``, ``workers`` processes), cached ones loaded. The runs table has
+    :data:`RUN_COLUMNS`; the curves one row per (variant, seed, evaluation episode).
+    ``dense`` replaces the network's dense model (tests; it travels with every job).
     """
-    variants = PURL_VARIANTS[ablation]
-    sizes = sizes.for_ablation(ablation)
-    jobs = [(v, s) for v in variants for s in sizes.seeds]
-    dense_val = float(evaluate(dense.model, dense.splits.tensors("reward"))["top1"])
+    vs = [v for v in PURL_VARIANTS[ablation] if variants is None or v.name in variants]
+    if seeds is None:
+        seeds = sizes.timing_seeds if ablation == "reward_timing" else sizes.ablation_seeds
+    given = dense
+    dense = dense if dense is not None else _dense(sizes, network)
+    level = network_level(sizes, network, dense)
+    jobs = [(sizes, network, v, s, given) for v in vs for s in seeds]
+    todo = [j for j in jobs if not _run_key(sizes, network, dense, j[2], j[3]).path().is_file()]
+    if todo:
+        with quiet():
+            run_jobs(purl_job, todo, workers=workers, desc=f"{ablation} on {network}")
     rows, curves = [], []
-    for v, seed in progress(jobs, desc=ablation, unit="run"):
-        res = run_purl_variant(sizes, dense, v, seed)
+    for job in jobs:
+        _, _, v, seed, _ = job
+        res = run_purl_variant(sizes, network, dense, v, seed)  # cached: loads
         c = pd.DataFrame(res["curve"])
-        late = c.tail(sizes.final_points)
-        f = late.mean(numeric_only=True)
-        plateau = episodes_to_plateau(
-            c["episode"], c["yardstick"], sizes.smooth_window, sizes.final_fraction,
-            sizes.plateau_level,
-        )  # fmt: skip
-        rows.append(
-            {
-                "ablation": ablation,
-                "variant": v.name,
-                "label": v.label,
-                "seed": seed,
-                "yardstick": f["yardstick"],
-                "own_return": f["own_return"],
-                "sparsity": f["sparsity"],
-                "val_accuracy": f["val_accuracy"],
-                "test_accuracy": f["test_accuracy"],
-                "late_collapses": float((late["val_accuracy"] < 0.5 * dense_val).mean()),
-                "last_yardstick": float(c["yardstick"].iloc[-1]),
-                "episodes_to_plateau": plateau,
-                "mean_greedy_yardstick": float(c["yardstick"].mean()),
-                "seconds": res["seconds"],
-                "last_actions": c["actions"].iloc[-1],
-            }
-        )
-        curves.append(c.drop(columns=["actions"]).assign(variant=v.name, seed=seed))
-    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+        reached, ep = episodes_to_fixed_level(c["episode"], c["yardstick"], level,
+                                              sizes.smooth_window)  # fmt: skip
+        late = c["yardstick"].tail(max(1, int(np.ceil(sizes.final_fraction * len(c)))))
+        d = res["deployed"]
+        rows.append({
+            "ablation": ablation, "network": network, "variant": v.name, "label": v.label,
+            "seed": seed, **{k: d[k] for k in ("yardstick_rescored", "yardstick_reward",
+            "sparsity", "val_accuracy", "heldout_accuracy", "test_accuracy")},
+            "auc": auc(c["episode"], c["yardstick"]), "level": level,
+            "episodes_to_level": ep, "reached_level": reached,
+            "last_evals_yardstick": float(late.mean()), "seconds": res["seconds"],
+            "actions": " ".join(str(a) for a in d["actions"]),
+        })  # fmt: skip
+        curves.append(c.assign(network=network, variant=v.name, seed=seed))
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS)), pd.concat(curves, ignore_index=True)
 
 
-def reward_timing(sizes: AblationSizes, dense: DenseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ablation 1: per-step (PuRL) vs end-of-episode (AMC-style) reward; runs and curves.
-
-    The runs table also has ``episodes_to_common_level`` (:func:`common_level_episodes`).
-    """
-    runs, curves = _purl_rows(sizes, dense, "reward_timing")
-    common = common_level_episodes(
-        curves, sizes.smooth_window, sizes.final_fraction, sizes.plateau_level
-    )
-    runs = runs.merge(common, on=["seed", "variant"], how="left")
-    return runs, curves
+def reward_shape(
+    sizes: AblationSizes, workers: int | None = None, dense: DenseModel | None = None
+) -> pd.DataFrame:
+    """Ablation: beta, A*, S* and NEON's reward (C = 1) in place of PuRL's (small CNN)."""
+    return purl_runs(sizes, "reward_shape", workers=workers, dense=dense)[0]
 
 
-def reward_shape(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
-    """Ablation 2: beta, A*, S* and NEON's reward (C = 1) in place of PuRL's."""
-    return _purl_rows(sizes, dense, "reward_shape")[0]
+def state_features(
+    sizes: AblationSizes, workers: int | None = None, dense: DenseModel | None = None
+) -> pd.DataFrame:
+    """Ablation: all features vs QLP's (layer index, density) vs no accuracy feature."""
+    return purl_runs(sizes, "state", workers=workers, dense=dense)[0]
 
 
-def state_features(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
-    """Ablation 3: all features vs QLP's (layer index, density) vs no accuracy feature."""
-    return _purl_rows(sizes, dense, "state")[0]
+def action_space(
+    sizes: AblationSizes, workers: int | None = None, dense: DenseModel | None = None
+) -> pd.DataFrame:
+    """Ablation: alpha grid of 23 / 12 / 6 values vs a sparsity-ratio grid vs 3 passes."""
+    return purl_runs(sizes, "action_space", workers=workers, dense=dense)[0]
 
 
-def action_space(sizes: AblationSizes, dense: DenseModel) -> pd.DataFrame:
-    """Ablation 4: alpha grid of 23 / 12 / 6 values vs a sparsity-ratio grid vs 3 passes."""
-    return _purl_rows(sizes, dense, "action_space")[0]
-
-
-def agent_choice(sizes: AblationSizes, dense: DenseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ablation 5: Double DQN vs DQN, small replay, fast epsilon decay, random search."""
-    return _purl_rows(sizes, dense, "agent")
-
+def agent_choice(
+    sizes: AblationSizes, workers: int | None = None, dense: DenseModel | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ablation: Double DQN vs DQN, small replay, fast epsilon decay, random search."""
+    return purl_runs(sizes, "agent", workers=workers, dense=dense)

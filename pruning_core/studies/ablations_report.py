@@ -13,13 +13,52 @@ import pandas as pd
 from pruning_core.stats import holm, t_interval, welch_effect
 
 __all__ = [
+    "auc",
     "common_level_episodes",
+    "episodes_to_fixed_level",
     "effects",
     "episodes_to_level",
     "episodes_to_plateau",
     "ranking",
     "summarise",
 ]
+
+
+def auc(episodes: Sequence[float], values: Sequence[float]) -> float:
+    """Area under a learning curve per episode: the trapezoid integral of ``values`` over
+    ``episodes`` divided by the span ``episodes[-1] - episodes[0]`` (a time-weighted mean of the
+    curve, in the curve's units); the single value when there is one point.
+
+    A curve that gets to the same level sooner has the larger area: speed and level in one number.
+    """
+    ep = np.asarray(episodes, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if len(ep) != len(v) or len(v) == 0:
+        raise ValueError(f"need equally long, non-empty curves: got {len(ep)} and {len(v)} points")
+    span = ep[-1] - ep[0]
+    if len(v) == 1 or span <= 0:
+        return float(v.mean())
+    return float(np.sum((v[1:] + v[:-1]) / 2 * np.diff(ep)) / span)
+
+
+def episodes_to_fixed_level(
+    episodes: Sequence[float], values: Sequence[float], level: float, window: int = 3
+) -> tuple[bool, float]:
+    """``(reached, episode)``: the first evaluation episode at which the trailing mean of the last
+    ``window`` points (fewer at the start) is at least ``level``, a level fixed before the run.
+
+    A curve that never gets there is **censored**: ``(False, last episode)``, and that episode is
+    a lower bound on the true episodes to the level (the horizon).
+    """
+    ep = np.asarray(episodes, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if len(ep) != len(v) or len(v) == 0:
+        raise ValueError(f"need equally long, non-empty curves: got {len(ep)} and {len(v)} points")
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    smooth = pd.Series(v).rolling(window, min_periods=1).mean().to_numpy()
+    hit = np.flatnonzero(smooth >= level - 1e-12)
+    return (True, float(ep[hit[0]])) if len(hit) else (False, float(ep[-1]))
 
 
 def episodes_to_plateau(

@@ -1,0 +1,166 @@
+"""The two networks notebook 05's PuRL ablations prune, with a held-out split for re-scoring.
+
+* ``small_cnn``: notebook 01's small CNN on 8x8 digits (5 prunable layers, shared cache). The
+  digits splits have no ``stop`` split, and the ``reward`` split both chose the dense epoch and
+  pays PuRL's reward, so the official ``test`` split (25% of digits) is cut in two stratified
+  halves: ``stop`` (the held-out split deployed policies are re-scored on) and ``test``.
+* ``resnet20``: a CIFAR-style ResNet-20 (22 prunable layers,
+  :func:`pruning_core.models.cnn.build_resnet20`) trained densely on a subset of Fashion-MNIST
+  downsampled to 14x14, early-stopped on ``stop``. ``reward`` is a small subset (an episode of
+  22 steps must stay cheap); ``stop`` re-scores; ``test`` is the official 10,000.
+
+:func:`network_level` is the level the speed metrics are measured against, fixed before any RL
+run: the best *uniform* policy's yardstick on the reward split (the same alpha at every layer,
+best of PuRL's 23-alpha grid), unless the sizes give a number.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pruning_core.config import seeded
+from pruning_core.data.fashion_mnist import load_fashion_mnist
+from pruning_core.models.cnn import build_resnet20
+from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rewards import purl_reward
+from pruning_core.rl.rollout import replay, rollout
+from pruning_core.runs import ArtefactKey, cached
+from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
+from pruning_core.train.loop import TrainConfig, evaluate, fit
+
+if TYPE_CHECKING:
+    from pruning_core.studies.ablations import AblationSizes
+
+__all__ = [
+    "NETWORKS",
+    "ResNet20Key",
+    "ablation_network",
+    "dense_resnet20",
+    "network_level",
+    "uniform_policies",
+    "yardstick",
+]
+
+
+NETWORKS: tuple[str, ...] = ("small_cnn", "resnet20")
+"""The networks of the PuRL ablations: notebook 01's small CNN and a ResNet-20."""
+
+
+YARDSTICK = PuRLConfig()
+"""The default MDP whose targets define the yardstick (``S*`` = 0.8, beta = 5, A* = dense)."""
+
+
+def yardstick(accuracy: float, sparsity: float, dense_accuracy: float) -> float:
+    """PuRL's reward of a final network at the default targets (A* = dense, S* = 0.8, beta 5).
+
+    ``dense_accuracy`` is the dense network's accuracy on the split ``accuracy`` is measured on.
+    """
+    return purl_reward(
+        accuracy, sparsity, dense_accuracy, YARDSTICK.target_sparsity, YARDSTICK.beta
+    )
+
+
+def _digits_with_heldout(dense: DenseModel) -> DenseModel:
+    """The small CNN with the digits ``test`` split cut into stratified halves ``stop`` / ``test``."""
+    from sklearn.model_selection import train_test_split
+
+    x, y = dense.splits.tensors("test")
+    stop_idx, test_idx = train_test_split(
+        np.arange(len(y)), test_size=0.5, random_state=0, stratify=y.numpy()
+    )
+    splits = replace(
+        dense.splits,
+        stop=(x[np.sort(stop_idx)], y[np.sort(stop_idx)]),
+        test=(x[np.sort(test_idx)], y[np.sort(test_idx)]),
+    )
+    return replace(dense, splits=splits)
+
+
+@dataclass(frozen=True)
+class ResNet20Key(ArtefactKey):
+    """The ResNet-20 trained densely on Fashion-MNIST for notebook 05."""
+
+    KIND = "dense/resnet20"
+    VERSION = 1
+    width: int
+    data: str
+    """The data's description (image size and split sizes)."""
+    train: TrainConfig
+
+    @property
+    def prefix(self) -> str:
+        """Architecture and width."""
+        return f"resnet20_w{self.width}"
+
+
+def dense_resnet20(sizes: AblationSizes) -> DenseModel:
+    """ResNet-20 (``sizes.resnet20_width``) trained on Fashion-MNIST at ``resnet20_image_size``.
+
+    Splits (seed 0): ``train`` = ``resnet20_train_rows`` stratified rows, ``reward`` =
+    ``resnet20_reward_rows``, ``stop`` = ``resnet20_stop_rows`` (early stopping of the dense
+    training, then re-scoring), ``test`` = the official 10,000. Cached by architecture, data and
+    training config; the history has a ``test_top1`` column (one row).
+    """
+    splits = load_fashion_mnist(
+        seed=0, reward_size=sizes.resnet20_reward_rows, stop_size=sizes.resnet20_stop_rows,
+        train_limit=sizes.resnet20_train_rows, image_size=sizes.resnet20_image_size, channels=1,
+    )  # fmt: skip
+    desc = (f"{splits.name}: {splits.n('train')} train, {splits.n('reward')} reward, "
+            f"{splits.n('stop')} stop, {splits.n('test')} test")  # fmt: skip
+    tcfg = sizes.resnet20_train
+    path = ResNet20Key(sizes.resnet20_width, desc, tcfg).path()
+
+    def build() -> dict[str, Any]:
+        with seeded(tcfg.seed):
+            model = build_resnet20(10, 1, sizes.resnet20_width)
+        res = fit(model, splits.tensors("train"), tcfg, val_data=splits.tensors("stop"),
+                  device="cpu", desc="dense ResNet-20")  # fmt: skip
+        hist = res.history.copy()
+        hist["test_top1"] = float(evaluate(model, splits.tensors("test"))["top1"])
+        return {"state_dict": model.state_dict(), "history": hist.to_dict("list")}
+
+    blob = cached(path, build)
+    model = build_resnet20(10, 1, sizes.resnet20_width)
+    model.load_state_dict(blob["state_dict"])
+    return DenseModel(model.eval(), splits, pd.DataFrame(blob["history"]), path)
+
+
+def ablation_network(sizes: AblationSizes, network: str) -> DenseModel:
+    """The dense network ``network`` (in :data:`NETWORKS`) with train / reward / stop / test."""
+    if network == "small_cnn":
+        return _digits_with_heldout(dense_digits_cnn(mdp_design_sizes(sizes.profile)))
+    if network == "resnet20":
+        return dense_resnet20(sizes)
+    raise ValueError(f"unknown network {network!r}: use one of {NETWORKS}")
+
+
+def uniform_policies(dense: DenseModel, config: PuRLConfig | None = None) -> pd.DataFrame:
+    """Every uniform policy (one alpha at every layer) on the reward split: alpha, yardstick,
+    sparsity, accuracy (deterministic: no RL, no seed)."""
+    cfg = config if config is not None else PuRLConfig()
+    env = PuRLEnv(copy.deepcopy(dense.model), dense.splits.tensors("reward"), cfg)
+    rows = []
+    for a, alpha in enumerate(cfg.action_values):
+        ep = rollout(env, replay([a] * env.episode_length))
+        acc, sp = float(ep.info["accuracy"]), float(ep.info["sparsity"])
+        rows.append({"alpha": alpha, "yardstick": yardstick(acc, sp, env.dense_accuracy),
+                     "sparsity": sp, "accuracy": acc})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def network_level(sizes: AblationSizes, network: str, dense: DenseModel | None = None) -> float:
+    """The yardstick level of the speed metrics, fixed before any RL run.
+
+    ``sizes.net(network).level`` when it is a number; else the best uniform policy's yardstick
+    on the reward split (:func:`uniform_policies`): "as good as the best one-knob setting".
+    """
+    level = sizes.net(network).level
+    if level is not None:
+        return float(level)
+    dense = dense if dense is not None else ablation_network(sizes, network)
+    return float(uniform_policies(dense)["yardstick"].max())
