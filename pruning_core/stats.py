@@ -17,7 +17,6 @@ __all__ = [
     "paired_difference",
     "paired_ratio",
     "t_interval",
-    "welch_effect",
 ]
 
 
@@ -35,36 +34,6 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
         return m, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
-
-
-def welch_effect(
-    variant: Sequence[float], default: Sequence[float], confidence: float = 0.95
-) -> dict[str, float]:
-    """Difference of means (variant - default), its Welch-Satterthwaite interval, Welch's p.
-
-    When both samples have zero variance the difference is exact: the interval collapses to it
-    and p is 1 if it is 0, else 0. Fewer than two values on either side give NaN.
-    """
-    a = np.asarray(variant, dtype=float)
-    b = np.asarray(default, dtype=float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    out = {"diff": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
-    if len(a) == 0 or len(b) == 0:
-        return out
-    diff = float(a.mean() - b.mean())
-    out["diff"] = diff
-    if len(a) < 2 or len(b) < 2:
-        return out
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0.0:
-        out.update(ci_low=diff, ci_high=diff, p_value=1.0 if diff == 0.0 else 0.0)
-        return out
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df) * se)
-    p = float(2.0 * stats.t.sf(abs(diff) / se, df))  # Welch's t-test, as ttest_ind(equal_var=False)
-    out.update(ci_low=diff - half, ci_high=diff + half, p_value=p)
-    return out
 
 
 def paired_difference(

@@ -42,7 +42,7 @@ REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
         "n_datasets", "mean_compression", "mean_delta_acc_pp", "best_C", "per_C", "baselines",
         "shipped_agent_unseen", "goals",
     },
-    "05_ablations": {"episodes_to_plateau_step", "episodes_to_plateau_episodic"},
+    "05_ablations": {"reward_timing", "random_search_vs_dqn"},
 }  # fmt: skip
 
 NEON_PER_C_KEYS = {"mean_compression", "mean_delta_acc_pp", "share_drop_over_C"}

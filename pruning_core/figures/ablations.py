@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pruning_core.config import seeded
@@ -21,39 +22,46 @@ __all__ = [
 
 def plot_curves(
     curves: pd.DataFrame,
-    runs: pd.DataFrame,
-    marks: Sequence[str] = ("episodes_to_plateau",),
+    runs: pd.DataFrame | None = None,
+    level: float | None = None,
     title: str = "",
+    ax: Axes | None = None,
 ) -> Figure:
     """Greedy-evaluation learning curves: each seed (thin) and the mean over seeds (bold) of the
-    yardstick against training episodes, with each configuration's mean of every column in
-    ``marks`` (episodes) drawn as a vertical line (dashed, then dotted)."""
+    yardstick against training episodes, one colour per variant; ``level`` (fixed before the
+    run) as a dashed horizontal line, and each variant's mean episodes to it (``runs``'
+    ``episodes_to_level``; censored runs count at the horizon) as a dotted vertical line."""
 
-    fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.5, 4.0))
     palette = sns.color_palette("tab10")
-    styles = ["--", ":", "-."]
     for k, (name, g) in enumerate(curves.groupby("variant", sort=False)):
         color = palette[k % len(palette)]
         for _seed, c in g.groupby("seed"):
             c = c.sort_values("episode")
-            ax.plot(c["episode"], c["yardstick"], color=color, lw=0.7, alpha=0.3)
+            ax.plot(c["episode"], c["yardstick"], color=color, lw=0.6, alpha=0.25)
         mean = g.groupby("episode")["yardstick"].mean()
-        ax.plot(mean.index, mean.to_numpy(), color=color, lw=2, marker=".",
+        ax.plot(mean.index, mean.to_numpy(), color=color, lw=2,
                 label=f"{name} (mean of {g['seed'].nunique()} seeds)")  # fmt: skip
-        sub = runs[runs["variant"] == name]
-        for col, ls in zip(marks, styles, strict=False):
-            if col in sub:
-                x = float(sub[col].mean())
-                what = col.replace("episodes_to_", "").replace("_", " ")
-                ax.axvline(x, color=color, ls=ls, lw=1.2,
-                           label=f"{name}: {what} at {x:.0f} episodes")  # fmt: skip
+        if runs is not None and "episodes_to_level" in runs:
+            sub = runs[runs["variant"] == name]
+            if len(sub):
+                x = float(sub["episodes_to_level"].mean())
+                reached = int(sub["reached_level"].astype(bool).sum())
+                ax.axvline(x, color=color, ls=":", lw=1.4,
+                           label=f"{name}: level at {x:.0f} episodes (mean; "
+                           f"{reached}/{len(sub)} reached)")  # fmt: skip
+    if level is not None:
+        ax.axhline(level, color="k", ls="--", lw=1, label=f"level {level:.2f} (fixed before)")
     ax.set_xlabel("training episodes")
-    ax.set_ylabel("yardstick of the greedy policy\n(PuRL reward of the final network)")
+    ax.set_ylabel("greedy policy's yardstick\n(reward split)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
 
 
 def plot_runs(
@@ -89,24 +97,35 @@ def plot_runs(
     return fig
 
 
-def plot_effects(rank: pd.DataFrame, title: str = "") -> Figure:
-    """Forest plot of the ranking: difference from the default with its 95% Welch interval."""
+def plot_effects(effects: pd.DataFrame, title: str = "") -> Figure:
+    """Forest plot of an effects table (:func:`~pruning_core.studies.ablations_effects.effects_table`):
+    one panel per (family, metric), each variant's effect against its ablation's default with
+    its 95% interval; ratios on a log axis around 1, differences around 0. A filled marker means
+    Holm-adjusted p < 0.05 within the panel's family."""
 
-    fams = list(dict.fromkeys(rank["family"]))
-    heights = [max(2.0, 0.32 * (rank["family"] == f).sum() + 1) for f in fams]
-    fig, axes = plt.subplots(len(fams), 1, figsize=(7.5, sum(heights)), height_ratios=heights)
-    axes = np.atleast_1d(axes)
-    for ax, fam in zip(axes, fams, strict=True):
-        g = rank[rank["family"] == fam].iloc[::-1]
+    groups = list(effects.groupby(["family", "metric"], sort=False))
+    heights = [max(1.6, 0.28 * len(g) + 0.9) for _k, g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(8.0, sum(heights)), height_ratios=heights,
+                             squeeze=False)  # fmt: skip
+    for ax, ((fam, metric), g) in zip(axes[:, 0], groups, strict=True):
+        g = g.iloc[::-1]
         y = np.arange(len(g))
-        lo = (g["diff"] - g["ci_low"]).fillna(0).to_numpy()
-        hi = (g["ci_high"] - g["diff"]).fillna(0).to_numpy()
-        ax.errorbar(g["diff"], y, xerr=[lo, hi], fmt="o", capsize=3, color="tab:blue")
-        ax.axvline(0, color="k", lw=0.8)
-        ax.set_yticks(y, [f"{a}: {v}" for a, v in zip(g["ablation"], g["variant"], strict=True)])
-        ax.set_xlabel(f"difference from the default: {g['metric'].iloc[0]} ({fam})")
+        ratio = g["kind"].iloc[0] == "ratio"
+        lo = (g["effect"] - g["ci_low"]).clip(lower=0).fillna(0).to_numpy()
+        hi = (g["ci_high"] - g["effect"]).clip(lower=0).fillna(0).to_numpy()
+        sig = (g["p_holm"] < 0.05).to_numpy()
+        ax.errorbar(g["effect"], y, xerr=[lo, hi], fmt="none", ecolor="tab:blue", capsize=3)
+        ax.scatter(g["effect"][sig], y[sig], color="tab:blue", zorder=3, s=28)
+        ax.scatter(g["effect"][~sig], y[~sig], facecolor="white", edgecolor="tab:blue", zorder=3,
+                   s=28)  # fmt: skip
+        ax.axvline(1.0 if ratio else 0.0, color="k", lw=0.8)
+        if ratio:
+            ax.set_xscale("log")
+        ax.set_yticks(y, [f"{a}: {v}" for a, v in zip(g["ablation"], g["variant"], strict=True)],
+                      fontsize=8)  # fmt: skip
+        what = "ratio to the default" if ratio else "difference from the default"
+        ax.set_xlabel(f"{metric}: {what} ({fam})", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_title(title)
+    axes[0, 0].set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
-

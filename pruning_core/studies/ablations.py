@@ -36,7 +36,7 @@ policy). The reference row of each ablation is ``variant == "default"`` (``"step
 reward timing), with the same seeds as every other variant: effects are paired by seed. For random
 search the "curve" is its best-so-far episode on the reward split.
 
-**NEON ablations** live in :mod:`.ablations_neon`; their sizes are the ``neon_*`` fields here.
+**NEON ablations** live in :mod:`.ablations_neon`, with their own sizes (``neon_ablation_sizes``).
 """
 
 from __future__ import annotations
@@ -55,9 +55,7 @@ import numpy as np
 import pandas as pd
 
 from pruning_core.config import by_profile, run_jobs, torch_threads
-from pruning_core.models.mlp import ArchitectureSpace
 from pruning_core.rl.agents.dqn import DQNConfig, train
-from pruning_core.rl.envs.neon import default_finetune
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward
 from pruning_core.rl.rollout import Policy, replay, rollout
@@ -131,8 +129,6 @@ class AblationSizes:
 
     profile: str
     """The profile these sizes belong to."""
-    seeds: tuple[int, ...]
-    """Seeds of the NEON ablation."""
     timing_seeds: tuple[int, ...]
     """Seeds of the reward-timing ablation and of random search vs DQN (both networks)."""
     ablation_seeds: tuple[int, ...]
@@ -162,24 +158,6 @@ class AblationSizes:
     """Images of the stop split (dense early stopping, re-scoring)."""
     resnet20_train: TrainConfig
     """Dense training of the ResNet-20."""
-    neon_datasets: tuple[str, ...]
-    """Suite datasets of the NEON ablation (one random MLP each)."""
-    neon_episodes: int
-    """A2C training episodes per NEON run."""
-    neon_warmup: int
-    """Random warm-up episodes of the default NEON agent."""
-    neon_C: float
-    """Allowed accuracy loss C (percentage points) the NEON agents train and are tested with."""
-    neon_rows: tuple[int | None, int | None, int | None]
-    """Row caps (train, validation, test) of the NEON datasets."""
-    neon_space: ArchitectureSpace
-    """Random-architecture ranges of the NEON networks."""
-    neon_base_train: TrainConfig
-    """Training of the NEON base networks."""
-    neon_ft: TrainConfig
-    """Fine-tuning after each NEON action."""
-    neon_stat_rows: int
-    """Training rows whose activations feed NEON's observation."""
 
     def net(self, network: str) -> NetworkSizes:
         """The RL budget on ``network``."""
@@ -212,9 +190,12 @@ def ablation_sizes(profile: str) -> AblationSizes:
       the step reward's greedy curve flat from about episode 300 (-0.8 to -1.0), and reached
       the level (best uniform policy, -1.66) at episode 130 (step) and 220 (end-of-episode).
       About 33 s per run under load (0.08 s per episode including the 41 greedy evaluations).
-      10 seeds of reward timing and random search (about 600 core-s), 8 of the other
-      ablations (about 14 non-default configurations x 8 seeds, passes_3 at 3x: about 3000
-      core-s under load, less on a quiet machine).
+      10 seeds of reward timing and random search (about 400 core-s on a quiet machine: 0.03 s
+      per DQN episode). The other ablations run 5 seeds (the first 5 timing seeds, so their
+      default is the timing runs'): 13 non-default configurations, passes_3 at 3x, about
+      1100 core-s quiet. **What the budget cut:** the whole cpu profile (every notebook) must
+      fit 2 hours on 2 cores and notebooks 02-04 take most of it, so the other ablations get
+      5 seeds, not 10 (the gpu profile runs 10).
     * ResNet-20 (22 layers; width 8, 14x14 Fashion-MNIST, dense test top-1 85.9%): 300
       episodes, an evaluation every 10. Pilot at seed 100 (256 reward images): the step
       reward's greedy curve rose from -4.4 to a noisy plateau around -2.5 to -3.0 once epsilon
@@ -247,9 +228,8 @@ def ablation_sizes(profile: str) -> AblationSizes:
     )
     return AblationSizes(
         profile=profile,
-        seeds=by_profile(profile, smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2, 3, 4)),
         timing_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(10)), gpu=tuple(range(20))),
-        ablation_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(8)), gpu=tuple(range(10))),
+        ablation_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(5)), gpu=tuple(range(10))),
         small_cnn=small,
         resnet20=resnet,
         exploration_fraction=0.5,
@@ -268,37 +248,6 @@ def ablation_sizes(profile: str) -> AblationSizes:
             gpu=TrainConfig(epochs=60, lr=0.1, batch_size=128, seed=0, patience=10,
                             monitor="val_top1", restore_best=True),
         ),  # fmt: skip
-        neon_datasets=by_profile(
-            profile,
-            smoke=("spam7", "chile_vote"),
-            cpu=("spam7", "chile_vote", "train_choice"),
-            gpu=("spam7", "chile_vote", "train_choice", "credit_data", "hpc_jobs", "storms"),
-        ),
-        neon_episodes=by_profile(profile, smoke=3, cpu=60, gpu=300),
-        neon_warmup=by_profile(profile, smoke=1, cpu=10, gpu=50),
-        neon_C=1.0,
-        neon_rows=by_profile(
-            profile, smoke=(400, 200, 300), cpu=(1500, 400, None), gpu=(None, None, None)
-        ),
-        neon_space=by_profile(
-            profile,
-            smoke=ArchitectureSpace(min_layers=2, max_layers=2, widths=(16, 32)),
-            cpu=ArchitectureSpace(min_layers=2, max_layers=2, widths=(32, 64)),
-            gpu=ArchitectureSpace(min_layers=2, max_layers=4, widths=(64, 128, 256)),
-        ),
-        neon_base_train=by_profile(
-            profile,
-            smoke=TrainConfig.mlp(epochs=6, patience=2),
-            cpu=TrainConfig.mlp(epochs=20, patience=3),
-            gpu=TrainConfig.mlp(epochs=100, patience=10),
-        ),
-        neon_ft=by_profile(
-            profile,
-            smoke=replace(default_finetune(), steps_per_check=10, max_steps=10),
-            cpu=replace(default_finetune(), steps_per_check=10, max_steps=20),
-            gpu=default_finetune(),
-        ),
-        neon_stat_rows=by_profile(profile, smoke=100, cpu=200, gpu=1000),
     )
 
 
@@ -724,3 +673,44 @@ def agent_choice(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ablation: Double DQN vs DQN, small replay, fast epsilon decay, random search."""
     return purl_runs(sizes, "agent", workers=workers, dense=dense)
+
+
+def study_plan(sizes: AblationSizes) -> list[tuple[str, str, tuple[int, ...], tuple[str, ...] | None]]:
+    """Every PuRL run notebook 05 reads, as ``(ablation, network, seeds, variants)``: reward
+    timing and random search vs the DQN on both networks (``timing_seeds``), the other ablations
+    on the small CNN (``ablation_seeds``)."""
+    both = ("small_cnn", "resnet20")
+    plan: list[tuple[str, str, tuple[int, ...], tuple[str, ...] | None]] = []
+    for net in both:
+        plan.append(("reward_timing", net, tuple(sizes.timing_seeds), None))
+        plan.append(("agent", net, tuple(sizes.timing_seeds), ("default", "random_search")))
+    for ablation in ("reward_shape", "state", "action_space", "agent"):
+        plan.append((ablation, "small_cnn", tuple(sizes.ablation_seeds), None))
+    return plan
+
+
+def prefetch_purl(sizes: AblationSizes, workers: int | None = None) -> int:
+    """Compute every run of :func:`study_plan` that is not cached yet, in one pool of ``workers``
+    one-thread processes, the most expensive first (ResNet-20 before the small CNN, more passes
+    before fewer), so that no worker idles while a long run finishes alone. The ablation
+    functions then only load. Returns how many runs were computed."""
+    todo: dict[Path, tuple[float, tuple[Any, ...]]] = {}
+    for ablation, network, seeds, names in study_plan(sizes):
+        dense = _dense(sizes, network)
+        network_level(sizes, network, dense)  # cached before any job, as the rule says
+        for v in PURL_VARIANTS[ablation]:
+            if names is not None and v.name not in names:
+                continue
+            for s in seeds:
+                path = _run_key(sizes, network, dense, v, s).path()
+                if path.is_file() or path in todo:
+                    continue
+                n = sizes.net(network)
+                cost = n.episodes * (22 if network == "resnet20" else 5) * v.purl.get("passes", 1)
+                todo[path] = (cost * (0.6 if v.agent == "random_search" else 1.0),
+                              (sizes, network, v, s, None))  # fmt: skip
+    jobs = [job for _cost, job in sorted(todo.values(), key=lambda t: -t[0])]
+    if jobs:
+        with quiet():
+            run_jobs(purl_job, jobs, workers=workers, desc="PuRL ablation runs")
+    return len(jobs)

@@ -26,6 +26,7 @@ import pandas as pd
 from pruning_core.config import seeded
 from pruning_core.data.fashion_mnist import load_fashion_mnist
 from pruning_core.models.cnn import build_resnet20
+from pruning_core.pruning.layers import prunable_layers
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import purl_reward
 from pruning_core.rl.rollout import replay, rollout
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pruning_core.studies.ablations import AblationSizes
 
 __all__ = [
+    "describe_network",
     "NETWORKS",
     "ResNet20Key",
     "ablation_network",
@@ -164,3 +166,17 @@ def network_level(sizes: AblationSizes, network: str, dense: DenseModel | None =
         return float(level)
     dense = dense if dense is not None else ablation_network(sizes, network)
     return float(uniform_policies(dense)["yardstick"].max())
+
+
+def describe_network(dense: DenseModel) -> dict[str, Any]:
+    """What a dense network of the ablations is: prunable layers, parameters, split sizes and
+    its accuracy on the reward, stop and test splits."""
+    model = dense.model
+    out: dict[str, Any] = {
+        "prunable_layers": len(prunable_layers(model)),
+        "params": int(sum(p.numel() for p in model.parameters())),
+    }
+    for split in ("reward", "stop", "test"):
+        out[f"n_{split}"] = dense.splits.n(split)
+        out[f"dense_{split}_top1"] = float(evaluate(model, dense.splits.tensors(split))["top1"])
+    return out

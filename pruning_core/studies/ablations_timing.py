@@ -40,10 +40,12 @@ from pruning_core.studies.mdp_design import DenseModel
 
 __all__ = [
     "PILOT_SEEDS",
+    "random_search_lines",
     "random_search_runs",
     "random_search_vs_dqn",
     "reward_timing",
     "reward_timing_summary",
+    "timing_lines",
 ]
 
 
@@ -184,3 +186,42 @@ def random_search_vs_dqn(runs: pd.DataFrame) -> dict[str, Any]:
         "dqn_test_accuracy": float(wide[("test_accuracy", "default")].mean()),
         "random_search_test_accuracy": float(wide[("test_accuracy", "random_search")].mean()),
     }
+
+
+def timing_lines(summary: dict[str, Any]) -> list[str]:
+    """Plain sentences that state one network's reward-timing result from
+    :func:`reward_timing_summary`'s dictionary (nothing typed in by hand)."""
+    s = summary
+    lo, hi = s["ratio_ci95"]
+    censored = s["share_reached_step"] < 1 or s["share_reached_episodic"] < 1
+    lines = [
+        f"{s['network']} ({s['prunable_layers']} prunable layers, {len(s['seeds'])} paired seeds, "
+        f"horizon {s['horizon']} episodes, level {s['level']:.2f}): the per-step reward reached "
+        f"the level in {s['episodes_to_level_step']:.0f} episodes on average "
+        f"({100 * s['share_reached_step']:.0f}% of seeds reached it), the end-of-episode reward "
+        f"in {s['episodes_to_level_episodic']:.0f} ({100 * s['share_reached_episodic']:.0f}%); "
+        f"ratio {s['ratio']:.2f} (95% bootstrap CI {lo:.2f} to {hi:.2f}; exact Wilcoxon "
+        f"p = {s['p']:.3g}).",
+        f"Area under the greedy curve (mean yardstick over training): {s['auc_step']:.2f} per step "
+        f"vs {s['auc_episodic']:.2f} at the end of the episode (paired t p = {s['p_auc']:.3g}).",
+    ]
+    if censored:
+        lines.append(
+            "Runs that never reached the level count at the horizon, so those means, and a ratio "
+            "built on them, are lower bounds."
+        )
+    return lines
+
+
+def random_search_lines(result: dict[str, Any]) -> list[str]:
+    """Plain sentences that state :func:`random_search_vs_dqn`'s result."""
+    r = result
+    lo, hi = r["ci95"]
+    return [
+        f"{r['network']}: re-scored on the stop split, the DQN's deployed policy scores "
+        f"{r['dqn_rescored']:.2f} and random search's {r['random_search_rescored']:.2f} "
+        f"(DQN minus random search {r['difference']:+.2f}, 95% CI {lo:+.2f} to {hi:+.2f}, "
+        f"paired t p = {r['p']:.3g}, n = {r['n']}); sparsity {r['dqn_sparsity']:.3f} vs "
+        f"{r['random_search_sparsity']:.3f}, test accuracy without fine-tuning "
+        f"{r['dqn_test_accuracy']:.3f} vs {r['random_search_test_accuracy']:.3f}."
+    ]
