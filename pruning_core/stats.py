@@ -11,6 +11,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "bootstrap_mean_ci",
     "bootstrap_paired_mean",
     "finite_or_none",
     "holm",
@@ -34,6 +35,27 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
         return m, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float], seed: int = 0, resamples: int = 2000, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean and a seeded percentile-bootstrap interval of it.
+
+    The interval stays within the range of the values, so it respects the range of a bounded
+    quantity (a compression >= 1, a share in [0, 1], an entropy >= 0) where a t interval on a
+    few skewed values would not. With fewer than two distinct values it collapses to the mean.
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if len(x) < 2 or np.all(x == x[0]):
+        return m, m, m
+    res = stats.bootstrap((x,), np.mean, n_resamples=resamples, method="percentile",
+                          confidence_level=confidence, random_state=np.random.default_rng(seed))  # fmt: skip
+    return m, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def paired_difference(

@@ -83,7 +83,7 @@ def plot_runs(
         lo = (s["mean"] - s["ci_low"]).fillna(0).to_numpy()
         hi = (s["ci_high"] - s["mean"]).fillna(0).to_numpy()
         ax.errorbar(x, s["mean"], yerr=[lo, hi], fmt="o", color="tab:red", capsize=4,
-                    label="mean, 95% t-interval")  # fmt: skip
+                    label="mean, 95% interval")  # fmt: skip
         ax.set_xlim(-0.5, len(order) - 0.5)
         ax.set_xlabel("")
         ax.set_ylabel(m)

@@ -623,8 +623,7 @@ def purl_runs(
     jobs = [(sizes, network, v, s, given) for v in vs for s in seeds]
     todo = [j for j in jobs if not _run_key(sizes, network, dense, j[2], j[3]).path().is_file()]
     if todo:
-        with quiet():
-            run_jobs(purl_job, todo, workers=workers, desc=f"{ablation} on {network}")
+        run_jobs(purl_job, todo, workers=workers, desc=f"{ablation} on {network}")
     rows, curves = [], []
     for job in jobs:
         _, _, v, seed, _ = job
@@ -711,6 +710,5 @@ def prefetch_purl(sizes: AblationSizes, workers: int | None = None) -> int:
                               (sizes, network, v, s, None))  # fmt: skip
     jobs = [job for _cost, job in sorted(todo.values(), key=lambda t: -t[0])]
     if jobs:
-        with quiet():
-            run_jobs(purl_job, jobs, workers=workers, desc="PuRL ablation runs")
+        run_jobs(purl_job, jobs, workers=workers, desc="PuRL ablation runs")
     return len(jobs)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pruning_core.stats import t_interval
+from pruning_core.stats import bootstrap_mean_ci, t_interval
 
 __all__ = [
     "auc",
@@ -56,14 +56,28 @@ def episodes_to_fixed_level(
     return (True, float(ep[hit[0]])) if len(hit) else (False, float(ep[-1]))
 
 
-def summarise(runs: pd.DataFrame, metrics: Sequence[str], by: str = "variant") -> pd.DataFrame:
-    """Per configuration and metric: seeds, mean and the 95% t-interval (tidy, long format)."""
+def summarise(
+    runs: pd.DataFrame,
+    metrics: Sequence[str],
+    by: str = "variant",
+    bounded: Sequence[str] = (),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per configuration and metric: seeds, mean and a 95% interval (tidy, long format).
+
+    Metrics in ``bounded`` (a compression, a share, an accuracy, an entropy: quantities with a
+    range) get a seeded percentile-bootstrap interval, which stays within the values' range; the
+    others a Student-t interval. The ``interval`` column says which.
+    """
     rows = []
     order = list(dict.fromkeys(runs[by]))
     for name in order:
         sub = runs[runs[by] == name]
         for m in metrics:
-            mean, lo, hi = t_interval(sub[m].to_numpy(float))
-            rows.append({by: name, "metric": m, "n": int(sub[m].notna().sum()), "mean": mean,
-                         "ci_low": lo, "ci_high": hi})  # fmt: skip
+            x = sub[m].to_numpy(float)
+            boot = m in bounded
+            mean, lo, hi = bootstrap_mean_ci(x, seed) if boot else t_interval(x)
+            rows.append({by: name, "metric": m, "n": int(np.isfinite(x).sum()), "mean": mean,
+                         "ci_low": lo, "ci_high": hi,
+                         "interval": "bootstrap" if boot else "t"})  # fmt: skip
     return pd.DataFrame(rows)

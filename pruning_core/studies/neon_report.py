@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pruning_core.stats import finite_or_none, paired_difference, t_interval
+from pruning_core.stats import bootstrap_mean_ci, finite_or_none, paired_difference, t_interval
 from pruning_core.studies.neon import STRUCTURAL
 
 __all__ = [
@@ -45,18 +45,10 @@ GOAL_MAX_SHARE_OVER_C = 0.2
 
 
 def mean_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean of positive values and a percentile-bootstrap 95% interval of it (within the range
-    of the values, so a compression's interval never goes below 1)."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if len(x) < 2 or np.all(x == x[0]):
-        return m, m, m
-    res = stats.bootstrap((x,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                          random_state=np.random.default_rng(seed))  # fmt: skip
-    return m, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    """Mean and a percentile-bootstrap 95% interval (:func:`pruning_core.stats.bootstrap_mean_ci`
+    with :data:`BOOTSTRAP_RESAMPLES`): within the range of the values, so a compression's
+    interval never goes below 1."""
+    return bootstrap_mean_ci(values, seed, BOOTSTRAP_RESAMPLES)
 
 
 def method_intervals(results: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
