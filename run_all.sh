@@ -12,7 +12,8 @@
 #
 # Environment: PROFILE=smoke|cpu|gpu, FORCE=1 re-runs notebooks whose outputs are already complete
 # for the same code and profile, PYTHON=python3.11 picks the interpreter that makes .venv,
-# ONLY=02 runs only notebooks whose name starts with that prefix.
+# ONLY=02 runs only notebooks whose name starts with that prefix, BENCH=0 skips the benchmark
+# (by default it runs after any notebook ran; run it on a quiet machine, its ratios are timings).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$PWD"
@@ -100,7 +101,7 @@ run_notebooks() {
     echo "[done] $stem in $((SECONDS - t0)) s -> $out/"
   done
   python -m pruning_core.summary --profile "$PROFILE"
-  if [ "$n" -gt 0 ]; then
+  if [ "$n" -gt 0 ] && [ "${BENCH:-1}" != 0 ]; then
     # smoke: a tiny run into bench_quick.json; otherwise the full benchmark, with the PuRL step
     # also measured without the prefix cache so that bench.json holds both sides of that ratio
     local bench_args="--compare-full"

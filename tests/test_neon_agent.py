@@ -139,8 +139,9 @@ def test_save_load_and_export(tmp_path: Path) -> None:
 
 def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
     assert SHIPPED_AGENT.is_file(), "build it: python -m pruning_core.studies.neon ship"
-    assert SHIPPED_AGENT.stat().st_size < 500_000
     card = json.loads(SHIPPED_AGENT.with_suffix(".json").read_text())
+    # one agent per C (acting-only, float32): small enough to ship inside the package
+    assert SHIPPED_AGENT.stat().st_size < 250_000 * len(card["C_values"])
     episodes = card["episodes"]  # per C (a dict) since agents are trained per C
     assert (sum(episodes.values()) if isinstance(episodes, dict) else episodes) > 0
     assert card["obs_dim"] == OBS_DIM

@@ -46,7 +46,7 @@ import copy
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import by_profile, run_jobs, torch_threads
+from pruning_core.config import run_jobs, torch_threads
 from pruning_core.rl.agents.dqn import DQNConfig, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward
@@ -68,8 +68,15 @@ from pruning_core.studies.ablations_networks import (
     yardstick,
 )
 from pruning_core.studies.ablations_report import auc, episodes_to_fixed_level
+from pruning_core.studies.ablations_sizes import (
+    RESNET20_CPU_EPISODES,
+    RESNET20_LEVEL,
+    AblationSizes,
+    NetworkSizes,
+    ablation_sizes,
+)
 from pruning_core.studies.mdp_design import DenseModel
-from pruning_core.train.loop import TrainConfig, evaluate
+from pruning_core.train.loop import evaluate
 
 __all__ = [
     "ABLATIONS",
@@ -80,6 +87,8 @@ __all__ = [
     "PURL_VARIANTS",
     "PurlRunKey",
     "PurlVariant",
+    "RESNET20_CPU_EPISODES",
+    "RESNET20_LEVEL",
     "RUN_COLUMNS",
     "YARDSTICK",
     "ablation_network",
@@ -94,169 +103,6 @@ __all__ = [
     "state_features",
     "yardstick",
 ]
-
-
-@dataclass(frozen=True)
-class NetworkSizes:
-    """The RL budget on one network (the same for every configuration run on it)."""
-
-    network: str
-    """``small_cnn`` or ``resnet20``."""
-    episodes: int
-    """DQN training episodes per run (random search: as many episodes): a budget at which the
-    default DQN has converged on this network."""
-    eval_every: int
-    """Training episodes between two greedy evaluations (the learning curve's resolution)."""
-    learning_starts: int
-    """Env steps of random play before DQN updates start."""
-    buffer_size: int
-    """Replay capacity of the default DQN (at least a run's transitions: unbounded)."""
-    small_buffer: int
-    """Replay capacity of the small-replay variant (in transitions)."""
-    level: float | None = None
-    """The yardstick level of ``episodes_to_level``; None: the best uniform policy's yardstick
-    on the reward split (:func:`network_level`), fixed before any RL run."""
-
-    @property
-    def eval_episodes(self) -> list[int]:
-        """Training episodes after which the greedy policy is evaluated (0 = untrained)."""
-        return [*range(0, self.episodes, self.eval_every), self.episodes]
-
-
-@dataclass(frozen=True)
-class AblationSizes:
-    """Every size of notebook 05, derived from the profile (see :func:`ablation_sizes`)."""
-
-    profile: str
-    """The profile these sizes belong to."""
-    timing_seeds: tuple[int, ...]
-    """Seeds of the reward-timing ablation and of random search vs DQN (both networks)."""
-    ablation_seeds: tuple[int, ...]
-    """Seeds of the other PuRL ablations (small CNN): a prefix of ``timing_seeds``, so their
-    ``default`` runs are the timing ablation's ``step`` runs."""
-    small_cnn: NetworkSizes
-    """RL budget on the small CNN."""
-    resnet20: NetworkSizes
-    """RL budget on the ResNet-20."""
-    exploration_fraction: float
-    """Fraction of all env steps over which epsilon decays (default configuration): the same
-    share of the episodes on every network."""
-    smooth_window: int
-    """Evaluation points in the trailing mean of ``episodes_to_level``."""
-    final_fraction: float
-    """Share of the last evaluation points averaged into ``last_evals_yardstick`` (and NEON's
-    late-training metrics)."""
-    resnet20_width: int
-    """Channels of the ResNet-20's first stage (then 2x, 4x)."""
-    resnet20_image_size: int
-    """Fashion-MNIST images are resized to this side."""
-    resnet20_train_rows: int
-    """Training images of the dense ResNet-20."""
-    resnet20_reward_rows: int
-    """Images of the reward split (every env step evaluates them: the cost of an episode)."""
-    resnet20_stop_rows: int
-    """Images of the stop split (dense early stopping, re-scoring)."""
-    resnet20_train: TrainConfig
-    """Dense training of the ResNet-20."""
-
-    def net(self, network: str) -> NetworkSizes:
-        """The RL budget on ``network``."""
-        if network not in NETWORKS:
-            raise ValueError(f"unknown network {network!r}: use one of {NETWORKS}")
-        return getattr(self, network)
-
-    def dqn_config(self, network: str, seed: int, **overrides: Any) -> DQNConfig:
-        """The default DQN of the ablations on ``network`` (Double DQN, unbounded replay)."""
-        n = self.net(network)
-        cfg = DQNConfig(
-            seed=seed,
-            episodes=n.episodes,
-            learning_starts=n.learning_starts,
-            exploration_fraction=self.exploration_fraction,
-            buffer_size=n.buffer_size,
-            checkpoint_every=10**9,
-        )
-        return replace(cfg, **overrides)
-
-
-def ablation_sizes(profile: str) -> AblationSizes:
-    """Sizes of notebook 05 at ``profile`` (smoke: about a minute).
-
-    cpu budgets (one torch thread per run; measured on the 2-core machine while another job
-    ran on it, so upper bounds):
-
-    * small CNN (digits, 5 layers): 400 episodes, a greedy evaluation every 10. Notebook 01's
-      DQN converges in about 300; a pilot at seed 100 (not a study seed) with 500 episodes had
-      the step reward's greedy curve flat from about episode 300 (-0.8 to -1.0), and reached
-      the level (best uniform policy, -1.66) at episode 130 (step) and 220 (end-of-episode).
-      About 33 s per run under load (0.08 s per episode including the 41 greedy evaluations).
-      10 seeds of reward timing and random search (about 400 core-s on a quiet machine: 0.03 s
-      per DQN episode). The other ablations run 5 seeds (the first 5 timing seeds, so their
-      default is the timing runs'): 13 non-default configurations, passes_3 at 3x, about
-      1100 core-s quiet. **What the budget cut:** the whole cpu profile (every notebook) must
-      fit 2 hours on 2 cores and notebooks 02-04 take most of it, so the other ablations get
-      5 seeds, not 10 (the gpu profile runs 10).
-    * ResNet-20 (22 layers; width 8, 14x14 Fashion-MNIST, dense test top-1 85.9%): 300
-      episodes, an evaluation every 10. Pilot at seed 100 (256 reward images): the step
-      reward's greedy curve rose from -4.4 to a noisy plateau around -2.5 to -3.0 once epsilon
-      reached its floor (episode 150) and reached the level (best uniform policy, alpha 0.5:
-      -2.98) at episode 170; the end-of-episode reward never reached it in 300 (censored).
-      256 reward images cost 0.6-0.7 s per episode under load, so the cpu profile evaluates
-      128 (about half the cost; accuracy in steps of 0.8 pt): that is what the budget cut,
-      with the image size and width (a full-size ResNet-20 on 28x28 reaches about 91%).
-      With 128 reward images the best uniform policy (alpha 0.5) scores -2.89: the level; a
-      step-reward pilot at seed 101 reached it at episode 180 and took 108 s (0.36 s per
-      episode under load): about 3000 core-s for the 30 runs under load, less when quiet.
-      10 seeds x (step, episodic, random search) = 30 runs.
-    """
-    small = NetworkSizes(
-        "small_cnn",
-        episodes=by_profile(profile, smoke=10, cpu=400, gpu=800),
-        eval_every=by_profile(profile, smoke=5, cpu=10, gpu=20),
-        learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
-        buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
-        small_buffer=by_profile(profile, smoke=25, cpu=100, gpu=200),
-    )
-    resnet = NetworkSizes(
-        "resnet20",
-        episodes=by_profile(profile, smoke=4, cpu=RESNET20_CPU_EPISODES, gpu=1000),
-        eval_every=by_profile(profile, smoke=2, cpu=10, gpu=20),
-        learning_starts=by_profile(profile, smoke=22, cpu=220, gpu=440),
-        buffer_size=by_profile(profile, smoke=1000, cpu=20_000, gpu=50_000),
-        small_buffer=by_profile(profile, smoke=50, cpu=400, gpu=800),
-        level=RESNET20_LEVEL,
-    )
-    return AblationSizes(
-        profile=profile,
-        timing_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(10)), gpu=tuple(range(20))),
-        ablation_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(5)), gpu=tuple(range(10))),
-        small_cnn=small,
-        resnet20=resnet,
-        exploration_fraction=0.5,
-        smooth_window=3,
-        final_fraction=0.25,
-        resnet20_width=by_profile(profile, smoke=4, cpu=8, gpu=16),
-        resnet20_image_size=by_profile(profile, smoke=14, cpu=14, gpu=28),
-        resnet20_train_rows=by_profile(profile, smoke=1000, cpu=8000, gpu=50_000),
-        resnet20_reward_rows=by_profile(profile, smoke=64, cpu=128, gpu=1000),
-        resnet20_stop_rows=by_profile(profile, smoke=200, cpu=2000, gpu=2000),
-        resnet20_train=by_profile(
-            profile,
-            smoke=TrainConfig(epochs=2, lr=0.05, batch_size=128, seed=0),
-            cpu=TrainConfig(epochs=20, lr=0.05, batch_size=128, seed=0, patience=4,
-                            monitor="val_top1", restore_best=True),
-            gpu=TrainConfig(epochs=60, lr=0.1, batch_size=128, seed=0, patience=10,
-                            monitor="val_top1", restore_best=True),
-        ),  # fmt: skip
-    )
-
-
-RESNET20_CPU_EPISODES = 300
-"""DQN episodes per run on the ResNet-20 at cpu (pilot at seed 100: see :func:`ablation_sizes`)."""
-
-
-RESNET20_LEVEL: float | None = None
-"""The ResNet-20's level (None: the best uniform policy's yardstick; see :func:`network_level`)."""
 
 
 @dataclass(frozen=True)

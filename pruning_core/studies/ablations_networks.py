@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,11 +31,9 @@ from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import purl_reward
 from pruning_core.rl.rollout import replay, rollout
 from pruning_core.runs import ArtefactKey, cached
+from pruning_core.studies.ablations_sizes import NETWORKS, AblationSizes
 from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
 from pruning_core.train.loop import TrainConfig, evaluate, fit
-
-if TYPE_CHECKING:
-    from pruning_core.studies.ablations import AblationSizes
 
 __all__ = [
     "describe_network",
@@ -49,8 +47,6 @@ __all__ = [
 ]
 
 
-NETWORKS: tuple[str, ...] = ("small_cnn", "resnet20")
-"""The networks of the PuRL ablations: notebook 01's small CNN and a ResNet-20."""
 
 
 YARDSTICK = PuRLConfig()
