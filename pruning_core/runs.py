@@ -400,6 +400,7 @@ class RunDir:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_json(self.path / "config.json", self.config, allow_nan=True)
+        self._summary: dict[str, Any] = {}
 
     def record(self, **values: Any) -> None:
         """Add ``values`` to ``config.json`` (e.g. how the run's jobs were executed)."""
@@ -428,12 +429,14 @@ class RunDir:
         return p
 
     def summary(self, **values: Any) -> dict[str, Any]:
-        """Merge headline numbers into ``summary.json`` and return the whole summary."""
-        p = self.file("summary.json")
-        current = json.loads(p.read_text()) if p.is_file() else {}
-        current.update(_jsonable(values))
-        write_json(p, current)
-        return current
+        """Merge headline numbers into this run's ``summary.json`` and return the whole summary.
+
+        Calls of one run accumulate; the file holds this run's keys only, so a key that an earlier
+        run (an older version of the notebook) wrote does not survive into the new summary.
+        """
+        self._summary.update(_jsonable(values))
+        write_json(self.file("summary.json"), self._summary)
+        return dict(self._summary)
 
     def save_fig(self, fig: Any, name: str, formats: tuple[str, ...] = ("png", "svg")) -> Path:
         """Save a matplotlib figure as PNG (and SVG) into ``figures/``; returns the PNG path.

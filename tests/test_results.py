@@ -47,6 +47,15 @@ def test_nan_refused_with_clear_message(tmp_path: Path) -> None:
     assert json.loads(p.read_text()) == {"top1": 0.5}
 
 
+def test_run_summary_accumulates_within_a_run_and_drops_stale_keys(tmp_path: Path) -> None:
+    old = RunDir("05_x", "smoke", root=tmp_path)
+    old.summary(episodes_to_plateau=143.0)
+    run = RunDir("05_x", "smoke", root=tmp_path)  # the next run of the notebook
+    run.summary(ratio=1.7)
+    assert run.summary(p=0.002) == {"ratio": 1.7, "p": 0.002}
+    assert json.loads((run.path / "summary.json").read_text()) == {"ratio": 1.7, "p": 0.002}
+
+
 def test_run_dir_layout_and_provenance(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
