@@ -93,6 +93,21 @@ def progress_enabled() -> bool:
     return os.environ.get("PRUNING_CORE_PROGRESS", "1") not in ("0", "false", "False", "")
 
 
+
+@contextlib.contextmanager
+def no_progress() -> Iterator[None]:
+    """Progress bars off inside the block (``PRUNING_CORE_PROGRESS=0``), as they were after it:
+    for the inner loops of a job whose caller shows one bar over all jobs."""
+    old = os.environ.get("PRUNING_CORE_PROGRESS")
+    os.environ["PRUNING_CORE_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PRUNING_CORE_PROGRESS", None)
+        else:
+            os.environ["PRUNING_CORE_PROGRESS"] = old
+
 def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     """A plain ``tqdm`` bar that works in a terminal, in JupyterLab and under papermill.
 

@@ -41,11 +41,9 @@ search the "curve" is its best-so-far episode on the reward split.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +52,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import run_jobs, torch_threads
+from pruning_core.config import no_progress, run_jobs, torch_threads
 from pruning_core.rl.agents.dqn import DQNConfig, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward
@@ -231,20 +229,6 @@ class NeonRewardWrapper(gym.Wrapper):
 
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """No inner progress bars (the ablation shows one bar over its runs)."""
-    old = os.environ.get("PRUNING_CORE_PROGRESS")
-    os.environ["PRUNING_CORE_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PRUNING_CORE_PROGRESS", None)
-        else:
-            os.environ["PRUNING_CORE_PROGRESS"] = old
-
-
 def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
     """A fresh PuRLEnv on a private copy of the dense network (wrapped for NEON's reward)."""
     env = PuRLEnv(
@@ -405,7 +389,7 @@ def run_purl_variant(
     path = _run_key(sizes, network, dense, variant, seed).path()
 
     def build() -> dict[str, Any]:
-        with quiet(), torch_threads(1):
+        with no_progress(), torch_threads(1):
             if variant.agent == "random_search":
                 return _random_search(sizes, network, dense, variant, seed)
             return _train_dqn(sizes, network, dense, variant, seed, resume_path(path))

@@ -39,6 +39,7 @@ __all__ = [
     "effects_table",
     "findings_lines",
     "ranking",
+    "study_effects",
 ]
 
 
@@ -234,3 +235,52 @@ def findings_lines(effects: pd.DataFrame, digits: int = 3, alpha: float = 0.05) 
                    else "not distinguishable from the default at this number of seeds")  # fmt: skip
         lines.append(f"{who} {what}: {verdict}.")
     return lines
+
+
+PURL_EFFECT_METRICS: dict[str, str] = {"yardstick_rescored": "difference", "auc": "difference",
+                                       "sparsity": "difference", "heldout_accuracy": "difference"}  # fmt: skip
+"""Notebook 05's metrics of the PuRL ablations on the small CNN."""
+
+
+TIMING_EFFECT_METRICS: dict[str, str] = {"auc": "difference", "episodes_to_level": "difference",
+                                         "yardstick_rescored": "difference"}  # fmt: skip
+"""Notebook 05's metrics of the reward-timing comparison (episodic against step)."""
+
+
+SEARCH_EFFECT_METRICS: dict[str, str] = {"yardstick_rescored": "difference",
+                                         "test_accuracy": "difference"}  # fmt: skip
+"""Notebook 05's metrics of random search against the DQN (both re-scored)."""
+
+
+NEON_EFFECT_METRICS: dict[str, str] = {"compression": "ratio", "delta_test_pp": "difference",
+                                       "within_C_share": "share", "seconds_per_episode": "ratio"}  # fmt: skip
+"""Notebook 05's metrics of the NEON ablations."""
+
+
+def study_effects(
+    purl_runs: pd.DataFrame,
+    timing_runs: Mapping[str, pd.DataFrame],
+    search_runs: Mapping[str, pd.DataFrame],
+    neon_runs: pd.DataFrame,
+) -> pd.DataFrame:
+    """Notebook 05's closing table from its run files: per network (keys of ``timing_runs`` and
+    ``search_runs``) the headline comparisons (family ``headline``: episodic against step,
+    random search against the DQN), then the PuRL ablations on the small CNN and NEON's, with
+    Holm's adjustment per family and metric (:func:`adjust_holm`).
+
+    Random search's learning curve is its best so far on the reward split, not a greedy policy,
+    so its AUC is not comparable with a DQN's: only its re-scored numbers enter the table.
+    """
+    heads = []
+    for net, t in timing_runs.items():
+        r = search_runs[net]
+        heads += [
+            effects_table(t.assign(ablation=f"reward_timing:{net}"), TIMING_EFFECT_METRICS,
+                          default="step", family="headline"),
+            effects_table(r.assign(ablation=f"agent:{net}"), SEARCH_EFFECT_METRICS,
+                          family="headline"),
+        ]  # fmt: skip
+    purl = effects_table(purl_runs, PURL_EFFECT_METRICS, family="purl (small CNN)")
+    purl = purl[~((purl["variant"] == "random_search") & (purl["metric"] == "auc"))]
+    neon = effects_table(neon_runs, NEON_EFFECT_METRICS, family="neon")
+    return adjust_holm(pd.concat([*heads, purl, neon], ignore_index=True))

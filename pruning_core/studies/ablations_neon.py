@@ -41,10 +41,8 @@ training resumes from its checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -52,7 +50,7 @@ import numpy as np
 import pandas as pd
 from gymnasium.utils import seeding
 
-from pruning_core.config import by_profile, run_jobs, torch_threads
+from pruning_core.config import by_profile, no_progress, run_jobs, torch_threads
 from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import BaseNet
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
@@ -195,20 +193,6 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
     )
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """No inner progress bars (one bar over the runs)."""
-    old = os.environ.get("PRUNING_CORE_PROGRESS")
-    os.environ["PRUNING_CORE_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PRUNING_CORE_PROGRESS", None)
-        else:
-            os.environ["PRUNING_CORE_PROGRESS"] = old
-
-
 def neon_ablation_tasks(
     sizes: NeonAblationSizes,
 ) -> tuple[dict[str, Splits], list[BaseNet], pd.DataFrame]:
@@ -294,13 +278,8 @@ class EnvLockstep(NeonBatch):
         starts: Sequence[tuple[int | None, float | None]] | None = None,
     ) -> list[NeonEpisode]:
         """As :meth:`NeonBatch.play`, each episode on its own :class:`NeonEnv`."""
-        if starts is None:
-            if n is None or n < 1:
-                raise ValueError("give n >= 1 episodes or their starts")
-            starts = [(None, None)] * n
         eps, envs, obs = [], [], []
-        for task, C in starts:
-            t, c = self.draw_start(task, C)
+        for t, c in self.draw_starts(n, starts):
             env = NeonEnv(self.tasks, self.config)
             o, _ = env.reset(options={"task": t, "C": c})
             eps.append(NeonEpisode(t, c))
@@ -354,7 +333,7 @@ def run_neon_variant(
         env = NeonBatch(tasks, env_cfg) if batched else EnvLockstep(tasks, env_cfg)
         agent = ActorCriticAgent(OBS_DIM, len(env_cfg.keep_fractions), agent_cfg)
         ckpt = path.with_name(path.stem + ".train.pt")
-        with _quiet(), torch_threads(1):
+        with no_progress(), torch_threads(1):
             log = agent.train(
                 env, sizes.episodes, checkpoint_path=ckpt,
                 checkpoint_every=4 * sizes.study.lockstep, lockstep=sizes.study.lockstep,

@@ -161,7 +161,15 @@ def network_level(sizes: AblationSizes, network: str, dense: DenseModel | None =
     if level is not None:
         return float(level)
     dense = dense if dense is not None else ablation_network(sizes, network)
-    return float(uniform_policies(dense)["yardstick"].max())
+    key = str(dense.path)  # the cache file names the network's whole config
+    if key not in _LEVELS:
+        _LEVELS[key] = float(uniform_policies(dense)["yardstick"].max())
+    return _LEVELS[key]
+
+
+_LEVELS: dict[str, float] = {}
+"""Levels computed in this process, by dense network file: every ablation on a network reads its
+level, and the rule (23 uniform episodes) gives the same number each time."""
 
 
 def describe_network(dense: DenseModel) -> dict[str, Any]:

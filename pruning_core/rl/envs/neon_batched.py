@@ -593,6 +593,17 @@ class NeonBatch:
             raise ValueError(f"C must be >= 0 percentage points, got {C}")
         return int(task), float(C)
 
+    def draw_starts(
+        self, n: int | None = None, starts: Sequence[tuple[int | None, float | None]] | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``(task, C)`` of each episode :meth:`play` starts: ``n`` drawn ones, or ``starts``
+        with their None entries drawn (:meth:`draw_start`, in order)."""
+        if starts is None:
+            if n is None or n < 1:
+                raise ValueError("give n >= 1 episodes or their starts")
+            starts = [(None, None)] * n
+        return [self.draw_start(task, C) for task, C in starts]
+
     def play(
         self,
         policy: BatchPolicy,
@@ -602,13 +613,8 @@ class NeonBatch:
         """Play ``n`` episodes (tasks and C drawn) or one per ``(task, C)`` in ``starts`` (None
         entries drawn) in lockstep; ``policy`` chooses every running episode's action at each
         step (see :data:`BatchPolicy`). Returns the episodes in order."""
-        if starts is None:
-            if n is None or n < 1:
-                raise ValueError("give n >= 1 episodes or their starts")
-            starts = [(None, None)] * n
         runs = []
-        for task, C in starts:
-            task_id, c = self.draw_start(task, C)
+        for task_id, c in self.draw_starts(n, starts):
             runs.append(_Running(NeonEpisode(task_id, c), self._root(task_id)))
         lengths = [self.tasks[r.ep.task].model.n_hidden * self.config.passes for r in runs]
         guard = self.config.guard
