@@ -220,3 +220,16 @@ def test_a_failing_job_stops_the_run_with_its_error() -> None:
         run_jobs(failing_job, [0, 1, 2, 3], workers=2)
     with pytest.raises(ValueError, match="job 2 failed"):
         run_jobs(failing_job, [2, 3], workers=0)
+
+
+def test_study_sizes_and_jobs_reject_what_they_cannot_run() -> None:
+    from pruning_core.studies import purl as ps
+
+    with pytest.raises(ValueError, match="unknown model 'vgg16'"):
+        ps.purl_study_sizes("vgg16", "cpu")
+    sizes = ps.purl_study_sizes("mobilenet_v2", "smoke")
+    with pytest.raises(ValueError, match="use 'purl' or 'controls'"):
+        ps.study_job(ps.StudyJob(sizes, 0, sizes.headline_target, part="baselines"))
+    # at cpu ResNet-50 runs its headline target only; MobileNet-V2 keeps two operating points
+    assert ps.purl_study_sizes("resnet50", "cpu").targets == (0.8,)
+    assert ps.purl_study_sizes("mobilenet_v2", "cpu").targets == (0.5, 0.7)
