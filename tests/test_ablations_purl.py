@@ -34,7 +34,7 @@ from pruning_core.studies.ablations_timing import (
     reward_timing,
     reward_timing_summary,
 )
-from pruning_core.studies.mdp_design import DenseModel
+from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
 from pruning_core.train.loop import evaluate
 
 # TinyNet's forward is not a plain chain of its children, so PuRLEnv runs it without the cache.
@@ -60,6 +60,27 @@ def test_resnet20_has_22_prunable_layers_and_the_prefix_cache_reproduces_it(one_
         assert info["accuracy"] == env.full_accuracy()  # the cached suffix is exact
     full_passes = env.episode_length * len(env.cache.stages)
     assert 0 < env.cache.stages_run < full_passes  # and the prefix was reused
+
+
+def test_the_dense_networks_do_not_depend_on_the_threads_of_the_process_that_trains_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notebooks 01 and 05 share the small CNN, and 05 trains its dense networks in the kernel or
+    in a one-thread worker, whichever needs them first: the weights must be the same either way."""
+    sizes = mdp_design_sizes("smoke")
+    old = torch.get_num_threads()
+    weights = {}
+    try:
+        for threads in (2, 1):
+            monkeypatch.setenv("PRUNING_CORE_CACHE", str(tmp_path / f"cache{threads}"))
+            torch.set_num_threads(threads)
+            weights[threads] = dense_digits_cnn(sizes).model.state_dict()
+            assert torch.get_num_threads() == threads  # restored after training
+    finally:
+        torch.set_num_threads(old)
+    assert weights[1].keys() == weights[2].keys()
+    for name, value in weights[1].items():
+        assert torch.equal(value, weights[2][name]), name
 
 
 # --- speed metrics --------------------------------------------------------------------------------

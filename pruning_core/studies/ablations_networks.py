@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import seeded
+from pruning_core.config import WORKER_THREADS, seeded, torch_threads
 from pruning_core.data.fashion_mnist import load_fashion_mnist
 from pruning_core.models.cnn import build_resnet20
 from pruning_core.pruning.layers import prunable_layers
@@ -114,12 +114,14 @@ def dense_resnet20(sizes: AblationSizes) -> DenseModel:
     path = ResNet20Key(sizes.resnet20_width, desc, tcfg).path()
 
     def build() -> dict[str, Any]:
-        with seeded(tcfg.seed):
+        # one thread, as in the workers: the weights must not depend on which process (the
+        # notebook's kernel or a one-thread worker) first needs the network
+        with seeded(tcfg.seed), torch_threads(WORKER_THREADS):
             model = build_resnet20(10, 1, sizes.resnet20_width)
-        res = fit(model, splits.tensors("train"), tcfg, val_data=splits.tensors("stop"),
-                  device="cpu", desc="dense ResNet-20")  # fmt: skip
-        hist = res.history.copy()
-        hist["test_top1"] = float(evaluate(model, splits.tensors("test"))["top1"])
+            res = fit(model, splits.tensors("train"), tcfg, val_data=splits.tensors("stop"),
+                      device="cpu", desc="dense ResNet-20")  # fmt: skip
+            hist = res.history.copy()
+            hist["test_top1"] = float(evaluate(model, splits.tensors("test"))["top1"])
         return {"state_dict": model.state_dict(), "history": hist.to_dict("list")}
 
     blob = cached(path, build)
@@ -163,7 +165,8 @@ def network_level(sizes: AblationSizes, network: str, dense: DenseModel | None =
     dense = dense if dense is not None else ablation_network(sizes, network)
     key = str(dense.path)  # the cache file names the network's whole config
     if key not in _LEVELS:
-        _LEVELS[key] = float(uniform_policies(dense)["yardstick"].max())
+        with torch_threads(WORKER_THREADS):  # the same bits in the kernel as in a worker
+            _LEVELS[key] = float(uniform_policies(dense)["yardstick"].max())
     return _LEVELS[key]
 
 
