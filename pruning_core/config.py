@@ -140,8 +140,9 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 WORKER_THREADS = 1
-"""Torch threads of every job run by :func:`run_jobs`: results do not depend on the machine's
-thread count because no job ever runs with more than one (float sums over several threads are
+"""Torch threads of every job run by :func:`run_jobs` and of every cached build
+(:func:`pruning_core.runs.cached`): results do not depend on the machine's thread count
+because none is computed with more than one (float sums over several threads are
 added in an order that depends on their number, and training amplifies the difference)."""
 
 

@@ -34,7 +34,14 @@ from typing import IO, Any, ClassVar
 import pandas as pd
 import torch
 
-from pruning_core.config import REPO_ROOT, cache_root, check_profile, results_root
+from pruning_core.config import (
+    REPO_ROOT,
+    WORKER_THREADS,
+    cache_root,
+    check_profile,
+    results_root,
+    torch_threads,
+)
 
 PACKAGES = (
     "torch", "torchvision", "gymnasium", "numpy", "pandas", "scipy", "scikit-learn",
@@ -343,6 +350,10 @@ def cached(
     A corrupt file is reported, set aside as ``<name>.corrupt`` and rebuilt: never silently used.
     ``save`` / ``load`` change the file format; ``load`` raises :class:`CorruptCheckpointError`
     for a damaged file (build both on :func:`write_verified` / :func:`read_verified`).
+
+    ``build()`` runs with :data:`~pruning_core.config.WORKER_THREADS` torch threads: the key
+    names the config, not the thread count, so what is cached must be the same bits whichever
+    process (a notebook's kernel or a one-thread worker) builds it first.
     """
     path = Path(path)
     if path.is_file():
@@ -350,7 +361,8 @@ def cached(
             return load(path)
         except CorruptCheckpointError as exc:
             _set_aside(path, exc, log)
-    obj = build()
+    with torch_threads(WORKER_THREADS):
+        obj = build()
     save(path, obj)
     return obj
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pruning_core.config import by_profile, cache_root, check_profile
+from pruning_core.config import WORKER_THREADS, by_profile, cache_root, check_profile
 from pruning_core.runs import (
     ArtefactKey,
     CorruptCheckpointError,
@@ -139,6 +139,21 @@ def test_checkpoint_roundtrip_and_corruption(tmp_path: Path) -> None:
         load_checkpoint(p)
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_cached_builds_with_the_workers_thread_count_and_restores_the_callers(
+    tmp_path: Path,
+) -> None:
+    """The key does not name the thread count, so a build must not depend on it."""
+    old = torch.get_num_threads()
+    seen: list[int] = []
+    try:
+        torch.set_num_threads(2)
+        cached(tmp_path / "a.pt", lambda: seen.append(torch.get_num_threads()) or {"v": 1})
+        assert seen == [WORKER_THREADS]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_cached_rebuilds_corrupt_file(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import no_progress, run_jobs, torch_threads
+from pruning_core.config import no_progress, run_jobs
 from pruning_core.rl.agents.dqn import DQNConfig, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_reward
@@ -389,7 +389,7 @@ def run_purl_variant(
     path = _run_key(sizes, network, dense, variant, seed).path()
 
     def build() -> dict[str, Any]:
-        with no_progress(), torch_threads(1):
+        with no_progress():  # cached() runs the build with one torch thread
             if variant.agent == "random_search":
                 return _random_search(sizes, network, dense, variant, seed)
             return _train_dqn(sizes, network, dense, variant, seed, resume_path(path))

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from gymnasium.utils import seeding
 
-from pruning_core.config import by_profile, no_progress, run_jobs, torch_threads
+from pruning_core.config import by_profile, no_progress, run_jobs
 from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import BaseNet
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
@@ -333,7 +333,7 @@ def run_neon_variant(
         env = NeonBatch(tasks, env_cfg) if batched else EnvLockstep(tasks, env_cfg)
         agent = ActorCriticAgent(OBS_DIM, len(env_cfg.keep_fractions), agent_cfg)
         ckpt = path.with_name(path.stem + ".train.pt")
-        with no_progress(), torch_threads(1):
+        with no_progress():  # cached() runs the build with one torch thread
             log = agent.train(
                 env, sizes.episodes, checkpoint_path=ckpt,
                 checkpoint_every=4 * sizes.study.lockstep, lockstep=sizes.study.lockstep,

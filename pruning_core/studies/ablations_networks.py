@@ -114,9 +114,7 @@ def dense_resnet20(sizes: AblationSizes) -> DenseModel:
     path = ResNet20Key(sizes.resnet20_width, desc, tcfg).path()
 
     def build() -> dict[str, Any]:
-        # one thread, as in the workers: the weights must not depend on which process (the
-        # notebook's kernel or a one-thread worker) first needs the network
-        with seeded(tcfg.seed), torch_threads(WORKER_THREADS):
+        with seeded(tcfg.seed):  # one torch thread, as every cached build (see cached)
             model = build_resnet20(10, 1, sizes.resnet20_width)
             res = fit(model, splits.tensors("train"), tcfg, val_data=splits.tensors("stop"),
                       device="cpu", desc="dense ResNet-20")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from pruning_core.config import WORKER_THREADS, by_profile, seeded, torch_threads
+from pruning_core.config import by_profile, seeded
 from pruning_core.data.images import load_digits_splits
 from pruning_core.data.splits import Splits
 from pruning_core.models.cnn import build_small_cnn
@@ -139,9 +139,7 @@ def dense_digits_cnn(sizes: MdpDesignSizes) -> DenseModel:
     path = DigitsCnnKey(sizes.cnn_width, splits.name, 0, tcfg).path()
 
     def build() -> dict[str, Any]:
-        # one thread: notebooks 01 and 05 share this network, and it must be the same whichever
-        # process trains it first (the number of threads changes the order of float sums)
-        with seeded(tcfg.seed), torch_threads(WORKER_THREADS):
+        with seeded(tcfg.seed):  # one torch thread, as every cached build (see cached)
             model = build_small_cnn(
                 num_classes=splits.num_classes, in_channels=3, width=sizes.cnn_width
             )

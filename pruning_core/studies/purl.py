@@ -264,23 +264,19 @@ def dense_model(
     sizes: PurlStudySizes, data: Splits, log: Callable[[str], None] = print
 ) -> tuple[nn.Module, pd.DataFrame]:
     """The dense network every method prunes: trained once (early stopping on ``stop``, the best
-    weights kept) in a one-thread job and cached, or torchvision's ImageNet weights."""
+    weights kept) with one torch thread, as every cached build, or torchvision's ImageNet weights."""
     if sizes.pretrained or sizes.dense.epochs == 0:
         return build(sizes, data.num_classes), pd.DataFrame()
     seed = sizes.dense_seed
     path = DenseCnnKey(sizes.model, sizes.image_size, sizes.dense, seed, data.meta["description"]).path()
 
-    def train_it() -> dict[str, Any]:
-        return run_jobs(_train_dense, [(sizes, data, seed)], workers=0)[0]
-
-    blob = cached(path, train_it, log=log)
+    blob = cached(path, lambda: _train_dense(sizes, data, seed), log=log)
     model = build(sizes, data.num_classes)
     model.load_state_dict(blob["state"])
     return model, pd.DataFrame(blob["history"])
 
 
-def _train_dense(job: tuple[PurlStudySizes, Splits, int]) -> dict[str, Any]:
-    sizes, data, seed = job
+def _train_dense(sizes: PurlStudySizes, data: Splits, seed: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     model = build(sizes, data.num_classes)
     res = fit(
