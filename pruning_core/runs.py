@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import pickle
 import platform
 import re
 import subprocess
@@ -316,17 +317,50 @@ def save_checkpoint(path: str | Path, obj: Any) -> Path:
     return write_verified(path, buf.getvalue())
 
 
+class UnsafeCheckpointError(CorruptCheckpointError):
+    """A file that would run code (or build objects other than data) when unpickled."""
+
+
+def _safe_globals() -> list[Any]:
+    """What a checkpoint may hold beyond tensors and plain containers: numpy arrays and scalars
+    (replay buffers, histories), allowed while one file loads, never for the whole process."""
+    import numpy as np
+
+    dtypes = [t for t in vars(np.dtypes).values() if isinstance(t, type)]
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, np._core.multiarray.scalar,
+            *dtypes]  # fmt: skip
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a checkpoint written by :func:`save_checkpoint`, on the CPU by default.
 
+    The file is read with ``weights_only=True``: tensors, numbers, strings, containers and
+    numpy arrays load; anything whose unpickling would import and call other code is refused
+    before it runs (a hostile file raises :class:`UnsafeCheckpointError`, and nothing in it
+    executes). The SHA-256 sidecar detects damage, not intent: this is what guards against the
+    latter.
+
     Raises:
         FileNotFoundError: no file at ``path``.
+        UnsafeCheckpointError: the file asks to run code or build non-data objects.
         CorruptCheckpointError: the bytes do not match the recorded hash or do not unpickle;
             the message says to delete the file so that it is rebuilt.
     """
     data = read_verified(path)
     try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(_safe_globals()):
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        blocked = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln]
+        if blocked:  # a reference to code, refused before anything ran
+            raise UnsafeCheckpointError(
+                f"{path} is not a checkpoint of plain data: unpickling it would call code outside "
+                f"the weights-only allow-list ({blocked[0]}), so it was not loaded and nothing in "
+                "it ran. Only load a file you trust, with torch.load(..., weights_only=False)."
+            ) from exc
+        raise CorruptCheckpointError(
+            f"checkpoint {path} cannot be read ({exc}). {_hint(Path(path))}"
+        ) from exc
     except Exception as exc:  # torch raises several types for damaged files
         raise CorruptCheckpointError(
             f"checkpoint {path} cannot be read ({exc}). {_hint(Path(path))}"

@@ -86,8 +86,50 @@ def test_train_limit_channels_and_size(tmp_path: Path) -> None:
 def test_missing_files_name_all_three_sources(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "no-package")
     monkeypatch.setenv("DATA_ROOT", str(tmp_path / "empty"))
+    monkeypatch.setenv(fm.NO_SYSTEM_DATA_ENV, "0")
     with pytest.raises(FileNotFoundError) as err:
         fm.load_fashion_mnist(download=False)
     msg = str(err.value)
     assert "DATA_ROOT" in msg and "apt-get install dataset-fashion-mnist" in msg
     assert "downloader" in msg and "no-package" in msg
+
+
+def test_no_system_data_hides_the_debian_copy_and_the_download(tmp_path: Path, monkeypatch) -> None:
+    """The switch the test suite runs under: a system copy that exists is not read."""
+    write_fake(tmp_path / "system")
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "system")
+    monkeypatch.delenv("DATA_ROOT", raising=False)
+    monkeypatch.setenv(fm.NO_SYSTEM_DATA_ENV, "0")
+    assert fm.find_fashion_mnist(download=False)["train_images"].parent == tmp_path / "system"
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the download must not be tried")
+
+    monkeypatch.setattr(fm, "FashionMNIST", no_download)
+    monkeypatch.setenv(fm.NO_SYSTEM_DATA_ENV, "1")
+    with pytest.raises(FileNotFoundError, match=fm.NO_SYSTEM_DATA_ENV):
+        fm.find_fashion_mnist(download=True)
+    # what the user points at is still read
+    monkeypatch.setenv("DATA_ROOT", str(tmp_path / "system"))
+    assert fm.find_fashion_mnist()["train_images"].parent == tmp_path / "system"
+
+
+def test_the_test_suite_runs_with_system_data_hidden() -> None:
+    """conftest hides Fashion-MNIST, so no test (notebook smoke runs included) can need it."""
+    assert fm.system_data_hidden()
+
+
+def test_smoke_resnet20_of_the_ablations_needs_no_fashion_mnist(monkeypatch) -> None:
+    from pruning_core.studies import ablations_networks as an
+    from pruning_core.studies.ablations_sizes import ablation_sizes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("smoke must not read Fashion-MNIST")
+
+    monkeypatch.setattr(an, "load_fashion_mnist", refuse)
+    sizes = ablation_sizes("smoke")
+    s = an.resnet20_splits(sizes)
+    assert (s.n("reward"), s.n("stop")) == (sizes.resnet20_reward_rows, sizes.resnet20_stop_rows)
+    assert s.tensors("train")[0].shape[1:] == (1, sizes.resnet20_image_size,
+                                              sizes.resnet20_image_size)
+    assert ablation_sizes("cpu").resnet20_data == "fashion_mnist"

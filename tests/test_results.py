@@ -304,3 +304,35 @@ def test_summary_lists_committed_profiles(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PRUNING_CORE_RESULTS", str(tmp_path))
     text = summary.main(["--profile", "cpu"]).read_text()
     assert "## Profile `cpu`" in text and "smoke" not in text and "| top1 | 0.5 |" in text
+
+
+class _Payload:
+    """Unpickling this runs a command (the attack a crafted .pt file carries)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_loading_a_hostile_checkpoint_runs_nothing(tmp_path: Path) -> None:
+    """load_checkpoint (and load_compact, which readers of the committed checkpoints use) read
+    with weights_only=True: the planted command never runs and the error says what the file is not."""
+    import io
+
+    import torch
+
+    from pruning_core.pruning.export import load_compact
+    from pruning_core.runs import UnsafeCheckpointError, load_checkpoint, write_verified
+
+    marker = tmp_path / "ran"
+    buf = io.BytesIO()
+    torch.save({"format": "pruning_core.compact/1", "x": _Payload(marker)}, buf)
+    write_verified(tmp_path / "evil.pt", buf.getvalue())  # a matching sidecar: hashes prove nothing
+    for load in (load_checkpoint, load_compact):
+        with pytest.raises(UnsafeCheckpointError, match="not a checkpoint of plain data"):
+            load(tmp_path / "evil.pt")
+        assert not marker.exists()

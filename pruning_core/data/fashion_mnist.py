@@ -4,7 +4,9 @@ The four idx files are looked for, in order, in ``$DATA_ROOT`` (or ``data_root``
 Debian / Ubuntu package ``dataset-fashion-mnist`` installs them (``/usr/share/datasets/
 fashion-mnist``), and, where a network exists and ``download=True``, fetched by torchvision's
 downloader into ``<DATA_ROOT or the cache>/FashionMNIST/raw``. Otherwise the error names all
-three. The official 10,000 test images are the ``test`` split; ``reward`` (what a pruning
+three. ``$PRUNING_CORE_NO_SYSTEM_DATA=1`` hides the system copy (the Debian package's folder)
+and turns the download off, so a machine that has the package installed can check that it does
+not need it (the test suite sets it). The official 10,000 test images are the ``test`` split; ``reward`` (what a pruning
 agent's reward reads) and ``stop`` (early stopping, never read by the reward) are disjoint,
 class-stratified, seeded hold-outs of the 60,000 training images, and ``train`` is the rest.
 """
@@ -24,8 +26,8 @@ from pruning_core.config import cache_root
 from pruning_core.data.images import DATA_ROOT_ENV, holdout_indices
 from pruning_core.data.splits import Splits
 
-__all__ = ["DEBIAN_DIR", "FASHION_CLASSES", "FILES", "find_fashion_mnist", "load_fashion_mnist",
-           "read_idx"]
+__all__ = ["DEBIAN_DIR", "FASHION_CLASSES", "FILES", "NO_SYSTEM_DATA_ENV", "find_fashion_mnist",
+           "load_fashion_mnist", "read_idx", "system_data_hidden"]
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -37,6 +39,16 @@ FILES = {
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 """Where ``apt-get install dataset-fashion-mnist`` puts the files."""
+
+NO_SYSTEM_DATA_ENV = "PRUNING_CORE_NO_SYSTEM_DATA"
+"""Set to ``1`` to make the system copy (:data:`DEBIAN_DIR`) and the download invisible: only
+``$DATA_ROOT`` / ``data_root`` is read. The tests set it, so nothing they run can depend on data
+that a Python install does not bring."""
+
+
+def system_data_hidden() -> bool:
+    """Whether ``$PRUNING_CORE_NO_SYSTEM_DATA`` hides the system copy and the download."""
+    return os.environ.get(NO_SYSTEM_DATA_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -80,21 +92,26 @@ def _candidates(data_root: str | os.PathLike[str] | None) -> list[Path]:
     if root:
         r = Path(root).expanduser()
         out += [r / "fashion-mnist", r / "FashionMNIST" / "raw", r]
-    out.append(DEBIAN_DIR)
+    if not system_data_hidden():
+        out.append(DEBIAN_DIR)
     return out
 
 
 def find_fashion_mnist(
     data_root: str | os.PathLike[str] | None = None, download: bool = True
 ) -> dict[str, Path]:
-    """Paths of the four idx files: ``$DATA_ROOT``, the Debian package, then a download."""
+    """Paths of the four idx files: ``$DATA_ROOT``, the Debian package, then a download.
+
+    With ``$PRUNING_CORE_NO_SYSTEM_DATA=1`` only ``$DATA_ROOT`` / ``data_root`` is looked at.
+    """
     tried = _candidates(data_root)
     for folder in tried:
         if files := _complete(folder):
             return files
     target = Path(data_root or os.environ.get(DATA_ROOT_ENV) or cache_root() / "data")
-    error = "download=False"
-    if download:
+    hidden = system_data_hidden()
+    error = f"{NO_SYSTEM_DATA_ENV}=1 turns it off" if hidden else "download=False"
+    if download and not hidden:
         try:
             FashionMNIST(str(target), train=True, download=True)
             FashionMNIST(str(target), train=False, download=True)

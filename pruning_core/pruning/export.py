@@ -78,7 +78,7 @@ def load_compact(path: str | Path) -> dict[str, torch.Tensor]:
     blob = load_checkpoint(path)
     if not isinstance(blob, dict) or blob.get("format") != COMPACT_FORMAT:
         raise ValueError(
-            f"{path} is not a compact checkpoint ({COMPACT_FORMAT}); load it with torch.load instead."
+            f"{path} is not a compact checkpoint ({COMPACT_FORMAT}); load it with torch.load(path, weights_only=True) instead."
         )
     state = {}
     for key, v in blob["state"].items():

@@ -7,7 +7,9 @@
 * ``resnet20``: a CIFAR-style ResNet-20 (22 prunable layers,
   :func:`pruning_core.models.cnn.build_resnet20`) trained densely on a subset of Fashion-MNIST
   downsampled to 14x14, early-stopped on ``stop``. ``reward`` is a small subset (an episode of
-  22 steps must stay cheap); ``stop`` re-scores; ``test`` is the official 10,000.
+  22 steps must stay cheap); ``stop`` re-scores; ``test`` is the official 10,000. At smoke it is
+  trained on scikit-learn's digits instead (``AblationSizes.resnet20_data``), so the tests need
+  no data beyond the installed packages.
 
 :func:`network_level` is the level the speed metrics are measured against, fixed before any RL
 run: the best *uniform* policy's yardstick on the reward split (the same alpha at every layer,
@@ -22,9 +24,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import Tensor
 
 from pruning_core.config import WORKER_THREADS, seeded, torch_threads
 from pruning_core.data.fashion_mnist import load_fashion_mnist
+from pruning_core.data.images import holdout_indices, load_digits_splits
+from pruning_core.data.splits import Splits
 from pruning_core.models.cnn import build_resnet20
 from pruning_core.pruning.layers import prunable_layers
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
@@ -42,6 +47,7 @@ __all__ = [
     "ablation_network",
     "dense_resnet20",
     "network_level",
+    "resnet20_splits",
     "uniform_policies",
     "yardstick",
 ]
@@ -96,18 +102,55 @@ class ResNet20Key(ArtefactKey):
         return f"resnet20_w{self.width}"
 
 
-def dense_resnet20(sizes: AblationSizes) -> DenseModel:
-    """ResNet-20 (``sizes.resnet20_width``) trained on Fashion-MNIST at ``resnet20_image_size``.
+def _digits_resnet20_splits(sizes: AblationSizes) -> Splits:
+    """Digits at ``resnet20_image_size``: up to ``resnet20_train_rows`` train rows, a stratified
+    ``resnet20_reward_rows`` subset of the reward split, the test split cut into ``stop`` (at
+    most ``resnet20_stop_rows``) and ``test`` halves (every cut seeded and stratified)."""
+    d = load_digits_splits(seed=0, image_size=sizes.resnet20_image_size, channels=1)
 
-    Splits (seed 0): ``train`` = ``resnet20_train_rows`` stratified rows, ``reward`` =
-    ``resnet20_reward_rows``, ``stop`` = ``resnet20_stop_rows`` (early stopping of the dense
-    training, then re-scoring), ``test`` = the official 10,000. Cached by architecture, data and
+    def subset(xy: tuple[Tensor, Tensor], n: int, seed: int) -> tuple[Tensor, Tensor]:
+        x, y = xy
+        if n >= len(y):
+            return x, y
+        _, pick = holdout_indices(y.numpy(), val_size=n, seed=seed)
+        return x[pick], y[pick]
+
+    x, y = d.tensors("test")
+    test_idx, stop_idx = holdout_indices(y.numpy(), val_size=min(len(y) // 2, sizes.resnet20_stop_rows))
+    return replace(
+        d,
+        name=f"digits{sizes.resnet20_image_size}x{sizes.resnet20_image_size}",
+        train=subset(d.tensors("train"), sizes.resnet20_train_rows, 2),
+        reward=subset(d.tensors("reward"), sizes.resnet20_reward_rows, 1),
+        stop=(x[stop_idx], y[stop_idx]),
+        test=(x[test_idx], y[test_idx]),
+        meta={k: v for k, v in d.meta.items() if k != "rows"},  # the row ids moved with the cuts
+    )
+
+
+def resnet20_splits(sizes: AblationSizes) -> Splits:
+    """The ResNet-20's data (``sizes.resnet20_data``): train / reward / stop / test."""
+    if sizes.resnet20_data == "digits":
+        return _digits_resnet20_splits(sizes)
+    if sizes.resnet20_data == "fashion_mnist":
+        return load_fashion_mnist(
+            seed=0, reward_size=sizes.resnet20_reward_rows, stop_size=sizes.resnet20_stop_rows,
+            train_limit=sizes.resnet20_train_rows, image_size=sizes.resnet20_image_size,
+            channels=1,
+        )  # fmt: skip
+    raise ValueError(f"unknown resnet20_data {sizes.resnet20_data!r}: use digits or fashion_mnist")
+
+
+def dense_resnet20(sizes: AblationSizes) -> DenseModel:
+    """ResNet-20 (``sizes.resnet20_width``) trained on ``resnet20_data`` at ``resnet20_image_size``.
+
+    Splits (seed 0, :func:`resnet20_splits`): ``train`` = ``resnet20_train_rows`` stratified
+    rows, ``reward`` = ``resnet20_reward_rows``, ``stop`` = ``resnet20_stop_rows`` (early
+    stopping of the dense training, then re-scoring), ``test`` = the official 10,000 of
+    Fashion-MNIST (digits: the rest of its test split). Cached by architecture, data and
     training config; the history has a ``test_top1`` column (one row).
     """
-    splits = load_fashion_mnist(
-        seed=0, reward_size=sizes.resnet20_reward_rows, stop_size=sizes.resnet20_stop_rows,
-        train_limit=sizes.resnet20_train_rows, image_size=sizes.resnet20_image_size, channels=1,
-    )  # fmt: skip
+    splits = resnet20_splits(sizes)
     desc = (f"{splits.name}: {splits.n('train')} train, {splits.n('reward')} reward, "
             f"{splits.n('stop')} stop, {splits.n('test')} test")  # fmt: skip
     tcfg = sizes.resnet20_train

@@ -80,8 +80,11 @@ class AblationSizes:
     late-training metrics)."""
     resnet20_width: int
     """Channels of the ResNet-20's first stage (then 2x, 4x)."""
+    resnet20_data: str
+    """What the ResNet-20 is trained on: ``fashion_mnist`` (cpu, gpu) or ``digits`` (smoke:
+    scikit-learn's 8x8 digits, which install with the package, so the tests need no data)."""
     resnet20_image_size: int
-    """Fashion-MNIST images are resized to this side."""
+    """The images are resized to this side."""
     resnet20_train_rows: int
     """Training images of the dense ResNet-20."""
     resnet20_reward_rows: int
@@ -168,6 +171,7 @@ def ablation_sizes(profile: str) -> AblationSizes:
         smooth_window=3,
         final_fraction=0.25,
         resnet20_width=by_profile(profile, smoke=4, cpu=8, gpu=16),
+        resnet20_data=by_profile(profile, smoke="digits", cpu="fashion_mnist", gpu="fashion_mnist"),
         resnet20_image_size=by_profile(profile, smoke=14, cpu=14, gpu=28),
         resnet20_train_rows=by_profile(profile, smoke=1000, cpu=8000, gpu=50_000),
         resnet20_reward_rows=by_profile(profile, smoke=64, cpu=128, gpu=1000),
