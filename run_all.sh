@@ -9,11 +9,16 @@
 #   ./run_all.sh test     the same environment, then ruff (package, tests, notebooks) and pytest
 #                         (unit tests, notebook conventions, notebook smoke runs)
 #   ./run_all.sh setup    only make / update the environment
+#   ./run_all.sh verify   run the notebooks at $PROFILE into verify/ (its own results and an empty
+#                         cache: a cold rerun), then compare every summary.json with the committed
+#                         one (python -m pruning_core.verify); FRESH=<results root> compares a run
+#                         made before instead of running
 #
 # Environment: PROFILE=smoke|cpu|gpu, FORCE=1 re-runs notebooks whose outputs are already complete
 # for the same code and profile, PYTHON=python3.11 picks the interpreter that makes .venv,
 # ONLY=02 runs only notebooks whose name starts with that prefix, BENCH=0 skips the benchmark
-# (by default it runs after any notebook ran; run it on a quiet machine, its ratios are timings).
+# (by default it runs after any notebook ran; run it on a quiet machine, its ratios are timings),
+# PRUNING_CORE_RESULTS / PRUNING_CORE_CACHE move the results and the cache elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$PWD"
@@ -79,7 +84,7 @@ run_notebooks() {
   for nb in "${notebooks[@]}"; do
     local stem; stem="$(basename "$nb" .ipynb)"
     if [ -n "${ONLY:-}" ] && [[ "$stem" != "$ONLY"* ]]; then continue; fi
-    local out="results/$PROFILE/$stem"
+    local out="${PRUNING_CORE_RESULTS:-results}/$PROFILE/$stem"
     local stamp="$out/.complete"
     local hash; hash="$(code_hash "$nb")"
     if [ "${FORCE:-0}" != "1" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$hash" ]; then
@@ -122,5 +127,16 @@ case "$MODE" in
     python -m pytest -q -p no:cacheprovider
     ;;
   run|notebooks) setup; [ "$PROFILE" = smoke ] || fetch_data; run_notebooks ;;
-  *) echo "usage: ./run_all.sh [run|test|setup]" >&2; exit 2 ;;
+  verify)
+    setup
+    if [ -z "${FRESH:-}" ]; then
+      export PRUNING_CORE_RESULTS="$ROOT/verify/results" PRUNING_CORE_CACHE="$ROOT/verify/cache"
+      echo "[verify] a cold run at PROFILE=$PROFILE into verify/ (results and cache of its own)"
+      [ "$PROFILE" = smoke ] || fetch_data
+      BENCH=0 run_notebooks
+      FRESH="$PRUNING_CORE_RESULTS"
+    fi
+    python -m pruning_core.verify "$FRESH" --reference "$ROOT/results" --profile "$PROFILE"
+    ;;
+  *) echo "usage: ./run_all.sh [run|test|setup|verify]" >&2; exit 2 ;;
 esac

@@ -197,6 +197,50 @@ def device_info() -> dict[str, Any]:
     return info
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """What decides bitwise results on the CPU, as ``config.json``'s ``machine``.
+
+    ``fingerprint`` holds what must match for a rerun to give the same bits: the CPU model,
+    torch's CPU capability (the SIMD kernels it dispatches: AVX2, AVX512, ...), torch's version
+    and its BLAS / LAPACK / MKL / oneDNN builds, and the torch threads of the worker processes
+    that compute the results. ``cpu_count`` and the kernel's ``torch_threads`` are context.
+    :mod:`pruning_core.verify` compares fingerprints to choose exact or tolerant checks.
+    """
+    shown = torch.__config__.show()
+    builds = {}
+    for key in ("BLAS_INFO", "LAPACK_INFO"):
+        if m := re.search(rf"{key}=([^,\s]+)", shown):
+            builds[key.lower()] = m.group(1)
+    for label, pattern in (("mkl", r"Math Kernel Library Version ([^\n]+)"),
+                           ("onednn", r"MKL-DNN (v[\d.]+)")):  # fmt: skip
+        if m := re.search(pattern, shown):
+            builds[label] = m.group(1).strip()
+    return {
+        "fingerprint": {
+            "cpu_model": _cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
+            "torch": torch.__version__,
+            **builds,
+            "worker_threads": WORKER_THREADS,
+        },
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "parallel_backend": "OpenMP" if "parallel backend: OpenMP" in torch.__config__.parallel_info()
+        else "other",
+    }
+
+
 def config_hash(config: Any, length: int = 12) -> str:
     """A short stable hash of a config (dataclass / dict), used to key cached artefacts.
 
@@ -443,6 +487,7 @@ class RunDir:
             "git": git_info(),
             "packages": package_versions(),
             "device": device_info(),
+            "machine": machine_info(),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_json(self.path / "config.json", self.config, allow_nan=True)
