@@ -27,6 +27,7 @@ STAGES = (
     "pruning_core.studies",
     "pruning_core.figures",
     "pruning_core.summary",
+    "pruning_core.verify",
     "pruning_core.bench",
 )
 """The stages along the data flow: a module may import its own stage or an earlier one."""
