@@ -109,7 +109,7 @@ run_notebooks() {
   if [ "$n" -gt 0 ] && [ "${BENCH:-1}" != 0 ]; then
     # smoke: a tiny run into bench_quick.json; otherwise the full benchmark, with the PuRL step
     # also measured without the prefix cache so that bench.json holds both sides of that ratio
-    local bench_args="--compare-full"
+    local bench_args="--compare-full --memo"
     [ "$PROFILE" = smoke ] && bench_args="--quick"
     echo "[bench] python -m pruning_core.bench $bench_args"
     python -m pruning_core.bench $bench_args >/dev/null

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
@@ -54,11 +55,15 @@ from pruning_core.pruning.neurons import count_params
 from pruning_core.pruning.report import sparsity_report
 from pruning_core.pruning.sparse import latency, to_sparse_inference
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
+from pruning_core.rl.agents.dqn import DQNConfig
+from pruning_core.rl.agents.dqn import train as dqn_train
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch, replay_batch
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rollout import replay, rollout, uniform_random
 from pruning_core.runs import write_json
+from pruning_core.studies.ablations_networks import dense_resnet20
+from pruning_core.studies.ablations_sizes import ablation_sizes
 from pruning_core.studies.purl import purl_study_sizes
 from pruning_core.train.loop import TrainConfig, fit
 
@@ -70,6 +75,8 @@ __all__ = [
     "main",
     "measure_neon",
     "measure_neon_experience",
+    "measure_purl_experience",
+    "measure_purl_memo",
     "measure_step_ratio",
     "write_bench",
 ]
@@ -149,6 +156,7 @@ def measure_step_ratio(
         model,
         (x, y),
         PuRLConfig(target_accuracy=1.0, prefix_cache=prefix_cache, eval_batch_size=len(x)),
+        memo_mb=0,  # the cost of a computed step (the memo is measured by measure_purl_memo)
     )
     rng = np.random.default_rng(seed)
     _time_forward(model, x)
@@ -358,6 +366,88 @@ def measure_pruned_cnns(quick: bool = False) -> dict[str, Any]:
     return out
 
 
+class _ActionLog(gym.Wrapper):
+    """Records the actions of every episode played through it (a real search's action log)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.episodes: list[list[int]] = []
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.episodes.append([])
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        self.episodes[-1].append(int(action))
+        return self.env.step(action)
+
+
+def _replay_purl(env: PuRLEnv, seqs: list[list[int]]) -> tuple[float, list[list[float]]]:
+    t0 = time.perf_counter()
+    rewards = [rollout(env, replay(s)).rewards for s in seqs]
+    return time.perf_counter() - t0, rewards
+
+
+def measure_purl_memo(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, episodes: int,
+    search_episodes: int = 0, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """Episodes/s of PuRLEnv with the cross-episode prefix memo against without it, on the same
+    action sequences (which must give the same rewards, checked): uniformly random actions,
+    policies that play their favourite action with probability 0.9, 0.95 and 0.98 at each step
+    (:func:`favourite_action_sequences`), and, with ``search_episodes``, the action log of a
+    real DQN search on this network. ``limit`` is what prefix reuse can give at most: steps
+    played / distinct prefixes (a looked-up step costing nothing); ``share_of_limit`` how much
+    of it the memo delivers."""
+    cfg = PuRLConfig(target_accuracy=1.0, eval_batch_size=len(x))
+    plain = PuRLEnv(model, (x, y), cfg, memo_mb=0)
+    n, length = len(plain.action_values), plain.episode_length
+    cases = {f"p{p:g}": favourite_action_sequences(episodes, length, n, p, seed)
+             for p in (1 / n, 0.9, 0.95, 0.98)}  # fmt: skip
+    cases = {("random" if k == f"p{1 / n:g}" else k): v for k, v in cases.items()}
+    if search_episodes:
+        logged = _ActionLog(PuRLEnv(model, (x, y), cfg))
+        dqn_train(logged, DQNConfig(seed=seed, episodes=search_episodes, learning_starts=2 * length,
+                                    checkpoint_every=10**9), desc="DQN search (action log)")  # fmt: skip
+        cases["search"] = [e for e in logged.episodes if len(e) == length]
+    out: dict[str, Any] = {"layers": plain.num_layers, "images": len(x)}
+    for name, seqs in cases.items():
+        memo = PuRLEnv(model, (x, y), cfg)  # a fresh, empty memo per policy
+        t_plain, r_plain = _replay_purl(plain, seqs)
+        t_memo, r_memo = _replay_purl(memo, seqs)
+        if r_plain != r_memo:
+            raise AssertionError(f"the memo changed the rewards ({name}): a bug, please report it")
+        distinct = len({tuple(s[:t]) for s in seqs for t in range(1, len(s) + 1)})
+        limit = sum(len(s) for s in seqs) / distinct
+        ratio = t_plain / t_memo
+        out[name] = {"episodes": len(seqs), "episodes_per_second": len(seqs) / t_plain,
+                     "episodes_per_second_memo": len(seqs) / t_memo, "ratio": ratio,
+                     "limit": limit, "share_of_limit": ratio / limit}  # fmt: skip
+    return out
+
+
+def measure_purl_experience(quick: bool = False) -> dict[str, Any]:
+    """:func:`measure_purl_memo` on the 22-layer ResNet-20 of notebook 05 (trained on digits,
+    its smoke network; 100 episodes per policy and a 100-episode search) and on ResNet-50 at
+    notebook 02's cpu input and reward-subset size (untrained: timing does not depend on the
+    weights; 10 episodes per policy, no search: a search costs minutes)."""
+    dense = dense_resnet20(ablation_sizes("smoke"))
+    x, y = dense.splits.tensors("reward")
+    r20 = measure_purl_memo(dense.model, x, y, episodes=5 if quick else 100,
+                            search_episodes=5 if quick else 100)  # fmt: skip
+    out: dict[str, Any] = {"purl_memo_resnet20": r20,
+                           "purl_memo_over_plain_training": r20["search"]["ratio"]}  # fmt: skip
+    if not quick:
+        cpu = purl_study_sizes("resnet50", "cpu")
+        data = load_digits_splits(seed=0, image_size=cpu.image_size, channels=3)
+        x, y = data.head({"reward": cpu.reward_subset}).tensors("reward")
+        torch.manual_seed(0)
+        out["purl_memo_resnet50"] = measure_purl_memo(
+            build_resnet50(num_classes=10, small_input=False), x, y, episodes=10
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: measure, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -373,6 +463,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--purl-only", action="store_true", help="only the PuRL step ratios")
     parser.add_argument(
         "--neon-only", action="store_true", help="only the NEON figures (other keys kept)"
+    )
+    parser.add_argument(
+        "--memo", action="store_true",
+        help="also measure PuRL's cross-episode prefix memo (ResNet-20 and ResNet-50, minutes)",
     )
     parser.add_argument(
         "--compare-full",
@@ -421,6 +515,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "subset",
             },
         }
+    if args.memo and not args.neon_only:
+        values.update(measure_purl_experience(quick=args.quick))
     if not args.purl_only:
         net = _neon_bench_task(args.quick)
         values.update(measure_neon(episodes=3 if args.quick else 10, quick=args.quick, net=net))

@@ -167,6 +167,14 @@ class PrefixCache:
             self.saved_stage = 0
             self.saved = self.inputs
 
+    def state(self) -> tuple[int, list[torch.Tensor]]:
+        """The saved stage and its activations (read-only tensors: no stage writes in place)."""
+        return self.saved_stage, self.saved
+
+    def restore(self, stage: int, saved: list[torch.Tensor]) -> None:
+        """Put back a state from :meth:`state` (the weights must be those it was saved with)."""
+        self.saved_stage, self.saved = stage, list(saved)
+
     def forward(self, keep_stage: int | None = None) -> list[torch.Tensor]:
         """Logits per input batch, starting from the saved activations.
 

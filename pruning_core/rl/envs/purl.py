@@ -25,7 +25,10 @@ Speed: a reward costs one evaluation of the validation subset. The environment k
 tensors preloaded on the model's device, evaluates under ``torch.inference_mode``, restores the
 dense weights in place at ``reset()`` and, when nothing is fine-tuned between steps, reuses the
 already-final prefix of the network through a :class:`PrefixCache` (activations entering the
-stage that holds the next layer to prune), so a step runs only the suffix of the network.
+stage that holds the next layer to prune), so a step runs only the suffix of the network. Across
+episodes, a :class:`~pruning_core.rl.envs.purl_memo.PrefixMemo` remembers what each action
+prefix computed (``memo_mb``), so a prefix the policy has played before costs no forward pass:
+the rewards and observations are bit for bit those computed without it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from pruning_core.rl.envs.purl_features import (
     resolve_features,
     static_features,
 )
+from pruning_core.rl.envs.purl_memo import PrefixMemo
 from pruning_core.rl.rewards import REWARD_MODES, purl_step_reward
 from pruning_core.train.loop import TrainConfig, evaluate, fit
 
@@ -216,6 +220,10 @@ class PuRLEnv(gym.Env):
         copy_model: ``False`` prunes ``model`` itself (saves the memory of a copy): it is
             modified during episodes, restored to its dense weights by ``reset()`` and
             ``close()``, and no second environment may prune it at the same time.
+        memo_mb: megabytes of activations the cross-episode prefix memo may hold (0: off).
+            Without fine-tuning between steps a step's accuracy and cached activations depend
+            only on the episode's actions so far, so a repeated prefix is looked up, not
+            recomputed (the same numbers bit for bit). Ignored when ``finetune_steps > 0``.
 
     Raises:
         TypeError: ``model`` or ``val_data`` missing; ``val_data`` not a pair of tensors.
@@ -237,6 +245,7 @@ class PuRLEnv(gym.Env):
         layers: Sequence[PrunableLayer] | None = None,
         render_mode: str | None = None,
         copy_model: bool = True,
+        memo_mb: float = 256.0,
     ) -> None:
         super().__init__()
         self.render_mode = check_render_mode("PuRLEnv", render_mode)
@@ -321,6 +330,11 @@ class PuRLEnv(gym.Env):
         self.cache: PrefixCache | None = None
         if cfg.prefix_cache and cfg.finetune_steps == 0:  # fine-tuning changes every layer
             self.cache = PrefixCache.build(model, self.layers, self._val_batches, stages)
+        if memo_mb < 0 or not math.isfinite(memo_mb):
+            raise ValueError(f"memo_mb must be a finite number >= 0 (0 turns the memo off): got {memo_mb}.")
+        self.memo: PrefixMemo | None = None
+        if memo_mb > 0 and cfg.finetune_steps == 0:  # fine-tuning makes steps depend on the rng
+            self.memo = PrefixMemo(int(memo_mb * 2**20), self._val_batches)
         self.dense_accuracy = self._full_accuracy()
         majority = float(torch.bincount(self.y_val.cpu()).max()) / len(self.y_val)
         if self.dense_accuracy <= majority and cfg.target_accuracy is None:
@@ -377,6 +391,7 @@ class PuRLEnv(gym.Env):
         self._accuracy_now = self.dense_accuracy
         self._zeros = self._dense_zeros.copy()
         self._return = 0.0
+        self._prefix: tuple[int, ...] = ()
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -406,7 +421,7 @@ class PuRLEnv(gym.Env):
         keep = None
         if nxt < self.episode_length and nxt % self.num_layers != 0 and self.cache is not None:
             keep = self.cache.layer_stage[self.layer_names[nxt % self.num_layers]]
-        acc = self._accuracy(keep)
+        acc = self._measure(a, keep)
         self._accuracy_now = acc
         self._prev_action = a
         self._t = nxt
@@ -425,6 +440,22 @@ class PuRLEnv(gym.Env):
         info = self._info(layer=li, action_value=value, reward=reward)
         info["pass"] = visit
         return obs, reward, terminated, False, info
+
+    def _measure(self, action: int, keep: int | None) -> float:
+        """Accuracy after the step just pruned: looked up when this episode's action prefix was
+        played before (the prefix cache is put back as that step left it), else computed."""
+        self._prefix = (*self._prefix, action)
+        if self.memo is None:
+            return self._accuracy(keep)
+        entry = self.memo.get(self._prefix)
+        if entry is not None:
+            if self.cache is not None:
+                self.cache.restore(entry.saved_stage, list(entry.saved))
+            return entry.accuracy
+        acc = self._accuracy(keep)
+        stage, saved = self.cache.state() if self.cache is not None else (0, [])
+        self.memo.put(self._prefix, acc, stage, saved)
+        return acc
 
     def _check_action(self, action: Any) -> int:
         n = len(self.action_values)
