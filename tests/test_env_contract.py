@@ -21,10 +21,18 @@ from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.pruning.layers import NoPrunableLayerError
 from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.neurons import n_keep_for
 from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.envs.info import INFO_KEYS
-from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon import (
+    KEEP_FRACTIONS,
+    UNIT_REWARD_SCALE,
+    NeonEnv,
+    NeonEnvConfig,
+    NeonTask,
+)
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rewards import neon_max_removed, neon_reward, neon_unit_scale
 from pruning_core.train.loop import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -227,6 +235,38 @@ def test_scaled_neon_reward() -> None:
     assert max(abs(r) for r in scaled) <= 1.0
     with pytest.raises(ValueError, match="reward_scale"):
         NeonEnvConfig(reward_scale=0.0)
+
+
+def test_the_unit_reward_scale_bounds_the_reward_by_one() -> None:
+    """Kept neurons round half up, so a small layer loses more than 1 - keep: keeping 0.6 of 2
+    neurons removes 50%, and 1/40**3 lets the reward reach (50/40)**3. The documented unit scale
+    is the true bound: the largest L over every width up to 2,000, cubed."""
+    worst = max(100 * (n - n_keep_for(n, k)) / n for k in KEEP_FRACTIONS for n in range(1, 2001))
+    assert neon_max_removed(KEEP_FRACTIONS) == pytest.approx(worst) == pytest.approx(50.0)
+    assert UNIT_REWARD_SCALE == neon_unit_scale(KEEP_FRACTIONS) == pytest.approx(1 / 50**3)
+    half = n_keep_for(2, 0.6) / 2  # the share of a 2-neuron layer kept at keep 0.6
+    assert neon_reward(half, 0.5, 0.9, 1.0) * UNIT_REWARD_SCALE == pytest.approx(-1.0)
+    assert neon_reward(half, 0.95, 0.9, 1.0) * UNIT_REWARD_SCALE == pytest.approx(1.0)
+    assert abs(neon_reward(half, 0.5, 0.9, 1.0)) / 40**3 > 1.9  # what 1/40**3 gives here
+    for keeps in [(0.5,), (0.3, 0.9), (0.95,)]:  # other action sets: a bound too
+        top = max(100 * (n - n_keep_for(n, k)) / n for k in keeps for n in range(1, 2001))
+        assert neon_max_removed(keeps) >= top - 1e-9 and neon_max_removed(keeps) <= top + 1e-2
+    # in the env: a network of widths (4, 2) loses half of each layer at keep 0.6
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    x = np.eye(3)[y] @ rng.normal(size=(3, 6)) + 0.3 * rng.normal(size=(200, 6))
+    x = x.astype(np.float32)
+    xt, yt = torch.as_tensor(x[:140]), torch.as_tensor(y[:140])
+    xv, yv = torch.as_tensor(x[140:]), torch.as_tensor(y[140:])
+    mlp = build_mlp(MLPSpec(6, 3, (4, 2), ("relu",) * 2, (False,) * 2, (0.0,) * 2), seed=0)
+    fit(mlp, (xt, yt), TrainConfig.mlp(epochs=30), val_data=(xv, yv))
+    data = Splits("toy", 3, train=(xt, yt), reward=(xv, yv), stop=(xv, yv))
+    task = NeonTask.from_model(mlp, data)
+    cfg = NeonEnvConfig(passes=1, finetune="none", C_values=(0.0,), reward_scale=UNIT_REWARD_SCALE)
+    env = NeonEnv([task], cfg)
+    rewards, _ = play(env, [4, 4])
+    assert [(r["n_before"], r["n_after"]) for r in env.log] == [(4, 2), (2, 1)]
+    assert all(abs(r) <= 1.0 for r in rewards)
 
 
 # --- one definition of "prunable" -----------------------------------------------------------

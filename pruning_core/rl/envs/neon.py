@@ -62,7 +62,7 @@ from pruning_core.rl.envs.neon_features import (
     OBS_DIM,
     layer_features,
 )
-from pruning_core.rl.rewards import neon_reward, within_allowed_loss
+from pruning_core.rl.rewards import neon_reward, neon_unit_scale, within_allowed_loss
 from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "NeonEnv",
     "NeonEnvConfig",
     "NeonTask",
+    "UNIT_REWARD_SCALE",
 ]
 
 
@@ -80,6 +81,11 @@ NEON_ENV_ID = "pruning_core/Neon-v0"
 
 KEEP_FRACTIONS: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
 """NEON's actions: the fraction of a layer's live neurons kept."""
+
+
+UNIT_REWARD_SCALE: float = neon_unit_scale(KEEP_FRACTIONS)
+"""``reward_scale`` that bounds NEON's reward to [-1, 1] for :data:`KEEP_FRACTIONS`: ``1 / 50**3``
+(the largest ``L`` is 50: keeping 0.6 or 0.7 of 2 neurons, or 0.6 of 4, removes half)."""
 
 
 @dataclass
@@ -175,8 +181,11 @@ class NeonEnvConfig:
     """Accuracy changes within this many points earn ``L``, neither ``+L**3`` nor ``-L**3`` (see
     :func:`~pruning_core.rl.rewards.neon_reward`; 0 is the paper's rule)."""
     reward_scale: float = 1.0
-    """Multiplies the reward. 1 is the paper's (``L**3`` up to 64,000 for the default actions);
-    ``1 / 40**3`` puts it in [-1, 1], the scale off-the-shelf agents' defaults expect."""
+    """Multiplies the reward. 1 is the paper's (``L**3`` up to 125,000 for the default actions:
+    rounding half up, keeping 0.6 or 0.7 of a 2-neuron layer removes ``L = 50`` percent);
+    :data:`UNIT_REWARD_SCALE` (``1 / 50**3``; :func:`~pruning_core.rl.rewards.neon_unit_scale`
+    for other actions) puts it in [-1, 1], the scale off-the-shelf agents' defaults expect.
+    ``1 / 40**3`` allows up to ``(50/40)**3``, about 1.95, in size."""
 
     def __post_init__(self) -> None:
         if self.passes < 1:
