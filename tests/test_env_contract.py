@@ -4,7 +4,9 @@ gymnasium's conventions (make, render modes), one info schema, clear errors, the
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from pruning_core.rl.envs.neon import (
     NeonEnvConfig,
     NeonTask,
 )
+from pruning_core.rl.envs.neon_batched import NeonBatch, replay_batch
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.rl.rewards import neon_max_removed, neon_reward, neon_unit_scale
 from pruning_core.train.loop import TrainConfig, fit
@@ -224,6 +227,68 @@ def test_one_info_schema(env_id: str) -> None:
     assert set(INFO_KEYS) <= set(info) and info["step"] == 1
     assert info["reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
     assert info["compression"] == pytest.approx(1 / (1 - info["sparsity"]), rel=0.5)
+
+
+# --- what third-party collectors do: step under no_grad, stack info values with numpy -----
+
+
+def purl_finetuning() -> PuRLEnv:
+    model = cnn()
+    cfg = PuRLConfig(finetune_steps=3, finetune_batch_size=16)
+    return PuRLEnv(model, labelled(model), cfg, train_data=labelled(cnn(), 96))
+
+
+def neon_finetuning() -> NeonEnv:
+    ft = TrainConfig.mlp(max_steps=6, steps_per_check=2, patience=1, monitor="val_top1")
+    return NeonEnv([neon_task()], NeonEnvConfig(passes=2, C_values=(1.0,), ft=ft))
+
+
+ENVS: dict[str, Callable[[], gym.Env]] = {"purl": purl_finetuning, "neon": neon_finetuning}
+MODES = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
+
+
+def episode(env: gym.Env, mode: Callable[[], contextlib.AbstractContextManager]) -> list[tuple]:
+    """A collector's loop: reset and every step of one episode (actions 4, 2, 4, ...) under
+    ``mode``; returns (obs, reward, terminated, info) of each, the reset's first."""
+    with mode():
+        caller = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+        obs, info = env.reset(seed=0)
+        out = [(obs, 0.0, False, info)]
+        done, t = False, 0
+        while not done:
+            obs, reward, done, _, info = env.step(4 if t % 2 == 0 else 2)
+            out.append((obs, reward, done, info))
+            t += 1
+        assert (torch.is_grad_enabled(), torch.is_inference_mode_enabled()) == caller  # restored
+    return out
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name", list(ENVS))
+def test_fine_tuning_steps_run_under_no_grad_and_inference_mode(name: str, mode: str) -> None:
+    """TorchRL's collector steps envs under torch.no_grad() (or inference_mode): the env's own
+    fine-tuning turns gradients back on, and the episode is the one of a plain caller, bit for
+    bit."""
+    plain = episode(ENVS[name](), contextlib.nullcontext)
+    got = episode(ENVS[name](), MODES[mode])
+    assert len(got) == len(plain) > 2
+    for (o1, r1, d1, i1), (o2, r2, d2, i2) in zip(plain, got, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        assert (r1, d1) == (r2, d2)
+        assert i1.keys() == i2.keys()
+        for k in i1:
+            np.testing.assert_array_equal(i1[k], i2[k])
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_neon_fast_path_runs_under_no_grad_and_inference_mode(mode: str) -> None:
+    task = neon_task()
+    ft = TrainConfig.mlp(max_steps=6, steps_per_check=2, patience=1, monitor="val_top1")
+    cfg = NeonEnvConfig(passes=1, C_values=(1.0,), ft=ft)
+    plain = NeonBatch([task], cfg).play(replay_batch([[4, 4]]), starts=[(0, 1.0)])[0]
+    with MODES[mode]():
+        got = NeonBatch([task], cfg).play(replay_batch([[4, 4]]), starts=[(0, 1.0)])[0]
+    assert got.rewards == plain.rewards and got.infos == plain.infos
 
 
 def test_scaled_neon_reward() -> None:

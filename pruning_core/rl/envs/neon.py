@@ -54,6 +54,7 @@ from pruning_core.pruning.neurons import (
     remove_neurons,
     select_neurons,
 )
+from pruning_core.rl.envs.grad import env_grad_mode
 from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.neon_features import (
     LAYER_FEATURES,
@@ -335,10 +336,12 @@ class NeonEnv(gym.Env):
         return self.model.step_params([layer])
 
     # --- gymnasium API ---------------------------------------------------------------------
+    @env_grad_mode()
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode on a (random or given) task with a (random or given) C."""
+        """Start an episode on a (random or given) task with a (random or given) C (in torch's
+        default grad mode whatever the caller's: :func:`~.grad.env_grad_mode`)."""
         super().reset(seed=seed)
         options = options or {}
         task_id = options.get("task")
@@ -409,8 +412,11 @@ class NeonEnv(gym.Env):
             raise ValueError(f"action must be a whole number, got {action!r}")
         return int(value)
 
+    @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward."""
+        """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward (in torch's
+        default grad mode whatever the caller's, so under a collector's ``torch.no_grad()`` or
+        ``torch.inference_mode()`` too)."""
         if self._done or self.model is None:
             raise RuntimeError("the episode is over (or never started): call reset() first")
         a = self._parse_action(action)

@@ -47,6 +47,7 @@ from torch.utils.data import DataLoader
 
 from pruning_core.pruning.layers import PrunableLayer, prunable_layers
 from pruning_core.pruning.masks import Masker, RelativeTo
+from pruning_core.rl.envs.grad import env_grad_mode
 from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
@@ -378,10 +379,12 @@ class PuRLEnv(gym.Env):
         self._zeros = self._dense_zeros.copy()
         self._return = 0.0
 
+    @env_grad_mode()
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Restore the dense weights (in place) and start a new episode at the first layer."""
+        """Restore the dense weights (in place) and start a new episode at the first layer (in
+        torch's default grad mode whatever the caller's: :func:`~.grad.env_grad_mode`)."""
         super().reset(seed=seed)
         self.masker.restore(weights_only=not self._needs_full_restore)
         self._needs_full_restore = False
@@ -391,8 +394,13 @@ class PuRLEnv(gym.Env):
         self._reset_state()
         return self._observation(0), self._info(layer=0, action_value=None, reward=0.0)
 
+    @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Prune the current layer with ``action``; return (obs, reward, terminated, False, info)."""
+        """Prune the current layer with ``action``; return (obs, reward, terminated, False, info).
+
+        Runs in torch's default grad mode whatever the caller's (:func:`~.grad.env_grad_mode`),
+        so the fine-tuning of ``finetune_steps > 0`` works under a collector's
+        ``torch.no_grad()`` or ``torch.inference_mode()``."""
         a = self._check_action(action)
         if self._t >= self.episode_length:
             raise RuntimeError("the episode is over (every layer was visited): call reset().")
