@@ -1,5 +1,6 @@
 """The environments as other RL libraries use them: ownership of the model, vector envs,
-gymnasium's conventions (make, render modes), one info schema, clear errors, the README quick start.
+gymnasium's conventions (make, render modes), one info schema that array-based readers take,
+steps under a collector's no_grad / inference_mode, clear errors, the README quick start.
 """
 
 from __future__ import annotations
@@ -221,12 +222,16 @@ def test_one_info_schema(env_id: str) -> None:
     kw = {"model": model, "val_data": labelled(model)} if env_id == PURL_ID else {}
     env = gym.make(env_id, **kw)
     _, info = env.reset(seed=0)
-    assert set(INFO_KEYS) <= set(info)
+    assert tuple(info)[: len(INFO_KEYS)] == INFO_KEYS
     assert info["step"] == 0 and info["sparsity"] == 0.0 and info["compression"] == 1.0
+    assert info["layer"] == 0 and info["pass"] == 0 and info["step_reward"] == 0.0
     _, reward, *_, info = env.step(4)
-    assert set(INFO_KEYS) <= set(info) and info["step"] == 1
-    assert info["reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
+    assert tuple(info)[: len(INFO_KEYS)] == INFO_KEYS and info["step"] == 1
+    assert info["step_reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
     assert info["compression"] == pytest.approx(1 / (1 - info["sparsity"]), rel=0.5)
+    assert "reward" not in info  # a collector's own key for the reward step returns
+    names = env.unwrapped.layer_names if env_id == PURL_ID else ["hidden0", "hidden1"]
+    assert info["layer"] == 0 and info["layer_name"] == names[0]
 
 
 # --- what third-party collectors do: step under no_grad, stack info values with numpy -----
@@ -289,6 +294,51 @@ def test_neon_fast_path_runs_under_no_grad_and_inference_mode(mode: str) -> None
     with MODES[mode]():
         got = NeonBatch([task], cfg).play(replay_batch([[4, 4]]), starts=[(0, 1.0)])[0]
     assert got.rewards == plain.rewards and got.infos == plain.infos
+
+
+def stack_like_a_collector(infos: list[dict]) -> dict[str, np.ndarray]:
+    """What array-based readers do with a run of infos: TorchRL's default_info_dict_reader reads
+    ``value.dtype`` of each and makes a tensor of the numbers; Tianshou and vector envs stack
+    each key's values with numpy."""
+    keys = list(infos[0])
+    out = {}
+    for info in infos:
+        assert list(info) == keys, "every info has the same keys, in the same order"
+        for k, v in info.items():
+            assert isinstance(v, (np.generic, np.ndarray)), f"{k}: {type(v).__name__} has no dtype"
+            assert v.dtype != np.dtype("O"), k
+            assert type(v) is type(infos[0][k]) and v.dtype.kind == infos[0][k].dtype.kind, k
+            if v.dtype.kind != "U":
+                torch.as_tensor(v)  # the reader's tensor
+    for k in keys:
+        out[k] = np.asarray([info[k] for info in infos])
+        assert out[k].dtype != np.dtype("O") and out[k].shape[0] == len(infos), k
+    return out
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_info_values_are_what_array_readers_take(name: str) -> None:
+    infos = [info for *_, info in episode(ENVS[name](), torch.no_grad)]
+    cols = stack_like_a_collector(infos)
+    assert cols["layer"].dtype == np.int64 and cols["step"].tolist() == list(range(len(infos)))
+    assert cols["step_reward"].dtype == np.float64 and cols["pass"].dtype == np.int64
+    assert cols["layer_name"].dtype.kind == "U"
+    if name == "purl":
+        env = purl_finetuning()
+        assert cols["layer_sparsity"].shape == (len(infos), env.num_layers)
+        assert np.isnan(cols["action_value"][0]) and not np.isnan(cols["action_value"][1:]).any()
+    else:
+        assert cols["undone"].dtype == np.bool_ and np.isnan(cols["keep"][0])
+        assert cols["keep"][1:].tolist() == [0.6, 0.8, 0.6, 0.8]
+        assert cols["layer"].tolist() == [0, 0, 1, 0, 1]
+        assert cols["pass"].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_layer_is_the_same_type_in_both_envs() -> None:
+    _, purl_info = purl_finetuning().reset(seed=0)
+    _, neon_info = NeonEnv([neon_task()]).reset(seed=0)
+    for key in INFO_KEYS:
+        assert type(purl_info[key]) is type(neon_info[key]), key
 
 
 def test_scaled_neon_reward() -> None:

@@ -368,22 +368,27 @@ class NeonEnv(gym.Env):
         self.val_acc = self.task.base_val_acc
         self.log: list[dict[str, Any]] = []
         self._done = False
-        return self._observation(), self._info(reward=0.0, layer=self.order[0])
+        return self._observation(), self._info(0.0, 0, keep=math.nan, undone=False)
 
-    def _info(self, reward: float, layer: int, **extra: Any) -> dict[str, Any]:
-        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus NEON's own keys."""
+    def _info(self, reward: float, t: int, keep: float, undone: bool) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) for step ``t`` of the episode
+        (its layer and pass; after ``reset``: the first step's) plus NEON's own keys."""
+        layer = self.order[t]
         return make_info(
             step=self.t,
             layer=layer,
+            layer_name=f"hidden{layer}",
+            pass_=t // self.n_hidden,
             sparsity=1.0 - self.params / self.params0,
             compression=self.params0 / self.params,
             accuracy=self.val_acc,
-            reward=reward,
+            step_reward=reward,
             task=self.task.name,
             C=self.C,
             params=self.params,
             delta_val_pp=(self.val_acc - self.task.base_val_acc) * 100,
-            **extra,
+            keep=float(keep),
+            undone=bool(undone),
         )
 
     def render(self) -> str | np.ndarray | None:
@@ -476,6 +481,7 @@ class NeonEnv(gym.Env):
             "undone": undone,
         }
         self.log.append(row)
+        t = self.t
         self.t += 1
         terminated = self.t >= self.T
         self._done = terminated
@@ -485,7 +491,7 @@ class NeonEnv(gym.Env):
             reward,
             terminated,
             False,
-            self._info(reward, layer, keep=keep, undone=undone),
+            self._info(reward, t, keep=keep, undone=undone),
         )
 
     def _final_obs(self) -> np.ndarray:

@@ -670,11 +670,12 @@ class NeonBatch:
             "undone": step["undone"],
         }  # fmt: skip
         info = make_info(
-            step=node.t, layer=step["layer"], sparsity=1.0 - node.params / params0,
-            compression=params0 / node.params, accuracy=node.val_acc, reward=reward,
+            step=node.t, layer=step["layer"], layer_name=f"hidden{step['layer']}",
+            pass_=t // task.model.n_hidden, sparsity=1.0 - node.params / params0,
+            compression=params0 / node.params, accuracy=node.val_acc, step_reward=reward,
             task=task.name, C=r.ep.C, params=node.params,
-            delta_val_pp=(node.val_acc - task.base_val_acc) * 100, keep=step["keep"],
-            undone=step["undone"],
+            delta_val_pp=(node.val_acc - task.base_val_acc) * 100, keep=float(step["keep"]),
+            undone=bool(step["undone"]),
         )  # fmt: skip
         return row, info
 

@@ -392,7 +392,7 @@ class PuRLEnv(gym.Env):
         if self.cache is not None:
             self.cache.invalidate(0)
         self._reset_state()
-        return self._observation(0), self._info(layer=0, action_value=None, reward=0.0)
+        return self._observation(0), self._info(0, math.nan, 0.0)
 
     @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -430,9 +430,7 @@ class PuRLEnv(gym.Env):
         )
         self._return += reward
         obs = self._observation(min(nxt, self.episode_length - 1))
-        info = self._info(layer=li, action_value=value, reward=reward)
-        info["pass"] = visit
-        return obs, reward, terminated, False, info
+        return obs, reward, terminated, False, self._info(t, value, reward)
 
     def _check_action(self, action: Any) -> int:
         n = len(self.action_values)
@@ -499,23 +497,27 @@ class PuRLEnv(gym.Env):
         row[c["prev_action"]] = self._prev_action / (len(self.action_values) - 1)
         return row[self._select]
 
-    def _info(self, layer: int, action_value: float | None, reward: float) -> dict[str, Any]:
-        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus PuRL's own keys."""
+    def _info(self, t: int, action_value: float, reward: float) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) for step ``t`` of the episode
+        (its layer and pass; after ``reset``: the first step's) plus PuRL's own keys;
+        ``layer_sparsity`` is an array in ``layer_names`` order."""
+        li, visit = t % self.num_layers, t // self.num_layers
         nonzero = self._total - int(self._zeros.sum())
         return make_info(
             step=self._t,
-            layer=self.layer_names[layer],
+            layer=li,
+            layer_name=self.layer_names[li],
+            pass_=visit,
             sparsity=self.sparsity,
             compression=self._total / nonzero if nonzero else math.inf,
             accuracy=self._accuracy_now,
-            reward=reward,
-            layer_index=layer,
-            action_value=action_value,
-            dense_accuracy=self.dense_accuracy,
-            target_accuracy=self.target_accuracy,
-            target_sparsity=self.config.target_sparsity,
-            layer_sparsity=self.layer_sparsity(),
-            **{"return": self._return},
+            step_reward=reward,
+            action_value=float(action_value),
+            dense_accuracy=float(self.dense_accuracy),
+            target_accuracy=float(self.target_accuracy),
+            target_sparsity=float(self.config.target_sparsity),
+            layer_sparsity=(self._zeros / self._numel).astype(np.float64),
+            **{"return": float(self._return)},
         )
 
     def render(self) -> str | np.ndarray | None:
