@@ -1,10 +1,13 @@
 """The environments as other RL libraries use them: ownership of the model, vector envs,
-gymnasium's conventions (make, render modes), one info schema, clear errors, the README quick start.
+gymnasium's conventions (make, render modes), one info schema that array-based readers take,
+steps under a collector's no_grad / inference_mode, clear errors, the README quick start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,10 +24,19 @@ from pruning_core.data.splits import Splits
 from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.pruning.layers import NoPrunableLayerError
 from pruning_core.pruning.masks import Masker
+from pruning_core.pruning.neurons import n_keep_for
 from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.envs.info import INFO_KEYS
-from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon import (
+    KEEP_FRACTIONS,
+    UNIT_REWARD_SCALE,
+    NeonEnv,
+    NeonEnvConfig,
+    NeonTask,
+)
+from pruning_core.rl.envs.neon_batched import NeonBatch, replay_batch
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rewards import neon_max_removed, neon_reward, neon_unit_scale
 from pruning_core.train.loop import TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -210,12 +222,123 @@ def test_one_info_schema(env_id: str) -> None:
     kw = {"model": model, "val_data": labelled(model)} if env_id == PURL_ID else {}
     env = gym.make(env_id, **kw)
     _, info = env.reset(seed=0)
-    assert set(INFO_KEYS) <= set(info)
+    assert tuple(info)[: len(INFO_KEYS)] == INFO_KEYS
     assert info["step"] == 0 and info["sparsity"] == 0.0 and info["compression"] == 1.0
+    assert info["layer"] == 0 and info["pass"] == 0 and info["step_reward"] == 0.0
     _, reward, *_, info = env.step(4)
-    assert set(INFO_KEYS) <= set(info) and info["step"] == 1
-    assert info["reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
+    assert tuple(info)[: len(INFO_KEYS)] == INFO_KEYS and info["step"] == 1
+    assert info["step_reward"] == reward and 0 < info["sparsity"] < 1 and info["compression"] > 1
     assert info["compression"] == pytest.approx(1 / (1 - info["sparsity"]), rel=0.5)
+    assert "reward" not in info  # a collector's own key for the reward step returns
+    names = env.unwrapped.layer_names if env_id == PURL_ID else ["hidden0", "hidden1"]
+    assert info["layer"] == 0 and info["layer_name"] == names[0]
+
+
+# --- what third-party collectors do: step under no_grad, stack info values with numpy -----
+
+
+def purl_finetuning() -> PuRLEnv:
+    model = cnn()
+    cfg = PuRLConfig(finetune_steps=3, finetune_batch_size=16)
+    return PuRLEnv(model, labelled(model), cfg, train_data=labelled(cnn(), 96))
+
+
+def neon_finetuning() -> NeonEnv:
+    ft = TrainConfig.mlp(max_steps=6, steps_per_check=2, patience=1, monitor="val_top1")
+    return NeonEnv([neon_task()], NeonEnvConfig(passes=2, C_values=(1.0,), ft=ft))
+
+
+ENVS: dict[str, Callable[[], gym.Env]] = {"purl": purl_finetuning, "neon": neon_finetuning}
+MODES = {"no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
+
+
+def episode(env: gym.Env, mode: Callable[[], contextlib.AbstractContextManager]) -> list[tuple]:
+    """A collector's loop: reset and every step of one episode (actions 4, 2, 4, ...) under
+    ``mode``; returns (obs, reward, terminated, info) of each, the reset's first."""
+    with mode():
+        caller = (torch.is_grad_enabled(), torch.is_inference_mode_enabled())
+        obs, info = env.reset(seed=0)
+        out = [(obs, 0.0, False, info)]
+        done, t = False, 0
+        while not done:
+            obs, reward, done, _, info = env.step(4 if t % 2 == 0 else 2)
+            out.append((obs, reward, done, info))
+            t += 1
+        assert (torch.is_grad_enabled(), torch.is_inference_mode_enabled()) == caller  # restored
+    return out
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("name", list(ENVS))
+def test_fine_tuning_steps_run_under_no_grad_and_inference_mode(name: str, mode: str) -> None:
+    """TorchRL's collector steps envs under torch.no_grad() (or inference_mode): the env's own
+    fine-tuning turns gradients back on, and the episode is the one of a plain caller, bit for
+    bit."""
+    plain = episode(ENVS[name](), contextlib.nullcontext)
+    got = episode(ENVS[name](), MODES[mode])
+    assert len(got) == len(plain) > 2
+    for (o1, r1, d1, i1), (o2, r2, d2, i2) in zip(plain, got, strict=True):
+        np.testing.assert_array_equal(o1, o2)
+        assert (r1, d1) == (r2, d2)
+        assert i1.keys() == i2.keys()
+        for k in i1:
+            np.testing.assert_array_equal(i1[k], i2[k])
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_neon_fast_path_runs_under_no_grad_and_inference_mode(mode: str) -> None:
+    task = neon_task()
+    ft = TrainConfig.mlp(max_steps=6, steps_per_check=2, patience=1, monitor="val_top1")
+    cfg = NeonEnvConfig(passes=1, C_values=(1.0,), ft=ft)
+    plain = NeonBatch([task], cfg).play(replay_batch([[4, 4]]), starts=[(0, 1.0)])[0]
+    with MODES[mode]():
+        got = NeonBatch([task], cfg).play(replay_batch([[4, 4]]), starts=[(0, 1.0)])[0]
+    assert got.rewards == plain.rewards and got.infos == plain.infos
+
+
+def stack_like_a_collector(infos: list[dict]) -> dict[str, np.ndarray]:
+    """What array-based readers do with a run of infos: TorchRL's default_info_dict_reader reads
+    ``value.dtype`` of each and makes a tensor of the numbers; Tianshou and vector envs stack
+    each key's values with numpy."""
+    keys = list(infos[0])
+    out = {}
+    for info in infos:
+        assert list(info) == keys, "every info has the same keys, in the same order"
+        for k, v in info.items():
+            assert isinstance(v, (np.generic, np.ndarray)), f"{k}: {type(v).__name__} has no dtype"
+            assert v.dtype != np.dtype("O"), k
+            assert type(v) is type(infos[0][k]) and v.dtype.kind == infos[0][k].dtype.kind, k
+            if v.dtype.kind != "U":
+                torch.as_tensor(v)  # the reader's tensor
+    for k in keys:
+        out[k] = np.asarray([info[k] for info in infos])
+        assert out[k].dtype != np.dtype("O") and out[k].shape[0] == len(infos), k
+    return out
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_info_values_are_what_array_readers_take(name: str) -> None:
+    infos = [info for *_, info in episode(ENVS[name](), torch.no_grad)]
+    cols = stack_like_a_collector(infos)
+    assert cols["layer"].dtype == np.int64 and cols["step"].tolist() == list(range(len(infos)))
+    assert cols["step_reward"].dtype == np.float64 and cols["pass"].dtype == np.int64
+    assert cols["layer_name"].dtype.kind == "U"
+    if name == "purl":
+        env = purl_finetuning()
+        assert cols["layer_sparsity"].shape == (len(infos), env.num_layers)
+        assert np.isnan(cols["action_value"][0]) and not np.isnan(cols["action_value"][1:]).any()
+    else:
+        assert cols["undone"].dtype == np.bool_ and np.isnan(cols["keep"][0])
+        assert cols["keep"][1:].tolist() == [0.6, 0.8, 0.6, 0.8]
+        assert cols["layer"].tolist() == [0, 0, 1, 0, 1]
+        assert cols["pass"].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_layer_is_the_same_type_in_both_envs() -> None:
+    _, purl_info = purl_finetuning().reset(seed=0)
+    _, neon_info = NeonEnv([neon_task()]).reset(seed=0)
+    for key in INFO_KEYS:
+        assert type(purl_info[key]) is type(neon_info[key]), key
 
 
 def test_scaled_neon_reward() -> None:
@@ -227,6 +350,38 @@ def test_scaled_neon_reward() -> None:
     assert max(abs(r) for r in scaled) <= 1.0
     with pytest.raises(ValueError, match="reward_scale"):
         NeonEnvConfig(reward_scale=0.0)
+
+
+def test_the_unit_reward_scale_bounds_the_reward_by_one() -> None:
+    """Kept neurons round half up, so a small layer loses more than 1 - keep: keeping 0.6 of 2
+    neurons removes 50%, and 1/40**3 lets the reward reach (50/40)**3. The documented unit scale
+    is the true bound: the largest L over every width up to 2,000, cubed."""
+    worst = max(100 * (n - n_keep_for(n, k)) / n for k in KEEP_FRACTIONS for n in range(1, 2001))
+    assert neon_max_removed(KEEP_FRACTIONS) == pytest.approx(worst) == pytest.approx(50.0)
+    assert UNIT_REWARD_SCALE == neon_unit_scale(KEEP_FRACTIONS) == pytest.approx(1 / 50**3)
+    half = n_keep_for(2, 0.6) / 2  # the share of a 2-neuron layer kept at keep 0.6
+    assert neon_reward(half, 0.5, 0.9, 1.0) * UNIT_REWARD_SCALE == pytest.approx(-1.0)
+    assert neon_reward(half, 0.95, 0.9, 1.0) * UNIT_REWARD_SCALE == pytest.approx(1.0)
+    assert abs(neon_reward(half, 0.5, 0.9, 1.0)) / 40**3 > 1.9  # what 1/40**3 gives here
+    for keeps in [(0.5,), (0.3, 0.9), (0.95,)]:  # other action sets: a bound too
+        top = max(100 * (n - n_keep_for(n, k)) / n for k in keeps for n in range(1, 2001))
+        assert neon_max_removed(keeps) >= top - 1e-9 and neon_max_removed(keeps) <= top + 1e-2
+    # in the env: a network of widths (4, 2) loses half of each layer at keep 0.6
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    x = np.eye(3)[y] @ rng.normal(size=(3, 6)) + 0.3 * rng.normal(size=(200, 6))
+    x = x.astype(np.float32)
+    xt, yt = torch.as_tensor(x[:140]), torch.as_tensor(y[:140])
+    xv, yv = torch.as_tensor(x[140:]), torch.as_tensor(y[140:])
+    mlp = build_mlp(MLPSpec(6, 3, (4, 2), ("relu",) * 2, (False,) * 2, (0.0,) * 2), seed=0)
+    fit(mlp, (xt, yt), TrainConfig.mlp(epochs=30), val_data=(xv, yv))
+    data = Splits("toy", 3, train=(xt, yt), reward=(xv, yv), stop=(xv, yv))
+    task = NeonTask.from_model(mlp, data)
+    cfg = NeonEnvConfig(passes=1, finetune="none", C_values=(0.0,), reward_scale=UNIT_REWARD_SCALE)
+    env = NeonEnv([task], cfg)
+    rewards, _ = play(env, [4, 4])
+    assert [(r["n_before"], r["n_after"]) for r in env.log] == [(4, 2), (2, 1)]
+    assert all(abs(r) <= 1.0 for r in rewards)
 
 
 # --- one definition of "prunable" -----------------------------------------------------------

@@ -208,7 +208,9 @@ def test_sparsity_after_action_equals_masking(env: PuRLEnv) -> None:
     for li, a in enumerate(actions):
         dense = env.masker.dense_weight(env.layer_names[li]).clone()
         _, _, _, _, info = env.step(a)
-        assert info["layer_sparsity"] == env.masker.layer_sparsity()
+        assert dict(zip(env.layer_names, info["layer_sparsity"], strict=True)) == (
+            env.masker.layer_sparsity()
+        )
         assert info["sparsity"] == env.masker.sparsity()
         expected = threshold_mask(dense, DEFAULT_ALPHAS[a])
         assert torch.equal(env.masker.masks[env.layer_names[li]], expected)
@@ -225,7 +227,7 @@ def test_ratio_actions_and_passes() -> None:
     for _ in range(5):
         _, _, term, _, info = env.step(1)  # 50% of each layer
     assert not term
-    for name, s in info["layer_sparsity"].items():
+    for name, s in zip(env.layer_names, info["layer_sparsity"], strict=True):
         n = env.masker.by_name[name].numel
         assert s == round(0.5 * n) / n
     obs = env._observation(env._t)
@@ -233,7 +235,7 @@ def test_ratio_actions_and_passes() -> None:
     for _ in range(5):
         _, _, term, _, info = env.step(1)  # half of what remains
     assert term
-    for name, s in info["layer_sparsity"].items():
+    for name, s in zip(env.layer_names, info["layer_sparsity"], strict=True):
         n = env.masker.by_name[name].numel
         left = n - round(0.5 * n)
         assert s == (n - (left - round(0.5 * left))) / n
@@ -278,7 +280,9 @@ def test_finetuning_variant_and_full_restore() -> None:
     for a in [12, 12, 12, 12, 12]:
         _, _, _, _, info = env.step(a)
         assert info["accuracy"] == env.full_accuracy()
-        assert info["layer_sparsity"] == env.masker.layer_sparsity()
+        assert dict(zip(env.layer_names, info["layer_sparsity"], strict=True)) == (
+            env.masker.layer_sparsity()
+        )
     assert not torch.equal(env.model[1].weight, dense["1.weight"])  # fine-tuned between steps
     env.reset()
     assert all(torch.equal(v, dense[k]) for k, v in env.model.state_dict().items())

@@ -10,6 +10,9 @@
   (Hirsch & Katz 2022).
 * :func:`within_allowed_loss` -- NEON's "within C" test on its own, the one rule every method of
   the NEON study is stopped at ``C`` by (the reward's penalty, the guard, the baselines).
+* :func:`neon_max_removed` and :func:`neon_unit_scale` -- the largest ``L`` one NEON action can
+  remove (kept neurons round half up, so small layers lose more than ``1 - keep``) and the
+  reward scale that bounds NEON's reward to [-1, 1] with it.
 
 Keeping them pure (no model, no environment) lets notebooks plot reward surfaces and tests check
 hand-computed values without building a network.
@@ -23,9 +26,13 @@ from typing import Literal
 
 import pandas as pd
 
+from pruning_core.pruning.neurons import n_keep_for
+
 __all__ = [
     "REWARD_MODES",
+    "neon_max_removed",
     "neon_reward",
+    "neon_unit_scale",
     "purl_reward",
     "purl_reward_grid",
     "purl_step_reward",
@@ -153,6 +160,47 @@ def neon_reward(
     if delta > 0.0:
         return removed**3
     return removed
+
+
+_MAX_WIDTH = 100_000
+
+
+def neon_max_removed(keep_fractions: Sequence[float]) -> float:
+    """The largest ``L`` (percent of a layer's live neurons removed) of one NEON step, over the
+    actions ``keep_fractions`` and every layer width.
+
+    A step keeps ``n_keep_for(n, keep)`` of ``n`` neurons (rounded half up, at least 1), so a
+    small layer can lose more than ``1 - keep``: keeping 0.6 or 0.7 of 2 neurons (or 0.6 of 4)
+    removes half. For NEON's actions ``(1.0, 0.9, 0.8, 0.7, 0.6)`` it is 50, not 40. It bounds
+    ``L`` under ``removed_of="original"`` too (a share of the original width is at most the
+    share of the live neurons). Widths past the point where ``1 - keep + 0.5 / n`` (an upper
+    bound of the removed share) can no longer beat the best are not tried; past 100,000
+    neurons that upper bound is returned, so the value is never below the true largest ``L``.
+    """
+    if not keep_fractions:
+        raise ValueError("keep_fractions must not be empty.")
+    best = 0.0
+    for keep in keep_fractions:
+        keep = float(keep)
+        best_k = 0.0
+        for n in range(1, _MAX_WIDTH + 1):
+            if 1.0 - keep + 0.5 / n <= best_k:
+                break
+            best_k = max(best_k, (n - n_keep_for(n, keep)) / n)
+        else:
+            best_k = max(best_k, 1.0 - keep + 0.5 / _MAX_WIDTH)
+        best = max(best, best_k)
+    return 100.0 * best
+
+
+def neon_unit_scale(keep_fractions: Sequence[float]) -> float:
+    """The ``reward_scale`` that puts NEON's reward in [-1, 1] for these actions:
+    ``1 / neon_max_removed(keep_fractions)**3`` (``1 / 50**3`` for NEON's actions; ``1 / 40**3``
+    allows rewards up to ``(50 / 40)**3``, about 1.95, in size)."""
+    top = neon_max_removed(keep_fractions)
+    if top <= 0.0:
+        raise ValueError(f"no action removes a neuron: keep_fractions={tuple(keep_fractions)}.")
+    return 1.0 / max(top, 1.0) ** 3
 
 
 def purl_reward_grid(

@@ -207,25 +207,26 @@ class NeonRewardWrapper(gym.Wrapper):
         super().__init__(env)
         self.C = float(C)
         self.scale = float(scale)
-        self._prev: dict[str, float] = {}
+        self._prev = np.zeros(0)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the env and the per-layer sparsity memory."""
         obs, info = self.env.reset(**kwargs)
-        self._prev = dict(info["layer_sparsity"])
+        self._prev = info["layer_sparsity"].copy()
         return obs, info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Step the env and replace its reward with NEON's."""
+        """Step the env and replace its reward with NEON's (in ``info["step_reward"]`` too)."""
         obs, _r, terminated, truncated, info = self.env.step(action)
         layer = info["layer"]
-        before, after = self._prev.get(layer, 0.0), info["layer_sparsity"][layer]
+        before, after = float(self._prev[layer]), float(info["layer_sparsity"][layer])
         removed = (after - before) / (1.0 - before) if before < 1.0 else 0.0
-        self._prev = dict(info["layer_sparsity"])
+        self._prev = info["layer_sparsity"].copy()
         r = neon_reward(
             1.0 - min(max(removed, 0.0), 1.0), info["accuracy"], info["dense_accuracy"], self.C
         )
-        return obs, r / self.scale, terminated, truncated, info
+        reward = r / self.scale
+        return obs, reward, terminated, truncated, {**info, "step_reward": np.float64(reward)}
 
 
 

@@ -12,7 +12,9 @@ Experience is the cost: :meth:`ActorCriticAgent.train` also takes NEON's fast pa
 action prefixes computed once), playing ``lockstep`` episodes at a time under one policy.
 
 NEON's reward spans six orders of magnitude (``L = 40`` gives ``+-64,000``); the agent divides it
-by ``reward_scale`` (40**3 by default, so one step's reward is at most 1 in size) and normalises
+by ``reward_scale`` (40**3 by default: a step's reward is at most 1 in size where a layer loses
+at most 40% of its neurons, and up to ``(50/40)**3``, about 1.95, where rounding makes a small
+layer lose half; see :func:`~pruning_core.rl.rewards.neon_max_removed`) and normalises
 advantages within a batch. The environment keeps the paper's reward unchanged.
 
 Training stops at an episode cap or, with a :class:`ConvergenceRule`, once the policy has
@@ -134,7 +136,9 @@ class A2CConfig:
     warmup_episodes: int = 10
     """First episodes with uniform random actions; only the critic learns from them."""
     reward_scale: float = 40.0**3
-    """NEON's rewards are divided by this before learning (40**3 = the largest at keep 0.6)."""
+    """NEON's rewards are divided by this before learning (40**3: keep 0.6 of a wide layer;
+    rounding lets a small layer lose up to 50%, see
+    :func:`~pruning_core.rl.rewards.neon_max_removed`)."""
     gae_lambda: float = 1.0
     """Advantage estimator: 1.0 = Monte-Carlo return minus value (NEON); < 1 bootstraps (GAE)."""
     normalize_advantages: bool = False

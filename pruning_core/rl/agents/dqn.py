@@ -486,12 +486,17 @@ def greedy_policy(agent: DQNAgent, env: gym.Env, seed: int | None = None) -> Gre
     info = ep.info
     masker = getattr(env.unwrapped, "masker", None)
     masks = {k: v.detach().clone().cpu() for k, v in masker.masks.items()} if masker else {}
+    names = getattr(env.unwrapped, "layer_names", None)
+    per_layer = info.get("layer_sparsity")  # PuRL: an array in layer_names order
     return GreedyRollout(
         actions=ep.actions,
         action_values=[float(grid[a]) if grid is not None else float(a) for a in ep.actions],
-        layers=[str(inf.get("layer", t)) for t, inf in enumerate(ep.infos)],
+        layers=[str(inf.get("layer_name", t)) for t, inf in enumerate(ep.infos)],
         rewards=ep.rewards,
-        layer_sparsity=dict(info.get("layer_sparsity", {})),
+        layer_sparsity=(
+            {n: float(s) for n, s in zip(names, per_layer, strict=True)}
+            if names is not None and per_layer is not None else {}
+        ),  # fmt: skip
         masks=masks,
         sparsity=float(info.get("sparsity", np.nan)),
         accuracy=float(info.get("accuracy", np.nan)),

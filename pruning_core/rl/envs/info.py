@@ -1,27 +1,43 @@
 """The one ``info`` schema both environments speak, and their shared text / image rendering.
 
 Every ``reset()`` and ``step()`` of :class:`~pruning_core.rl.envs.purl.PuRLEnv` and
-:class:`~pruning_core.rl.envs.neon.NeonEnv` returns an ``info`` dict with at least these keys,
+:class:`~pruning_core.rl.envs.neon.NeonEnv` returns an ``info`` dict with these keys first,
 so one logging callback serves both:
 
-============== ===========================================================================
-key            meaning
-============== ===========================================================================
-``step``       steps taken in this episode (0 after ``reset``)
-``layer``      the layer this step acted on (after ``reset``: the first one to visit)
-``sparsity``   share of the prunable parameters removed so far, in [0, 1) (PuRL: zero
-               weights of the prunable layers; NEON: parameters removed with the neurons)
+=============== ==========================================================================
+key             meaning
+=============== ==========================================================================
+``step``        steps taken in this episode (0 after ``reset``)
+``layer``       index of the layer this step acted on (after ``reset``: the first one to
+                visit), an ``np.int64`` in both environments
+``layer_name``  its name (PuRL: the module's name; NEON: ``hidden<i>``)
+``pass``        the visit of that layer (0 for the first pass over the layers)
+``sparsity``    share of the prunable parameters removed so far, in [0, 1) (PuRL: zero
+                weights of the prunable layers; NEON: parameters removed with the neurons)
 ``compression`` original / remaining parameter count of those layers (1 after ``reset``)
-``accuracy``   accuracy on the reward split now (a fraction; the dense value after ``reset``)
-``reward``     this step's reward (0 after ``reset``)
-============== ===========================================================================
+``accuracy``    accuracy on the reward split now (a fraction; the dense value after ``reset``)
+``step_reward`` this step's reward, the number ``step`` returns (0 after ``reset``)
+=============== ==========================================================================
 
-Each environment adds keys of its own (PuRL: ``layer_sparsity``, ``action_value``,
-``dense_accuracy``; NEON: ``task``, ``C``, ``params``, ``keep``, ``undone``, ``delta_val_pp``).
+Each environment adds keys of its own (PuRL: ``action_value``, ``dense_accuracy``,
+``target_accuracy``, ``target_sparsity``, ``layer_sparsity``, ``return``; NEON: ``task``,
+``C``, ``params``, ``delta_val_pp``, ``keep``, ``undone``).
+
+**For array-based readers** (TorchRL's ``default_info_dict_reader``, Tianshou's batches,
+``np.asarray`` over an episode's infos): every value is a numpy scalar (``np.int64``,
+``np.float64``, ``np.bool_``, ``np.str_``) or a 1-d ``np.float64`` array (PuRL's
+``layer_sparsity``, one entry per prunable layer, indexed by ``layer``), each key has one type, and
+``reset`` returns the same keys as ``step`` (values of what has not happened yet are 0, False or
+NaN: ``action_value`` and ``keep`` are NaN after ``reset``). The reward is ``step_reward``, not
+``reward``, which is the name collectors give the reward ``step`` returns (TorchRL's reader would
+write over it). TorchRL's ``default_info_dict_reader()`` reads every key (the names, text, as
+non-tensor data); a reader that wants tensors only takes the numbers:
+``[k for k, v in info.items() if not isinstance(v, str)]``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,34 +45,71 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["INFO_KEYS", "RENDER_MODES", "check_render_mode", "make_info", "render_bars"]
+__all__ = [
+    "INFO_KEYS",
+    "RENDER_MODES",
+    "check_render_mode",
+    "info_value",
+    "make_info",
+    "render_bars",
+]
 
-INFO_KEYS: tuple[str, ...] = ("step", "layer", "sparsity", "compression", "accuracy", "reward")
-"""The keys every ``info`` of both environments holds."""
+INFO_KEYS: tuple[str, ...] = (
+    "step", "layer", "layer_name", "pass", "sparsity", "compression", "accuracy", "step_reward",
+)  # fmt: skip
+"""The keys every ``info`` of both environments holds, in this order."""
 
 RENDER_MODES: tuple[str, ...] = ("ansi", "rgb_array")
 """``ansi``: a text table of the layers; ``rgb_array``: the same as a bar chart image."""
 
 
+def info_value(value: Any) -> np.generic | np.ndarray:
+    """``value`` as an info value: a numpy scalar of one fixed type per Python type (bool ->
+    ``np.bool_``, int -> ``np.int64``, float -> ``np.float64``, str -> ``np.str_``; None ->
+    NaN), a numpy scalar or array as it is; anything else is a TypeError."""
+    if value is None:
+        return np.float64(math.nan)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value
+    if isinstance(value, bool):
+        return np.bool_(value)
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, float):
+        return np.float64(value)
+    if isinstance(value, str):
+        return np.str_(value)
+    raise TypeError(f"an info value must be a number, a string or a numpy array: got {value!r}")
+
+
 def make_info(
     step: int,
-    layer: Any,
+    layer: int,
+    layer_name: str,
+    pass_: int,
     sparsity: float,
     compression: float,
     accuracy: float,
-    reward: float,
+    step_reward: float,
     **extra: Any,
 ) -> dict[str, Any]:
-    """An ``info`` dict in the shared schema (:data:`INFO_KEYS` first, then ``extra``)."""
-    return {
-        "step": int(step),
-        "layer": layer,
-        "sparsity": float(sparsity),
-        "compression": float(compression),
-        "accuracy": float(accuracy),
-        "reward": float(reward),
-        **extra,
+    """An ``info`` dict in the shared schema (:data:`INFO_KEYS` first, then ``extra``), every
+    value converted by :func:`info_value`."""
+    info: dict[str, Any] = {
+        "step": np.int64(step),
+        "layer": np.int64(layer),
+        "layer_name": np.str_(layer_name),
+        "pass": np.int64(pass_),
+        "sparsity": np.float64(sparsity),
+        "compression": np.float64(compression),
+        "accuracy": np.float64(accuracy),
+        "step_reward": np.float64(step_reward),
     }
+    for key, value in extra.items():
+        if key in info:
+            raise ValueError(f"{key!r} is a key of the shared schema: pass it by name")
+        info[key] = info_value(value)
+    return info
 
 
 def check_render_mode(env_name: str, render_mode: str | None) -> str | None:

@@ -54,6 +54,7 @@ from pruning_core.pruning.neurons import (
     remove_neurons,
     select_neurons,
 )
+from pruning_core.rl.envs.grad import env_grad_mode
 from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.neon_features import (
     LAYER_FEATURES,
@@ -62,7 +63,7 @@ from pruning_core.rl.envs.neon_features import (
     OBS_DIM,
     layer_features,
 )
-from pruning_core.rl.rewards import neon_reward, within_allowed_loss
+from pruning_core.rl.rewards import neon_reward, neon_unit_scale, within_allowed_loss
 from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "NeonEnv",
     "NeonEnvConfig",
     "NeonTask",
+    "UNIT_REWARD_SCALE",
 ]
 
 
@@ -80,6 +82,11 @@ NEON_ENV_ID = "pruning_core/Neon-v0"
 
 KEEP_FRACTIONS: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6)
 """NEON's actions: the fraction of a layer's live neurons kept."""
+
+
+UNIT_REWARD_SCALE: float = neon_unit_scale(KEEP_FRACTIONS)
+"""``reward_scale`` that bounds NEON's reward to [-1, 1] for :data:`KEEP_FRACTIONS`: ``1 / 50**3``
+(the largest ``L`` is 50: keeping 0.6 or 0.7 of 2 neurons, or 0.6 of 4, removes half)."""
 
 
 @dataclass
@@ -175,8 +182,11 @@ class NeonEnvConfig:
     """Accuracy changes within this many points earn ``L``, neither ``+L**3`` nor ``-L**3`` (see
     :func:`~pruning_core.rl.rewards.neon_reward`; 0 is the paper's rule)."""
     reward_scale: float = 1.0
-    """Multiplies the reward. 1 is the paper's (``L**3`` up to 64,000 for the default actions);
-    ``1 / 40**3`` puts it in [-1, 1], the scale off-the-shelf agents' defaults expect."""
+    """Multiplies the reward. 1 is the paper's (``L**3`` up to 125,000 for the default actions:
+    rounding half up, keeping 0.6 or 0.7 of a 2-neuron layer removes ``L = 50`` percent);
+    :data:`UNIT_REWARD_SCALE` (``1 / 50**3``; :func:`~pruning_core.rl.rewards.neon_unit_scale`
+    for other actions) puts it in [-1, 1], the scale off-the-shelf agents' defaults expect.
+    ``1 / 40**3`` allows up to ``(50/40)**3``, about 1.95, in size."""
 
     def __post_init__(self) -> None:
         if self.passes < 1:
@@ -326,10 +336,12 @@ class NeonEnv(gym.Env):
         return self.model.step_params([layer])
 
     # --- gymnasium API ---------------------------------------------------------------------
+    @env_grad_mode()
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode on a (random or given) task with a (random or given) C."""
+        """Start an episode on a (random or given) task with a (random or given) C (in torch's
+        default grad mode whatever the caller's: :func:`~.grad.env_grad_mode`)."""
         super().reset(seed=seed)
         options = options or {}
         task_id = options.get("task")
@@ -356,22 +368,27 @@ class NeonEnv(gym.Env):
         self.val_acc = self.task.base_val_acc
         self.log: list[dict[str, Any]] = []
         self._done = False
-        return self._observation(), self._info(reward=0.0, layer=self.order[0])
+        return self._observation(), self._info(0.0, 0, keep=math.nan, undone=False)
 
-    def _info(self, reward: float, layer: int, **extra: Any) -> dict[str, Any]:
-        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus NEON's own keys."""
+    def _info(self, reward: float, t: int, keep: float, undone: bool) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) for step ``t`` of the episode
+        (its layer and pass; after ``reset``: the first step's) plus NEON's own keys."""
+        layer = self.order[t]
         return make_info(
             step=self.t,
             layer=layer,
+            layer_name=f"hidden{layer}",
+            pass_=t // self.n_hidden,
             sparsity=1.0 - self.params / self.params0,
             compression=self.params0 / self.params,
             accuracy=self.val_acc,
-            reward=reward,
+            step_reward=reward,
             task=self.task.name,
             C=self.C,
             params=self.params,
             delta_val_pp=(self.val_acc - self.task.base_val_acc) * 100,
-            **extra,
+            keep=float(keep),
+            undone=bool(undone),
         )
 
     def render(self) -> str | np.ndarray | None:
@@ -400,8 +417,11 @@ class NeonEnv(gym.Env):
             raise ValueError(f"action must be a whole number, got {action!r}")
         return int(value)
 
+    @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward."""
+        """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward (in torch's
+        default grad mode whatever the caller's, so under a collector's ``torch.no_grad()`` or
+        ``torch.inference_mode()`` too)."""
         if self._done or self.model is None:
             raise RuntimeError("the episode is over (or never started): call reset() first")
         a = self._parse_action(action)
@@ -461,6 +481,7 @@ class NeonEnv(gym.Env):
             "undone": undone,
         }
         self.log.append(row)
+        t = self.t
         self.t += 1
         terminated = self.t >= self.T
         self._done = terminated
@@ -470,7 +491,7 @@ class NeonEnv(gym.Env):
             reward,
             terminated,
             False,
-            self._info(reward, layer, keep=keep, undone=undone),
+            self._info(reward, t, keep=keep, undone=undone),
         )
 
     def _final_obs(self) -> np.ndarray:

@@ -67,6 +67,7 @@ from torch import nn
 from pruning_core.config import seeded
 from pruning_core.models.mlp import MLP
 from pruning_core.pruning.neurons import count_params, live_neurons, remove_neurons, select_neurons
+from pruning_core.rl.envs.grad import env_grad_mode
 from pruning_core.rl.envs.info import make_info
 from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask, stat_rows
 from pruning_core.rl.envs.neon_features import (
@@ -490,6 +491,7 @@ class NeonBatch:
         return np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)
 
     # --- one step ------------------------------------------------------------------------------
+    @env_grad_mode()
     def _child(self, task_id: int, parent: _Node, action: int, C: float) -> _Node:
         """The node after ``action`` from ``parent``: ``NeonEnv.step``'s network update."""
         cfg = self.config
@@ -612,7 +614,9 @@ class NeonBatch:
     ) -> list[NeonEpisode]:
         """Play ``n`` episodes (tasks and C drawn) or one per ``(task, C)`` in ``starts`` (None
         entries drawn) in lockstep; ``policy`` chooses every running episode's action at each
-        step (see :data:`BatchPolicy`). Returns the episodes in order."""
+        step (see :data:`BatchPolicy`). Returns the episodes in order. The pruning and
+        fine-tuning run in torch's default grad mode whatever the caller's
+        (:func:`~pruning_core.rl.envs.grad.env_grad_mode`); the policy runs in the caller's."""
         runs = []
         for task_id, c in self.draw_starts(n, starts):
             runs.append(_Running(NeonEpisode(task_id, c), self._root(task_id)))
@@ -666,11 +670,12 @@ class NeonBatch:
             "undone": step["undone"],
         }  # fmt: skip
         info = make_info(
-            step=node.t, layer=step["layer"], sparsity=1.0 - node.params / params0,
-            compression=params0 / node.params, accuracy=node.val_acc, reward=reward,
+            step=node.t, layer=step["layer"], layer_name=f"hidden{step['layer']}",
+            pass_=t // task.model.n_hidden, sparsity=1.0 - node.params / params0,
+            compression=params0 / node.params, accuracy=node.val_acc, step_reward=reward,
             task=task.name, C=r.ep.C, params=node.params,
-            delta_val_pp=(node.val_acc - task.base_val_acc) * 100, keep=step["keep"],
-            undone=step["undone"],
+            delta_val_pp=(node.val_acc - task.base_val_acc) * 100, keep=float(step["keep"]),
+            undone=bool(step["undone"]),
         )  # fmt: skip
         return row, info
 

@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader
 
 from pruning_core.pruning.layers import PrunableLayer, prunable_layers
 from pruning_core.pruning.masks import Masker, RelativeTo
+from pruning_core.rl.envs.grad import env_grad_mode
 from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
@@ -393,10 +394,12 @@ class PuRLEnv(gym.Env):
         self._return = 0.0
         self._prefix: tuple[int, ...] = ()
 
+    @env_grad_mode()
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Restore the dense weights (in place) and start a new episode at the first layer."""
+        """Restore the dense weights (in place) and start a new episode at the first layer (in
+        torch's default grad mode whatever the caller's: :func:`~.grad.env_grad_mode`)."""
         super().reset(seed=seed)
         self.masker.restore(weights_only=not self._needs_full_restore)
         self._needs_full_restore = False
@@ -404,10 +407,15 @@ class PuRLEnv(gym.Env):
         if self.cache is not None:
             self.cache.invalidate(0)
         self._reset_state()
-        return self._observation(0), self._info(layer=0, action_value=None, reward=0.0)
+        return self._observation(0), self._info(0, math.nan, 0.0)
 
+    @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Prune the current layer with ``action``; return (obs, reward, terminated, False, info)."""
+        """Prune the current layer with ``action``; return (obs, reward, terminated, False, info).
+
+        Runs in torch's default grad mode whatever the caller's (:func:`~.grad.env_grad_mode`),
+        so the fine-tuning of ``finetune_steps > 0`` works under a collector's
+        ``torch.no_grad()`` or ``torch.inference_mode()``."""
         a = self._check_action(action)
         if self._t >= self.episode_length:
             raise RuntimeError("the episode is over (every layer was visited): call reset().")
@@ -437,9 +445,7 @@ class PuRLEnv(gym.Env):
         )
         self._return += reward
         obs = self._observation(min(nxt, self.episode_length - 1))
-        info = self._info(layer=li, action_value=value, reward=reward)
-        info["pass"] = visit
-        return obs, reward, terminated, False, info
+        return obs, reward, terminated, False, self._info(t, value, reward)
 
     def _measure(self, action: int, keep: int | None) -> float:
         """Accuracy after the step just pruned: looked up when this episode's action prefix was
@@ -522,23 +528,27 @@ class PuRLEnv(gym.Env):
         row[c["prev_action"]] = self._prev_action / (len(self.action_values) - 1)
         return row[self._select]
 
-    def _info(self, layer: int, action_value: float | None, reward: float) -> dict[str, Any]:
-        """The shared schema (:mod:`pruning_core.rl.envs.info`) plus PuRL's own keys."""
+    def _info(self, t: int, action_value: float, reward: float) -> dict[str, Any]:
+        """The shared schema (:mod:`pruning_core.rl.envs.info`) for step ``t`` of the episode
+        (its layer and pass; after ``reset``: the first step's) plus PuRL's own keys;
+        ``layer_sparsity`` is an array in ``layer_names`` order."""
+        li, visit = t % self.num_layers, t // self.num_layers
         nonzero = self._total - int(self._zeros.sum())
         return make_info(
             step=self._t,
-            layer=self.layer_names[layer],
+            layer=li,
+            layer_name=self.layer_names[li],
+            pass_=visit,
             sparsity=self.sparsity,
             compression=self._total / nonzero if nonzero else math.inf,
             accuracy=self._accuracy_now,
-            reward=reward,
-            layer_index=layer,
-            action_value=action_value,
-            dense_accuracy=self.dense_accuracy,
-            target_accuracy=self.target_accuracy,
-            target_sparsity=self.config.target_sparsity,
-            layer_sparsity=self.layer_sparsity(),
-            **{"return": self._return},
+            step_reward=reward,
+            action_value=float(action_value),
+            dense_accuracy=float(self.dense_accuracy),
+            target_accuracy=float(self.target_accuracy),
+            target_sparsity=float(self.config.target_sparsity),
+            layer_sparsity=(self._zeros / self._numel).astype(np.float64),
+            **{"return": float(self._return)},
         )
 
     def render(self) -> str | np.ndarray | None:
