@@ -225,3 +225,18 @@ def test_neon_env_step_on_the_gpu(gpu: dict[str, int] | None) -> None:
         obs, reward, terminated, _, info = env.step(a)
     assert _on_cuda(next(env.model.parameters())) and obs.shape == env.observation_space.shape
     assert terminated and info["compression"] >= 1
+
+
+@pytest.mark.slow
+def test_smoke_study_job_on_the_stand_in() -> None:
+    """One whole study job of the smoke profile with ``device="cuda"`` (dense training, PuRL's
+    search, the baselines, random search, the control), on the stand-in: no mixed-device op
+    anywhere, and what the worker returns holds no CUDA tensor and pickles."""
+    sizes = replace(ps.purl_study_sizes("mobilenet_v2", "smoke", device="cpu"), device="cuda")
+    with fake_cuda() as mode:
+        for part in ("purl", "controls"):
+            job = ps.StudyJob(sizes, 0, sizes.headline_target, keep_state=part == "purl", part=part)
+            out = ps.study_job(job)
+            assert cpu_tensors(out) == [] and all(0 <= r["top1"] <= 1 for r in out["rows"])
+            pickle.dumps(out)
+        assert mode.stats["cuda_ops"] > 10_000

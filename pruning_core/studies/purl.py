@@ -21,7 +21,7 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -661,6 +661,31 @@ def protocol_table(sizes: PurlStudySizes, data: Splits) -> pd.DataFrame:
                     "its magnitude baselines; random search and the control in a second job)"),
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=["item", "protocol"])
+
+
+def work_units(sizes: PurlStudySizes, n_train: int, n_layers: int) -> dict[str, int]:
+    """The most work the study can do (no early stopping): dense-training and fine-tuning
+    optimiser steps, fine-tunings and environment steps (PuRL's and random search's, one per
+    prunable layer and episode), for ``n_train`` training images and ``n_layers`` prunable
+    layers. Its time budget is these counts times the measured cost of each."""
+    jobs, controls = len(sizes.seeds) * len(sizes.targets), len(sizes.seeds)
+    finetunes = 4 * jobs + 2 * controls  # PuRL, global, uniform, gradual; control, random search
+    per_pass = math.ceil(n_train / sizes.finetune.batch_size)
+    dense = 0 if sizes.pretrained else (sizes.dense.epochs or 0) * math.ceil(n_train / sizes.dense.batch_size)
+    return {
+        "dense_steps": dense,
+        "finetunes": finetunes,
+        "finetune_steps": finetunes * (sizes.finetune.epochs or 0) * per_pass,
+        "env_steps": (jobs + controls) * sizes.search_episodes * n_layers,
+    }
+
+
+def budget_hours(work: Mapping[str, int], step_seconds: float, env_step_seconds: float,
+                 parallel: float = 1.0) -> float:  # fmt: skip
+    """Hours of :func:`work_units` at the given cost of one optimiser step and one environment
+    step, ``parallel`` jobs' worth of throughput at once (1: one job at a time)."""
+    steps = work["dense_steps"] + work["finetune_steps"]
+    return (steps * step_seconds + work["env_steps"] * env_step_seconds) / parallel / 3600
 
 
 def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -> dict[str, Any]:
