@@ -14,7 +14,9 @@
 #                         one (python -m pruning_core.verify); FRESH=<results root> compares a run
 #                         made before instead of running
 #
-# Environment: PROFILE=smoke|cpu|gpu, FORCE=1 re-runs notebooks whose outputs are already complete
+# Environment: PROFILE=smoke|cpu|gpu (smoke and cpu run on the CPU on any machine; gpu needs CUDA
+# and stops at once, saying why, without it), DEVICE=cuda|cpu overrides the profile's device
+# (DEVICE=cuda PROFILE=smoke: the quick check of the GPU path), FORCE=1 re-runs notebooks whose outputs are already complete
 # for the same code and profile, PYTHON=python3.11 picks the interpreter that makes .venv,
 # ONLY=02 runs only notebooks whose name starts with that prefix, BENCH=0 skips the benchmark
 # (by default it runs after any notebook ran; run it on a quiet machine, its ratios are timings),
@@ -126,12 +128,19 @@ case "$MODE" in
     echo "[test] pytest (unit tests and notebook smoke runs)"
     python -m pytest -q -p no:cacheprovider
     ;;
-  run|notebooks) setup; [ "$PROFILE" = smoke ] || fetch_data; run_notebooks ;;
+  run|notebooks)
+    setup
+    # the device policy first: a gpu run without a usable GPU stops here, with the reason
+    python -c 'import sys; from pruning_core.devices import main; sys.exit(main(sys.argv[1:]))' "$PROFILE" || exit 1
+    [ "$PROFILE" = smoke ] || fetch_data
+    run_notebooks
+    ;;
   verify)
     setup
     if [ -z "${FRESH:-}" ]; then
       export PRUNING_CORE_RESULTS="$ROOT/verify/results" PRUNING_CORE_CACHE="$ROOT/verify/cache"
       echo "[verify] a cold run at PROFILE=$PROFILE into verify/ (results and cache of its own)"
+      python -c 'import sys; from pruning_core.devices import main; sys.exit(main(sys.argv[1:]))' "$PROFILE" || exit 1
       [ "$PROFILE" = smoke ] || fetch_data
       BENCH=0 run_notebooks
       FRESH="$PRUNING_CORE_RESULTS"

@@ -72,11 +72,15 @@ def seeded(seed: int) -> Iterator[None]:
     """Run the block with Python's, NumPy's and torch's global RNGs seeded with ``seed``, then put
     their states back: randomness comes from the argument and leaks neither in nor out.
 
-    The torch state of every CUDA device is forked too. Use it where a library draws from a
-    global generator (dropout, weight initialisation, seaborn's jitter).
+    The torch state of every CUDA device is forked too, but only where this process has already
+    initialised CUDA: forking would otherwise create a CUDA context (memory on every GPU) in a
+    worker that never uses one. A process that first touches CUDA inside the block draws its CUDA
+    RNG from the state it starts with (seeded by ``torch.manual_seed`` above, which seeds every
+    device lazily). Use it where a library draws from a global generator (dropout, weight
+    initialisation, seaborn's jitter).
     """
     py_state, np_state = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         random.seed(seed)
         np.random.seed(seed % 2**32)

@@ -43,6 +43,7 @@ from pruning_core.config import (
     results_root,
     torch_threads,
 )
+from pruning_core.devices import DEVICE_ENV, cuda_info, device_policy
 
 PACKAGES = (
     "torch", "torchvision", "gymnasium", "numpy", "pandas", "scipy", "scikit-learn",
@@ -183,17 +184,25 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def device_info() -> dict[str, Any]:
-    """The compute device: CUDA GPU names when present, else the CPU."""
+def device_info(profile: str | None = None) -> dict[str, Any]:
+    """The machine and the device a run uses: platform, CPU, torch threads, the device policy's
+    choice for ``profile`` (``$DEVICE`` override included) and, where CUDA exists, each GPU's
+    model and memory, the driver, the CUDA torch was built for and cuDNN
+    (:func:`pruning_core.devices.cuda_info`)."""
+    cuda = cuda_info()
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.is_available(),
+        "cuda": cuda["available"],
+        "device_override": os.environ.get(DEVICE_ENV) or None,
+        "gpus": [g["name"] for g in cuda["gpus"]],
+        "cuda_info": cuda,
     }
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    if profile is not None:
+        info["policy"] = device_policy(profile)
+        info["device"] = info["policy"]["device"]
     return info
 
 

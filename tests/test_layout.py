@@ -16,6 +16,7 @@ PKG = Path(__file__).resolve().parent.parent / "pruning_core"
 
 STAGES = (
     "pruning_core.config",
+    "pruning_core.devices",
     "pruning_core.stats",
     "pruning_core.runs",
     "pruning_core.data",

@@ -71,8 +71,13 @@ def test_fine_tune_needs_masks() -> None:
         fit(model, _digits()[0], TrainConfig(epochs=1), masker=Masker(model))
 
 
-def test_device_auto() -> None:
-    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+def test_device_follows_the_policy_not_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    """smoke / cpu train on the CPU even where a GPU exists (get_device used to pick CUDA)."""
+    monkeypatch.delenv("DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device().type == "cpu"
+    assert get_device(profile="smoke").type == "cpu"
+    assert get_device("cpu", profile="gpu").type == "cpu"
 
 
 def test_recalibrate_bn_fixes_stale_statistics_without_training() -> None:

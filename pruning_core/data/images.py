@@ -321,14 +321,21 @@ def load_imagenet(
     augment: bool = True,
     image_size: int = 224,
     resize_size: int = 256,
+    stop_size: int = 0,
 ) -> Splits:
     """ImageNet from ``<data_root>/train`` and ``<data_root>/val`` in ImageFolder layout.
 
     ``reward`` (the RL reward set) is a seeded, class-stratified hold-out of the train folder:
-    ``val_per_class`` images per class if given, else ``val_size`` images in total. ``train``
-    is the rest (RandomResizedCrop + flip), ``test`` the official val/ folder (Resize 256 +
-    CenterCrop 224). ``data_root=None`` reads ``$DATA_ROOT``. The train folder is scanned once.
+    ``val_per_class`` images per class if given, else ``val_size`` images in total. With
+    ``stop_size``, that many more are held out as the early-stopping split ``stop``: one
+    hold-out of ``val_size + stop_size`` images is cut into the two, again class-stratified, so
+    both spread over every class (a cut of the class-sorted hold-out would give the reward the
+    first classes only). ``train`` is the rest (RandomResizedCrop + flip), ``test`` the official
+    val/ folder (Resize 256 + CenterCrop 224). ``data_root=None`` reads ``$DATA_ROOT``. The
+    train folder is scanned once; the same arguments give the same splits in any process.
     """
+    if stop_size and val_per_class is not None:
+        raise ValueError("stop_size needs val_size (not val_per_class) for the reward split")
     root = _resolve_root(data_root)
     train_dir, test_dir = root / "train", root / "val"
     for d in (train_dir, test_dir):
@@ -369,13 +376,19 @@ def load_imagenet(
             f"{only_train}, val-only e.g. {only_val}); {IMAGENET_LAYOUT}."
         )
     train_idx, val_idx = holdout_indices(
-        train_base.targets, val_size=val_size, seed=seed, val_per_class=val_per_class
+        train_base.targets, val_size=val_size + stop_size, seed=seed, val_per_class=val_per_class
     )
+    stop = None
+    if stop_size:
+        held = np.asarray(train_base.targets)[val_idx]
+        stop_pos, reward_pos = holdout_indices(held, val_size=val_size, seed=seed + 1)
+        val_idx, stop = val_idx[reward_pos], TransformedSubset(train_base, val_idx[stop_pos], eval_tf)
     return Splits(
         name="imagenet",
         num_classes=len(train_base.classes),
         train=TransformedSubset(train_base, train_idx, train_tf),
         reward=TransformedSubset(train_base, val_idx, eval_tf),
+        stop=stop,
         test=test_base,
         classes=list(train_base.classes),
     )

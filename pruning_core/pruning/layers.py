@@ -109,7 +109,11 @@ def _matches(name: str, module: nn.Module, selectors: Iterable[str | type[nn.Mod
 
 
 def forward_order(model: nn.Module, example_input: torch.Tensor) -> list[str]:
-    """Names of the modules in the order a forward pass on ``example_input`` first calls them."""
+    """Names of the modules in the order a forward pass on ``example_input`` (moved to the
+    model's device) first calls them."""
+    p = next(model.parameters(), None)
+    if p is not None:
+        example_input = example_input.to(p.device)
     order: list[str] = []
     handles = []
     for name, module in model.named_modules():

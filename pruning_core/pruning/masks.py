@@ -83,6 +83,10 @@ class Masker:
     The snapshot is taken once at construction (or by :meth:`snapshot`); :meth:`restore` copies
     it back in place, which is what an RL environment does at every ``reset()``: no deepcopy of
     the model and no disk round trip.
+
+    The masks and the snapshot live on the model's device and follow it: a masker built on the
+    CPU for a model that ``fit`` then moves to a GPU moves them there at its next use (one
+    device comparison per call), so ``hold`` never multiplies CUDA weights by CPU masks.
     """
 
     def __init__(
@@ -110,10 +114,35 @@ class Masker:
         """Remember the model's current parameters and buffers as its dense state."""
         with torch.no_grad():
             self._dense = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._index_dense()
+        self._dense_std: dict[str, torch.Tensor] = {}  # filled on first use by prune_alpha
+        self._device = self._model_device()
+
+    def _index_dense(self) -> None:
         self._dense_weights = {
             layer.name: self._dense[self._weight_key(layer)] for layer in self.layers
         }
-        self._dense_std: dict[str, torch.Tensor] = {}  # filled on first use by prune_alpha
+
+    def _model_device(self) -> torch.device | None:
+        return self.layers[0].weight.device if self.layers else None
+
+    @torch.no_grad()
+    def to(self, device: torch.device | str) -> Masker:
+        """Move the masks and the dense snapshot to ``device`` (the model itself is moved by
+        ``model.to``; the masker follows it on its own, so this is rarely needed)."""
+        dev = torch.device(device)
+        self._dense = {k: v.to(dev) for k, v in self._dense.items()}
+        self._index_dense()
+        self._dense_std = {k: v.to(dev) for k, v in self._dense_std.items()}
+        self.masks = {k: v.to(dev) for k, v in self.masks.items()}
+        self._device = dev
+        return self
+
+    def _follow(self) -> None:
+        """Move masks and snapshot to where the model's weights are now, if they moved."""
+        dev = self._model_device()
+        if dev is not None and dev != self._device:
+            self.to(dev)
 
     def _weight_key(self, layer: PrunableLayer) -> str:
         suffix = TORCH_PRUNE_ORIG if torch_pruned(layer.module) else "weight"
@@ -121,6 +150,7 @@ class Masker:
 
     def dense_weight(self, name: str) -> torch.Tensor:
         """The snapshot (dense) weight of layer ``name``."""
+        self._follow()
         return self._dense_weights[name]
 
     @torch.no_grad()
@@ -130,6 +160,7 @@ class Masker:
         ``weights_only=True`` restores only the prunable weights (enough when nothing else was
         trained since the snapshot, and faster); otherwise every parameter and buffer.
         """
+        self._follow()
         if weights_only:
             for layer in self.layers:
                 layer.weight.copy_(self._dense_weights[layer.name])
@@ -162,6 +193,7 @@ class Masker:
         ``from_dense=True`` writes ``dense * mask`` (the mask replaces any earlier one);
         ``False`` multiplies the current weights (the mask composes with earlier pruning).
         """
+        self._follow()
         target = self._layer(layer)
         weight = target.weight  # read once: a property, and PuRL's step calls this often
         if mask.shape != weight.shape:
@@ -187,6 +219,7 @@ class Masker:
     ) -> torch.Tensor:
         """The weights a layer-wise action thresholds (detached, so no autograd graph is built):
         the dense snapshot, or the current ones."""
+        self._follow()
         if relative_to not in ("dense", "remaining"):
             raise ValueError(f"relative_to must be 'dense' or 'remaining': got {relative_to!r}.")
         if relative_to == "remaining" and from_dense:
@@ -260,6 +293,7 @@ class Masker:
         current (e.g. fine-tuned) weights and composes with earlier masks: iterative GMP with
         retraining, where ``sparsity`` is still that of all prunable weights.
         """
+        self._follow()
         layers = (
             [_DenseView(layer.name, self._dense_weights[layer.name]) for layer in self.layers]
             if from_dense
@@ -271,6 +305,7 @@ class Masker:
 
     def uniform(self, sparsity: float) -> Masks:
         """Apply uniform layer-wise magnitude pruning to the dense weights."""
+        self._follow()
         masks = {n: ratio_mask(w, sparsity) for n, w in self._dense_weights.items()}
         self.set_masks(masks)
         return masks
@@ -278,12 +313,14 @@ class Masker:
     @torch.no_grad()
     def apply(self) -> None:
         """Re-zero every pruned weight (cheap; called after each optimiser step by :meth:`hold`)."""
+        self._follow()
         for name, mask in self.masks.items():
             self.by_name[name].weight.mul_(mask)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
         """Zero the gradients of pruned weights."""
+        self._follow()
         for name, mask in self.masks.items():
             g = self.by_name[name].weight.grad
             if g is not None:
@@ -314,6 +351,7 @@ class Masker:
         Afterwards ``prune.is_pruned(model)`` is true and ``prune.remove(module, "weight")`` makes
         the zeros permanent. The unpruned values kept in ``weight_orig`` are the dense weights.
         """
+        self._follow()
         for name, mask in self.masks.items():
             module = self.by_name[name].module
             if torch_pruned(module):
@@ -328,6 +366,7 @@ class Masker:
         With ``make_permanent`` the re-parametrisation is removed (``prune.remove``) so that the
         layer holds plain zeroed weights again and this masker owns the masks.
         """
+        self._follow()
         found: Masks = {}
         for layer in self.layers:
             module = layer.module

@@ -73,10 +73,12 @@ def _conv_linear_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             handles.append(m.register_forward_hook(make_hook(name)))
     was_training = model.training
+    p = next(model.parameters(), None)
+    x = example_input[:1] if p is None else example_input[:1].to(p.device)  # a CPU example, a GPU model
     try:
         model.eval()
         with torch.inference_mode():
-            model(example_input[:1])
+            model(x)
     finally:
         model.train(was_training)
         for h in handles:
@@ -100,8 +102,8 @@ def sparsity_report(
 
     Args:
         model: the model, masked in place or exported with ``torch.nn.utils.prune``.
-        example_input: one batch (only its first sample is used) to measure FLOPs; without it the
-            FLOP columns are 0.
+        example_input: one batch (only its first sample is used, moved to the model's device) to
+            measure FLOPs; without it the FLOP columns are 0.
         layers: the prunable layers; default ``prunable_layers(model, include, exclude)``.
         include, exclude: name patterns or module types, as for :func:`prunable_layers`.
     """

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import math
+import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,12 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Subset
 
-from pruning_core.config import WORKER_THREADS, by_profile, cache_root, default_workers, run_jobs
+from pruning_core.config import WORKER_THREADS, by_profile, default_workers, run_jobs
 from pruning_core.data.fashion_mnist import load_fashion_mnist
 from pruning_core.data.images import DATA_ROOT_ENV, load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
+from pruning_core.devices import resolve_device, set_cuda_determinism, to_cpu
 from pruning_core.methods.purl import purl_prune
 from pruning_core.methods.purl_baselines import GradualMagnitude, one_shot_masks, random_search
 from pruning_core.models.cnn import build_model
@@ -53,7 +54,7 @@ from pruning_core.runs import (
 )
 from pruning_core.train.batchnorm import recalibrate_bn, use_batch_statistics
 from pruning_core.train.ddp import launch, write_job
-from pruning_core.train.loop import TrainConfig, evaluate, fit, get_device, planned_steps
+from pruning_core.train.loop import TrainConfig, evaluate, fit, planned_steps
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
@@ -121,6 +122,11 @@ class PurlStudySizes:
     """Processes running the jobs (None: one per core); results do not depend on it."""
     dqn: dict[str, Any] = field(default_factory=dict)
     """Overrides of the DQN hyperparameters for this study."""
+    device: str = "cpu"
+    """Where the dense training, the searches (PuRL's environment and random search, with their
+    reward accuracy) and every fine-tuning run: the device policy's answer for the profile
+    (:func:`pruning_core.devices.resolve_device`; ``$DEVICE`` overrides it). Artefacts built
+    off the CPU are cached apart from the CPU's (a GPU's numbers differ in the last bits)."""
 
 
 def imagenet_available() -> bool:
@@ -129,11 +135,13 @@ def imagenet_available() -> bool:
     return bool(root) and (Path(root) / "train").is_dir() and (Path(root) / "val").is_dir()
 
 
-def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
+def purl_study_sizes(model: str, profile: str, device: str | None = None) -> PurlStudySizes:
     """The sizes of notebook 02 (``resnet50``) or 03 (``mobilenet_v2``) at ``profile``.
 
     ``gpu`` runs Fashion-MNIST at full size with paper-like search budgets, or ImageNet with
     torchvision's pretrained weights at the paper's 80% target when ``DATA_ROOT`` holds it.
+    ``device`` (default: ``$DEVICE``, else the profile's: the CPU for smoke and cpu, CUDA for
+    gpu) is checked here, so a gpu run on a machine without CUDA stops at once, saying why.
     """
     if model not in DENSE_LAYERS:
         raise ValueError(f"unknown model {model!r}: use one of {sorted(DENSE_LAYERS)}")
@@ -179,8 +187,11 @@ def purl_study_sizes(model: str, profile: str) -> PurlStudySizes:
         # an env step costs a forward pass, a Q-update almost nothing: learn more per step
         dqn={"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
         pretrained=imagenet,
-        # cpu: one process per core; gpu: a few processes share the device (each job is small)
-        workers=by_profile(profile, smoke=None, cpu=None, gpu=4),
+        # cpu: one process per core; gpu: a few processes share the device (each job is small);
+        # ImageNet: the jobs run one after the other in this process, so that their DataLoaders
+        # may start worker processes (a run_jobs worker is daemonic and may not)
+        workers=by_profile(profile, smoke=None, cpu=None, gpu=0 if imagenet else 4),
+        device=str(resolve_device(profile, device)),
     )
 
 
@@ -191,6 +202,28 @@ def build(sizes: PurlStudySizes, num_classes: int) -> nn.Module:
 
 LOADER_WORKERS = 8
 """DataLoader workers for a split read from disk (ImageNet); preloaded tensors need none."""
+
+
+def loader_workers() -> int:
+    """:data:`LOADER_WORKERS`, or 0 inside a daemonic process: a :func:`run_jobs` worker may
+    not start processes ("daemonic processes are not allowed to have children")."""
+    return 0 if mp.current_process().daemon else LOADER_WORKERS
+
+
+def study_device(sizes: PurlStudySizes) -> torch.device:
+    """The study's device; on CUDA with the determinism flags set first (cuDNN deterministic,
+    no benchmarking, deterministic algorithms, cuBLAS's fixed workspace)."""
+    dev = torch.device(sizes.device)
+    if dev.type == "cuda":
+        set_cuda_determinism()
+    return dev
+
+
+def _cache_model(sizes: PurlStudySizes) -> str:
+    """The model's name in cache keys: with the device type when it is not the CPU, so that a
+    GPU's artefacts never stand in for the CPU's (nor the CPU's for a GPU quick check)."""
+    kind = torch.device(sizes.device).type
+    return sizes.model if kind == "cpu" else f"{sizes.model}@{kind}"
 
 
 EVAL_BATCH_SIZE = 256
@@ -218,9 +251,10 @@ def load_study_data(sizes: PurlStudySizes) -> Splits:
         d = d.head({"train": sizes.train_limit})
         what = f"scikit-learn digits (8x8 upsampled to {sizes.image_size}x{sizes.image_size})"
     elif sizes.dataset == "imagenet":
-        d = load_imagenet(val_size=sizes.reward_subset + sizes.stop_subset, seed=seed)
-        held, r = d.dataset("reward"), sizes.reward_subset
-        d = replace(d, reward=Subset(held, range(r)), stop=Subset(held, range(r, len(held))))
+        # reward and stop: one class-stratified hold-out of train, cut into two stratified parts
+        # (the DDP job rebuilds the same splits from the same arguments: imagenet_spec)
+        d = load_imagenet(val_size=sizes.reward_subset, stop_size=sizes.stop_subset, seed=seed,
+                          image_size=sizes.image_size)  # fmt: skip
         d = replace(d, reward=d.tensors("reward"))  # small: preloaded for the env
         what = "ImageNet from DATA_ROOT (test: the official val)"
     else:
@@ -253,11 +287,11 @@ class DenseCnnKey(ArtefactKey):
 
 def _train_feed(data: Splits, cfg: TrainConfig, seed: int) -> Any:
     """The train split as the training loop takes it (a Dataset: a loader shuffled by ``seed``)."""
-    return data.feed("train", cfg.batch_size, shuffle=True, seed=seed, num_workers=LOADER_WORKERS)
+    return data.feed("train", cfg.batch_size, shuffle=True, seed=seed, num_workers=loader_workers())
 
 
 def _stop_feed(data: Splits) -> Any:
-    return data.feed("stop", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS)
+    return data.feed("stop", EVAL_BATCH_SIZE, num_workers=loader_workers())
 
 
 def dense_model(
@@ -268,7 +302,7 @@ def dense_model(
     if sizes.pretrained or sizes.dense.epochs == 0:
         return build(sizes, data.num_classes), pd.DataFrame()
     seed = sizes.dense_seed
-    path = DenseCnnKey(sizes.model, sizes.image_size, sizes.dense, seed, data.meta["description"]).path()
+    path = DenseCnnKey(_cache_model(sizes), sizes.image_size, sizes.dense, seed, data.meta["description"]).path()
 
     blob = cached(path, lambda: _train_dense(sizes, data, seed), log=log)
     model = build(sizes, data.num_classes)
@@ -281,10 +315,9 @@ def _train_dense(sizes: PurlStudySizes, data: Splits, seed: int) -> dict[str, An
     model = build(sizes, data.num_classes)
     res = fit(
         model, _train_feed(data, sizes.dense, seed), replace(sizes.dense, seed=seed),
-        val_data=_stop_feed(data), device=get_device(), desc=f"dense {sizes.model}",
+        val_data=_stop_feed(data), device=study_device(sizes), desc=f"dense {sizes.model}",
     )  # fmt: skip
-    return {"state": {k: v.cpu() for k, v in model.state_dict().items()},
-            "history": res.history.to_dict("list")}  # fmt: skip
+    return {"state": to_cpu(model.state_dict()), "history": res.history.to_dict("list")}
 
 
 def test_metrics(model: nn.Module, data: Splits, layers: Sequence[Any] | None = None,
@@ -293,15 +326,17 @@ def test_metrics(model: nn.Module, data: Splits, layers: Sequence[Any] | None = 
 
     The prunable weights are ``layers`` or what :func:`prunable_layers` keeps with ``exclude``
     (the layers the study keeps dense), so dense and pruned rows count the same weights.
+    Everything runs where the model is (the test example too).
     """
-    acc = evaluate(model, data.feed("test", EVAL_BATCH_SIZE, num_workers=LOADER_WORKERS), topk=(1, 5))
+    acc = evaluate(model, data.feed("test", EVAL_BATCH_SIZE, num_workers=loader_workers()), topk=(1, 5))
     stop = evaluate(model, _stop_feed(data))
     rep = sparsity_report(model, data.example("test"), layers=layers, exclude=exclude)
     return {"top1": acc["top1"], "top5": acc["top5"], "stop_top1": stop["top1"], **rep.as_dict()}
 
 
 def reward_accuracy(model: nn.Module, data: Splits) -> float:
-    """Accuracy on the reward subset as the environment measures it (batch-norm batch statistics)."""
+    """Accuracy on the reward subset as the environment measures it (batch-norm batch statistics),
+    on the model's device."""
     m = use_batch_statistics(copy.deepcopy(model))
     return evaluate(m, data.tensors("reward"), batch_size=data.n("reward"))["top1"]
 
@@ -330,10 +365,15 @@ def prune_finetune(
     magnitude pruning to that sparsity during the fine-tuning (its first ``gradual_ramp`` share
     of steps). Either way the masks are held, early stopping judges the ``stop`` split and the
     best weights are kept (for gradual pruning: the best once the final sparsity is in place).
+    Everything runs on ``sizes.device`` (masks given on the CPU follow the model there); the
+    result's tensors are on the CPU. On ImageNet with several GPUs, one-shot masks and the
+    control fine-tune through DDP (:func:`pruning_core.train.ddp.launch`) with the same protocol.
     """
     t0 = time.perf_counter()
+    dev = study_device(sizes)
     model = build(sizes, data.num_classes)
     model.load_state_dict(dense.state_dict())
+    model.to(dev)
     mk = Masker(model, exclude=sizes.dense_layers)
     cfg = replace(sizes.finetune, seed=seed)
     train = _train_feed(data, cfg, seed)
@@ -351,23 +391,53 @@ def prune_finetune(
         one_shot = {"stop_top1": evaluate(model, _stop_feed(data))["top1"]}
     epochs = 0
     if cfg.epochs:
-        if sizes.dataset == "imagenet" and torch.cuda.device_count() > 1 and on_step is None:
-            job = write_job(
-                cache_root() / "ddp" / f"{sizes.model}-{method}-seed{seed}.pt", sizes.model,
-                data.num_classes, dense.state_dict(), mk.masks, replace(cfg, patience=None),
-                {"dataset": "imagenet", "val_size": sizes.reward_subset},
-            )  # fmt: skip
-            model.load_state_dict(launch(job))
+        if sizes.dataset == "imagenet" and dev.type == "cuda" and torch.cuda.device_count() > 1 and on_step is None:
+            key = DdpJobKey(_cache_model(sizes), method, tensors_digest(mk.masks), cfg, seed,
+                            data.meta["description"], weights_fingerprint(dense))  # fmt: skip
+            job = write_job(key.path(), sizes.model, data.num_classes, model.state_dict(), mk.masks,
+                            cfg, imagenet_spec(sizes, data))  # fmt: skip
+            out = launch(job)
+            model.load_state_dict(out["state"])
             mk.apply()
-            epochs = cfg.epochs
+            epochs = int(max((r["epoch"] for r in out["rows"]), default=0))
         else:
             res = fit(model, train, cfg, val_data=_stop_feed(data), masker=mk if mk.masks else None, on_step=on_step,
-                      device=get_device(), desc=f"fine-tune {method}")  # fmt: skip
+                      device=dev, desc=f"fine-tune {method}")  # fmt: skip
             epochs = int(res.history["epoch"].max())
     final = test_metrics(model, data, mk.layers)
-    state = plain_state_dict(model) if keep_state else {}
+    state = to_cpu(plain_state_dict(model)) if keep_state else {}
     return PrunedResult(method, seed, one_shot, final, mk.layer_sparsity(), epochs,
                         time.perf_counter() - t0, state)  # fmt: skip
+
+
+def imagenet_spec(sizes: PurlStudySizes, data: Splits) -> dict[str, Any]:
+    """What the DDP job needs to rebuild this study's ImageNet splits exactly: the same hold-out
+    arguments (reward and stop sizes, seed), and the train size it must find."""
+    return {"dataset": "imagenet", "data_root": os.environ.get(DATA_ROOT_ENV),
+            "val_size": sizes.reward_subset, "stop_size": sizes.stop_subset,
+            "seed": sizes.dense_seed, "train_size": data.n("train")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DdpJobKey(ArtefactKey):
+    """One DDP fine-tuning job file: named by everything that decides it, so that concurrent
+    jobs (targets, seeds, methods) never share a file."""
+
+    KIND = "ddp"
+    VERSION = 1
+    model: str
+    method: str
+    masks: str
+    """SHA-256 digest of the masks."""
+    finetune: TrainConfig
+    seed: int
+    data: str
+    dense: float
+
+    @property
+    def prefix(self) -> str:
+        """Architecture, method and seed."""
+        return f"{self.model}-{self.method.split()[0]}-seed{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -402,7 +472,7 @@ def cached_prune_finetune(
     """:func:`prune_finetune`, cached by masks, fine-tuning and data (a rerun resumes)."""
     key = FinetuneKey(
         method, repr(masks) if isinstance(masks, float) else tensors_digest(masks), sizes.finetune,
-        (sizes.gradual_ramp, sizes.gradual_updates), seed, sizes.model, sizes.dense_layers,
+        (sizes.gradual_ramp, sizes.gradual_updates), seed, _cache_model(sizes), sizes.dense_layers,
         data.meta["description"], weights_fingerprint(dense), keep_state,
     )  # fmt: skip
     blob = cached(key.path(), lambda: prune_finetune(method, masks, dense, sizes, data, seed, keep_state).__dict__)
@@ -446,25 +516,72 @@ class StudyJob:
     part: str = "purl"
 
 
+@dataclass(frozen=True)
+class DeviceSearchKey(ArtefactKey):
+    """The folder of one PuRL search run off the CPU (the CPU's folder is purl_prune's own):
+    a GPU's search never resumes from, nor stands in for, a CPU's."""
+
+    KIND = "purl_search_device"
+    VERSION = 1
+    SUFFIX = ""
+    model: str
+    env: PuRLConfig
+    dqn: DQNConfig
+    episodes: int
+    seed: int
+    target: float
+    target_accuracy: float
+    n: int
+    dense: float
+
+    @property
+    def prefix(self) -> str:
+        """Architecture and seed."""
+        return f"{self.model}-seed{self.seed}"
+
+
+def search_purl(
+    dense: nn.Module, sizes: PurlStudySizes, data: Splits, seed: int, target: float, a_star: float
+) -> Any:
+    """PuRL's search for one (seed, target) on ``sizes.device``: the environment prunes a copy of
+    ``dense`` there and measures its reward there (only the DQN's small network stays on the
+    CPU); returns :func:`~pruning_core.methods.purl.purl_prune`'s result, masks on the CPU."""
+    dev = study_device(sizes)
+    model = copy.deepcopy(dense).to(dev)
+    env_cfg = PuRLConfig(exclude=sizes.dense_layers)
+    dqn = DQNConfig(**sizes.dqn)
+    work_dir = None
+    if dev.type != "cpu":
+        work_dir = DeviceSearchKey(_cache_model(sizes), env_cfg, dqn, sizes.search_episodes, seed,
+                                   target, a_star, data.n("reward"), weights_fingerprint(dense)).path()  # fmt: skip
+    _, search = purl_prune(
+        model, data.tensors("reward"), target_sparsity=target, target_accuracy=a_star,
+        episodes=sizes.search_episodes, seed=seed, env_config=env_cfg, dqn_config=dqn,
+        work_dir=work_dir, desc=f"PuRL {sizes.model} S*={target} seed {seed}",
+    )  # fmt: skip
+    search.masks = to_cpu(search.masks)
+    return search
+
+
 def study_job(job: StudyJob) -> dict[str, Any]:
-    """Run one :class:`StudyJob` (in a worker process); returns its rows, logs and layer sparsity."""
+    """Run one :class:`StudyJob` (in a worker process); returns its rows, logs and layer sparsity,
+    every tensor on the CPU (a CUDA tensor sent to the parent would point into this process's
+    GPU memory, gone once the pool ends it)."""
     if job.part not in ("purl", "controls"):
         raise ValueError(f"unknown StudyJob part {job.part!r}: use 'purl' or 'controls'")
     sizes, seed, target = job.sizes, job.seed, job.target
+    dev = study_device(sizes)
     data = load_study_data(sizes)
     dense, _ = dense_model(sizes, data, log=lambda _m: None)
-    a_star = reward_accuracy(dense, data) - sizes.accuracy_slack
+    on_device = copy.deepcopy(dense).to(dev)  # the searches and their reward run on the device
+    a_star = reward_accuracy(on_device, data) - sizes.accuracy_slack
     env_cfg = PuRLConfig(exclude=sizes.dense_layers)
     results: dict[str, PrunedResult] = {}
     extra: dict[str, dict[str, Any]] = {}
     logs: list[pd.DataFrame] = []
     policy = None
     if job.part == "purl":
-        _, search = purl_prune(
-            dense, data.tensors("reward"), target_sparsity=target, target_accuracy=a_star,
-            episodes=sizes.search_episodes, seed=seed, env_config=env_cfg,
-            dqn_config=DQNConfig(**sizes.dqn), desc=f"PuRL {sizes.model} S*={target} seed {seed}",
-        )  # fmt: skip
+        search = search_purl(dense, sizes, data, seed, target, a_star)
         results["PuRL"] = cached_prune_finetune("PuRL", search.masks, dense, sizes, data, seed, job.keep_state)
         extra["PuRL"] = {"search_episodes": search.episodes, "search_seconds": search.seconds,
                          "reward_top1_search": search.reward_accuracy}  # fmt: skip
@@ -479,10 +596,10 @@ def study_job(job: StudyJob) -> dict[str, Any]:
         policy = search.policy.assign(seed=seed, target=target)
     else:
         results[CONTROL] = cached_prune_finetune(CONTROL, {}, dense, sizes, data, seed)
-        key = RandomSearchKey(sizes.model, replace(env_cfg, target_sparsity=target, target_accuracy=a_star),
+        key = RandomSearchKey(_cache_model(sizes), replace(env_cfg, target_sparsity=target, target_accuracy=a_star),
                               sizes.search_episodes, seed, sizes.reward_subset, weights_fingerprint(dense))  # fmt: skip
         rs = cached(key.path(), lambda: asdict(random_search(
-            dense, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
+            on_device, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
             desc=f"random search {sizes.model} S*={target} seed {seed}",
         )), log=lambda _m: None)  # fmt: skip
         results["random search"] = cached_prune_finetune("random search", rs["masks"], dense, sizes, data, seed)
@@ -504,8 +621,8 @@ def study_job(job: StudyJob) -> dict[str, Any]:
         per_layer += [{"method": method, "seed": seed, "target": target, "position": i, "layer": k,
                        "sparsity": v} for i, (k, v) in enumerate(r.layer_sparsity.items())]  # fmt: skip
     log = pd.concat(logs, ignore_index=True).assign(seed=seed, target=target)
-    return {"rows": rows, "per_layer": per_layer, "log": log, "policy": policy,
-            "state": results["PuRL"].state if job.keep_state else None}  # fmt: skip
+    return to_cpu({"rows": rows, "per_layer": per_layer, "log": log, "policy": policy,
+                   "state": results["PuRL"].state if job.keep_state else None})  # fmt: skip
 
 
 def protocol_table(sizes: PurlStudySizes, data: Splits) -> pd.DataFrame:
@@ -546,6 +663,31 @@ def protocol_table(sizes: PurlStudySizes, data: Splits) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "protocol"])
 
 
+def work_units(sizes: PurlStudySizes, n_train: int, n_layers: int) -> dict[str, int]:
+    """The most work the study can do (no early stopping): dense-training and fine-tuning
+    optimiser steps, fine-tunings and environment steps (PuRL's and random search's, one per
+    prunable layer and episode), for ``n_train`` training images and ``n_layers`` prunable
+    layers. Its time budget is these counts times the measured cost of each."""
+    jobs, controls = len(sizes.seeds) * len(sizes.targets), len(sizes.seeds)
+    finetunes = 4 * jobs + 2 * controls  # PuRL, global, uniform, gradual; control, random search
+    per_pass = math.ceil(n_train / sizes.finetune.batch_size)
+    dense = 0 if sizes.pretrained else (sizes.dense.epochs or 0) * math.ceil(n_train / sizes.dense.batch_size)
+    return {
+        "dense_steps": dense,
+        "finetunes": finetunes,
+        "finetune_steps": finetunes * (sizes.finetune.epochs or 0) * per_pass,
+        "env_steps": (jobs + controls) * sizes.search_episodes * n_layers,
+    }
+
+
+def budget_hours(work: Mapping[str, int], step_seconds: float, env_step_seconds: float,
+                 parallel: float = 1.0) -> float:  # fmt: skip
+    """Hours of :func:`work_units` at the given cost of one optimiser step and one environment
+    step, ``parallel`` jobs' worth of throughput at once (1: one job at a time)."""
+    steps = work["dense_steps"] + work["finetune_steps"]
+    return (steps * step_seconds + work["env_steps"] * env_step_seconds) / parallel / 3600
+
+
 def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -> dict[str, Any]:
     """Every job of the study (in parallel processes), then the checkpoint of the first PuRL run.
 
@@ -559,6 +701,7 @@ def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -
     workers = default_workers() if sizes.workers is None else sizes.workers
     run.record(execution={
         "jobs": len(jobs), "workers": workers, "torch_threads_per_job": WORKER_THREADS,
+        "device": sizes.device,
         "how": "each (seed, target, part) job in a spawned process with one torch thread "
                "(pruning_core.config.run_jobs); workers=0 runs them in this process, one thread",
     })  # fmt: skip
@@ -577,8 +720,9 @@ def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -
     compact = run.file(f"checkpoints/{stem}.compact.pt")
     frames["checkpoint_bytes"] = save_compact(state, compact)
     frames["checkpoint"] = compact
-    frames["dense_metrics"] = test_metrics(dense, data, exclude=sizes.dense_layers)
-    frames["dense_reward_top1"] = reward_accuracy(dense, data)
+    on_device = copy.deepcopy(dense).to(study_device(sizes))
+    frames["dense_metrics"] = test_metrics(on_device, data, exclude=sizes.dense_layers)
+    frames["dense_reward_top1"] = reward_accuracy(on_device, data)
     frames["workers"] = workers
     frames["description"] = data.meta["description"]
     return frames

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from pruning_core.config import progress, seeded
+from pruning_core.devices import resolve_device
 from pruning_core.pruning.masks import Masker
 
 __all__ = [
@@ -51,11 +52,14 @@ Data = DataLoader | tuple[torch.Tensor, torch.Tensor]
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA when present (or ``prefer`` when given), else the CPU."""
-    if prefer is not None:
-        return torch.device(prefer)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def get_device(prefer: str | None = None, profile: str = "cpu") -> torch.device:
+    """The device policy's answer (:func:`pruning_core.devices.resolve_device`): ``prefer`` when
+    given, else ``$DEVICE``, else ``profile``'s device (the CPU for smoke and cpu, CUDA for gpu).
+
+    A GPU is never picked just because one is present: the small profiles mean the same on
+    every machine, and ``DEVICE=cuda`` asks for one explicitly.
+    """
+    return resolve_device(profile, prefer)
 
 
 def _param_device(model: nn.Module) -> torch.device | None:
@@ -109,30 +113,34 @@ def evaluate(
     was_training = model.training
     model.eval()
     n = 0
-    loss_sum = 0.0
-    correct = dict.fromkeys(topk, 0)
+    # sums stay on the device (float64: the same additions, in the same order, as Python floats
+    # of each batch's value) and are read once at the end: one host sync per call, not per batch
+    sums: list[torch.Tensor] | None = None
     try:
         for x, y in iter_batches(data, batch_size):
             if dev is not None:
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             logits = model(x)
-            if one_pass:
-                loss_sum = float(F.cross_entropy(logits.float(), y))
-            else:
-                loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-            if 1 in correct:
-                correct[1] += int((logits.argmax(1) == y).sum())
+            reduction = "mean" if one_pass else "sum"
+            terms = [F.cross_entropy(logits.float(), y, reduction=reduction)]
+            if 1 in topk:
+                terms.append((logits.argmax(1) == y).sum())
             if k_top:
                 k_max = min(k_top, logits.shape[1])
                 hit = logits.topk(k_max, dim=1).indices == y[:, None]
-                for k in topk:
-                    if k > 1:
-                        correct[k] += int(hit[:, : min(k, k_max)].any(dim=1).sum())
+                terms += [hit[:, : min(k, k_max)].any(dim=1).sum() for k in topk if k > 1]
+            batch = [t.double() for t in terms]
+            sums = batch if sums is None else [s + t for s, t in zip(sums, batch, strict=True)]
             n += len(y)
     finally:
         model.train(was_training)
-    if n == 0:
+    if n == 0 or sums is None:
         raise ValueError("evaluate() got an empty dataset: check the split sizes.")
+    values = torch.stack(sums).tolist()
+    loss_sum, counts = values[0], values[1:]
+    order = ([1] if 1 in topk else []) + [k for k in topk if k > 1]
+    correct = dict.fromkeys(topk, 0)
+    correct.update({k: int(c) for k, c in zip(order, counts, strict=True)})
     loss = loss_sum if one_pass else loss_sum / n
     if check_finite and not math.isfinite(loss):
         raise FloatingPointError(
@@ -343,6 +351,7 @@ def fit(
     desc: str | None = None,
     rng: np.random.Generator | None = None,
     on_step: Callable[[int], bool] | None = None,
+    evaluator: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` as ``cfg`` says; the one training loop of the package.
 
@@ -364,9 +373,15 @@ def fit(
     masker's masks on a schedule). It returns whether the model is *settled*: checks made while
     it is not are logged but neither count towards early stopping nor become the best weights
     (a model pruned further later must not be restored from before).
+
+    ``evaluator(model)`` replaces ``evaluate(model, val_data)`` at the checks (it returns
+    ``loss``, ``top1`` and ``top5``): DDP's, where each process scores a shard of the
+    early-stopping split and the sums are all-reduced, so every process sees the same score and
+    stops at the same check.
     """
     with seeded(cfg.seed):
-        return _fit(model, train_data, cfg, val_data, masker, params, device, desc, rng, on_step)
+        return _fit(model, train_data, cfg, val_data, masker, params, device, desc, rng, on_step,
+                    evaluator)  # fmt: skip
 
 
 def _fit(
@@ -380,6 +395,7 @@ def _fit(
     desc: str | None,
     rng: np.random.Generator | None,
     on_step: Callable[[int], bool] | None = None,
+    evaluator: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> FitResult:
     if masker is not None and not masker.masks:
         raise ValueError("fit() got a masker without masks: prune the model first.")
@@ -410,6 +426,11 @@ def _fit(
     bar = progress(total=total, desc=desc, unit="step") if desc is not None else None
 
     def check() -> dict[str, float] | None:
+        if evaluator is not None:
+            m = evaluator(model)
+            if cfg.nonfinite == "raise" and not math.isfinite(m["loss"]):
+                raise FloatingPointError(f"validation loss became {m['loss']}: lower the learning rate")
+            return m
         if val_data is None:
             return None
         return evaluate(
@@ -427,7 +448,7 @@ def _fit(
     bad = checks = steps = drawn = 0
     settled = True
     try:
-        if cfg.check_start and val_data is not None:
+        if cfg.check_start and (val_data is not None or evaluator is not None):
             t0 = time.perf_counter()
             m = check()
             assert m is not None

@@ -282,7 +282,8 @@ class NeonEnv(gym.Env):
     def _activations(self) -> list[torch.Tensor]:
         """Each hidden block's output (after activation and mask; eval mode) on the stat rows."""
         assert self.model is not None
-        x = self._rows_for_stats(self.task_id)
+        p = next(self.model.parameters())
+        x = self._rows_for_stats(self.task_id).to(p.device)  # CPU rows, the model's device
         outs = []
         self.model.eval()
         for block in self.model.blocks:
