@@ -132,7 +132,8 @@ def test_converting_and_pruning_a_users_sequential() -> None:
     model = users_sequential(data.n_features, data.num_classes)
     a, b = assert_leaves_global_state(lambda: params_of(as_mlp(model)))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    fit(model, data.tensors("train"), TrainConfig.mlp(epochs=10), val_data=data.tensors("stop"))
+    fit(model, data.tensors("train"), TrainConfig.mlp(epochs=60, patience=None),
+        val_data=data.tensors("stop"))  # fmt: skip
     x, y = data.tensors("train")
     xv, yv = data.tensors("reward")
 
