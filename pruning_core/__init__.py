@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pruning_core.data.tabular import prepare_table
 from pruning_core.methods.neon import prune_mlp
-from pruning_core.methods.purl import purl_prune
+from pruning_core.methods.purl import SearchResult, apply_masks, purl_prune
 from pruning_core.pruning.masks import Masker
 from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.envs import NEON_ENV_ID, PURL_ENV_ID
@@ -33,6 +33,8 @@ __all__ = [
     "NeonEnvConfig",
     "PuRLConfig",
     "PuRLEnv",
+    "SearchResult",
+    "apply_masks",
     "prepare_table",
     "prune_mlp",
     "purl_prune",
