@@ -4,9 +4,13 @@ The few calls a user needs (importing the package also registers the gymnasium i
 ``pruning_core/PuRL-v0`` and ``pruning_core/Neon-v0``):
 
 * :class:`Masker` and :func:`sparsity_report`: masks on any torch model, held through training;
-* :func:`purl_prune`: PuRL's DQN search on a trained CNN, returning per-layer masks;
-* :func:`prune_mlp`: NEON's shipped agent pruning the neurons of a trained MLP, and
-  :func:`prepare_table` to turn your own pandas table into splits for it;
+* :func:`purl_prune`: PuRL's DQN search on a trained CNN, returning per-layer masks, and
+  :func:`apply_masks` (or ``result.apply``) to turn them into a usable network (masks applied,
+  batch norm recalibrated, optionally fine-tuned with the masks held);
+* :func:`prune_mlp`: NEON's shipped agent pruning the neurons of a trained MLP (an
+  ``nn.Sequential`` comes back as one), and :func:`prepare_table` to turn your own pandas
+  table into splits for it; ``python -m pruning_core prune-mlp table.csv --target y`` does
+  both from the command line (:mod:`pruning_core.cli`);
 * :class:`PuRLEnv` / :class:`NeonEnv`: the two MDPs, for agents of your own.
 
 The package follows the data flow: ``data`` -> ``models`` -> ``pruning`` (model -> masks) ->
