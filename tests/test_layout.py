@@ -28,6 +28,8 @@ STAGES = (
     "pruning_core.figures",
     "pruning_core.summary",
     "pruning_core.bench",
+    "pruning_core.cli",
+    "pruning_core.__main__",
 )
 """The stages along the data flow: a module may import its own stage or an earlier one."""
 
