@@ -23,7 +23,7 @@ from pruning_core.methods.baselines import gmp_rounds, uniform_rounds
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.methods.purl import purl_prune
 from pruning_core.models.cnn import build_small_cnn
-from pruning_core.models.mlp import MLPSpec, build_mlp
+from pruning_core.models.mlp import MLPSpec, as_mlp, build_mlp
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
 from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.train.loop import TrainConfig, fit
@@ -110,6 +110,35 @@ def test_agent_construction_and_prune_mlp() -> None:
 
     def call() -> tuple:
         small, report = prune_mlp(model, x, y, xv, yv, C=1.0, passes=1)
+        return report["actions"], params_of(small)
+
+    (acts_a, pa), (acts_b, pb) = assert_leaves_global_state(call)
+    assert acts_a == acts_b and all(torch.equal(u, v) for u, v in zip(pa, pb, strict=True))
+
+
+def users_sequential(n_features: int, n_classes: int) -> nn.Sequential:
+    """A network as a user writes it (built here under a fixed seed, outside the checks)."""
+    with seeded(0):
+        return nn.Sequential(
+            nn.Linear(n_features, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2),
+            nn.Linear(32, 16), nn.Tanh(), nn.Linear(16, n_classes),
+        )  # fmt: skip
+
+
+def test_converting_and_pruning_a_users_sequential() -> None:
+    """``as_mlp`` once built default-initialised ``nn.Linear`` layers (random draws) before
+    copying the caller's weights in: ``prune_mlp`` on a Sequential moved the caller's RNG."""
+    data = load_tabular("iris").splits()
+    model = users_sequential(data.n_features, data.num_classes)
+    a, b = assert_leaves_global_state(lambda: params_of(as_mlp(model)))
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    fit(model, data.tensors("train"), TrainConfig.mlp(epochs=60, patience=None),
+        val_data=data.tensors("stop"))  # fmt: skip
+    x, y = data.tensors("train")
+    xv, yv = data.tensors("reward")
+
+    def call() -> tuple:
+        small, report = prune_mlp(model, x, y, xv, yv, C=5.0, passes=1)
         return report["actions"], params_of(small)
 
     (acts_a, pa), (acts_b, pb) = assert_leaves_global_state(call)

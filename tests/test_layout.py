@@ -30,6 +30,8 @@ STAGES = (
     "pruning_core.summary",
     "pruning_core.verify",
     "pruning_core.bench",
+    "pruning_core.cli",
+    "pruning_core.__main__",
 )
 """The stages along the data flow: a module may import its own stage or an earlier one."""
 

@@ -45,6 +45,7 @@ import functools
 import io
 import json
 import os
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -283,12 +284,19 @@ def clean_frame(
     min_class_rows: int = MIN_CLASS_ROWS,
     max_classes: int | None = MAX_CLASSES,
     what: str = "dataset",
+    dedupe: bool = True,
+    dropped: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Step 1 of the pipeline (see the module docstring): the cleaned raw table.
 
     The index holds the row ids (positions in the source table); the target column is string
-    labels. Raises ValueError when the result is no usable classification task.
+    labels. ``dedupe=False`` keeps identical rows (then one row's copies may sit in two
+    splits). ``dropped``, when given, is filled with what was removed: ``rows_without_target``,
+    ``duplicate_rows``, ``rare_class_rows`` (and ``rare_classes``), ``subsampled_rows``,
+    ``columns`` (named in ``drop`` or the row-id column) and ``constant_columns``. Raises
+    ValueError when the result is no usable classification task.
     """
+    gone: dict[str, Any] = dropped if dropped is not None else {}
     frame = frame.reset_index(drop=True)
     if target not in frame.columns:
         raise KeyError(f"{what}: target column {target!r} not in {list(frame.columns)}")
@@ -299,20 +307,32 @@ def clean_frame(
     if _ROW_ID_COLUMN in frame.columns and target != _ROW_ID_COLUMN:
         drop.append(_ROW_ID_COLUMN)
     frame = frame.drop(columns=drop)
+    gone["columns"] = list(drop)
+    n0 = len(frame)
     frame = frame[frame[target].notna()].copy()
+    gone["rows_without_target"] = n0 - len(frame)
     frame[target] = _as_label(frame[target])
     if class_map:
         frame[target] = frame[target].replace(dict(class_map))
     features = [c for c in frame.columns if c != target]
     constant = [c for c in features if frame[c].nunique(dropna=False) <= 1]
     frame = frame.drop(columns=constant)
-    frame = frame[~frame.duplicated(keep="first")]
+    gone["constant_columns"] = constant
+    n0 = len(frame)
+    if dedupe:
+        frame = frame[~frame.duplicated(keep="first")]
+    gone["duplicate_rows"] = n0 - len(frame)
+    gone["rare_class_rows"], gone["rare_classes"] = 0, []
 
     def _drop_rare(table: pd.DataFrame) -> pd.DataFrame:
         counts = table[target].value_counts()
+        rare = counts[counts < min_class_rows]
+        gone["rare_class_rows"] += int(rare.sum())
+        gone["rare_classes"] += [str(c) for c in rare.index]
         return table[table[target].isin(counts[counts >= min_class_rows].index)]
 
     frame = _drop_rare(frame)
+    gone["subsampled_rows"] = 0
     if max_rows is not None and len(frame) > max_rows:
         keep, _ = train_test_split(
             frame.index.to_numpy(),
@@ -320,6 +340,7 @@ def clean_frame(
             stratify=frame[target].to_numpy(),
             random_state=SUBSAMPLE_SEED,
         )
+        gone["subsampled_rows"] = len(frame) - len(keep)
         frame = _drop_rare(frame.loc[np.sort(keep)])
     n_classes = frame[target].nunique()
     if n_classes < 2 or (max_classes is not None and n_classes > max_classes):
@@ -474,6 +495,11 @@ _META_FIELDS = (
 )
 
 
+SMALL_SPLIT_ROWS = 30
+""":func:`prepare_table` warns when its ``reward`` or ``stop`` split has fewer rows than this
+(one row is then more than 3 pt of accuracy, coarser than NEON's C of 1 pt)."""
+
+
 def prepare_table(
     frame: pd.DataFrame,
     target: str,
@@ -483,6 +509,8 @@ def prepare_table(
     categorical: Iterable[str] = (),
     drop: Iterable[str] = (),
     max_rows: int | None = None,
+    keep_duplicates: bool = False,
+    warn: bool = True,
 ) -> Splits:
     """Your own table as :class:`~pruning_core.data.splits.Splits`, prepared as the suite is.
 
@@ -494,14 +522,62 @@ def prepare_table(
     rows only. The validation rows are halved into disjoint ``reward`` and ``stop`` splits (see
     :meth:`TabularDataset.reward_stop_index`). ``drop`` removes columns
     (identifiers, leaks); ``max_rows`` keeps a stratified subset first.
+
+    Duplicate rows (identical in every remaining column, the target included) are dropped so
+    that no row sits in two splits (a test row the network trained on); a table with few
+    distinct rows can lose most of its rows this way, which ``keep_duplicates=True`` avoids
+    (at that risk). What was removed is in ``meta["dropped"]`` (counts of rows without a
+    target, duplicate, rare-class and subsampled rows; the columns dropped, constant or with
+    too many levels) and, with ``warn``, in one warning, as are ``reward`` / ``stop`` splits
+    of fewer than :data:`SMALL_SPLIT_ROWS` rows. ``meta["feature_names"]`` names the columns
+    of the prepared features.
     """
+    gone: dict[str, Any] = {}
+    n_rows = len(frame)
     cleaned = clean_frame(
-        frame, target, drop=drop, max_rows=max_rows, max_classes=None, what=name
-    )
+        frame, target, drop=drop, max_rows=max_rows, max_classes=None, what=name,
+        dedupe=not keep_duplicates, dropped=gone,
+    )  # fmt: skip
     ds = prepare_frame(
         cleaned, target, name=name, source="user table", seed=seed, categorical=categorical
     )
-    return ds.splits()
+    gone["many_level_columns"] = list(ds.dropped_features)
+    gone["rows_kept"] = len(cleaned)
+    splits = ds.splits()
+    splits.meta["dropped"] = gone
+    splits.meta["feature_names"] = list(ds.feature_names)
+    if warn:
+        notes = _dropped_notes(gone, n_rows)
+        small = [f"{s} {splits.n(s)}" for s in ("reward", "stop") if splits.n(s) < SMALL_SPLIT_ROWS]
+        if small:
+            notes.append(
+                f"small splits ({', '.join(small)} rows: one row is "
+                f"{100 / min(splits.n('reward'), splits.n('stop')):.3g} pt of accuracy)"
+            )
+        if notes:
+            warnings.warn(f"prepare_table({name!r}): " + "; ".join(notes), stacklevel=2)
+    return splits
+
+
+def _dropped_notes(gone: Mapping[str, Any], n_rows: int) -> list[str]:
+    """What ``clean_frame`` removed, as short phrases (nothing for what it did not)."""
+    rows = [
+        (gone["rows_without_target"], "without a target"),
+        (gone["duplicate_rows"], "duplicates (pass keep_duplicates=True to keep them)"),
+        (gone["rare_class_rows"], f"of classes with < {MIN_CLASS_ROWS} rows "
+                                  f"({', '.join(gone['rare_classes'][:5])})"),
+        (gone["subsampled_rows"], "beyond max_rows"),
+    ]  # fmt: skip
+    notes = []
+    lost = n_rows - gone["rows_kept"]
+    if lost:
+        parts = ", ".join(f"{n:,} {why}" for n, why in rows if n)
+        notes.append(f"{lost:,} of {n_rows:,} rows dropped: {parts}")
+    for key, why in (("constant_columns", "constant"), ("many_level_columns",
+                     f"more than {MAX_CATEGORICAL_LEVELS} levels")):  # fmt: skip
+        if gone[key]:
+            notes.append(f"columns dropped as {why}: {', '.join(map(str, gone[key]))}")
+    return notes
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ NEON (Hirsch & Katz 2022) prunes the hidden neurons of fully-connected classifie
 
 * :class:`MLP` -- hidden blocks ``Linear -> [BatchNorm1d] -> activation -> [neuron mask] ->
   [Dropout]`` and a ``Linear`` head. :func:`as_mlp` converts a plain ``nn.Sequential`` of the
-  same layer kinds, so users can prune their own networks.
+  same layer kinds, so users can prune their own networks, and :func:`to_sequential` converts
+  back (the caller's layer names and order, so its ``state_dict`` keys stay the caller's).
 * :func:`random_mlp_spec` -- NEON's random architecture generator (1-6 hidden layers, widths from
   a grid, dropout and batch-norm each with probability 1/3, ReLU 90% / Tanh 5% / Sigmoid 5%),
   ranges held in an :class:`ArchitectureSpace` so a small profile can shrink them.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,7 @@ __all__ = [
     "as_mlp",
     "build_mlp",
     "random_mlp_spec",
+    "to_sequential",
 ]
 
 
@@ -271,13 +274,37 @@ def build_mlp(spec: MLPSpec, seed: int | None = None) -> MLP:
         return MLP(spec)
 
 
+def _linear_groups(model: nn.Sequential) -> list[list[tuple[str, nn.Module]]]:
+    """The children of a plain MLP ``nn.Sequential`` grouped by ``Linear``: each group is one
+    ``Linear`` and the layers after it, as ``(child name, module)`` pairs (a leading ``Flatten``
+    is in no group). Raises ``TypeError`` for layers an MLP cannot hold."""
+    groups: list[list[tuple[str, nn.Module]]] = []
+    for i, (key, m) in enumerate(model.named_children()):
+        if isinstance(m, nn.Flatten) and i == 0:
+            continue
+        if isinstance(m, nn.Linear):
+            groups.append([(key, m)])
+        elif not groups:
+            raise TypeError(f"layer {i} ({type(m).__name__}) comes before the first Linear")
+        elif isinstance(m, (nn.BatchNorm1d, nn.Dropout)) or not any(True for _ in m.parameters()):
+            groups[-1].append((key, m))
+        else:
+            raise TypeError(
+                f"layer {i} ({type(m).__name__}) has parameters and is not Linear / BatchNorm1d: "
+                "only plain MLPs can be converted."
+            )
+    return groups
+
+
 def as_mlp(model: nn.Module) -> MLP:
     """Return ``model`` as an :class:`MLP` (a copy when converted; an MLP is returned as is).
 
     Accepts an :class:`MLP` or an ``nn.Sequential`` of ``Linear``, ``BatchNorm1d``,
     parameter-free activations and ``Dropout`` (an optional leading ``Flatten``); the last
     ``Linear`` is the head. Raises :class:`NoHiddenLayerError` when there is no hidden
-    ``Linear`` and ``TypeError`` for other layer kinds.
+    ``Linear`` and ``TypeError`` for other layer kinds. Converting draws nothing from torch's
+    global RNG: the MLP's skeleton is built on the ``meta`` device and its layers are copies of
+    the caller's. :func:`to_sequential` turns the result back into the caller's form.
     """
     if isinstance(model, MLP):
         if model.n_hidden == 0:
@@ -291,60 +318,81 @@ def as_mlp(model: nn.Module) -> MLP:
             f"cannot prune a {type(model).__name__}: pass a pruning_core.models.mlp.MLP or an "
             "nn.Sequential of Linear / BatchNorm1d / activation / Dropout layers."
         )
-    groups: list[list[nn.Module]] = []
-    for i, m in enumerate(model):
-        if isinstance(m, nn.Flatten) and i == 0:
-            continue
-        if isinstance(m, nn.Linear):
-            groups.append([m])
-        elif not groups:
-            raise TypeError(f"layer {i} ({type(m).__name__}) comes before the first Linear")
-        elif isinstance(m, (nn.BatchNorm1d, nn.Dropout)) or not any(True for _ in m.parameters()):
-            groups[-1].append(m)
-        else:
-            raise TypeError(
-                f"layer {i} ({type(m).__name__}) has parameters and is not Linear / BatchNorm1d: "
-                "only plain MLPs can be converted."
-            )
+    groups = [[m for _, m in g] for g in _linear_groups(model)]
     if len(groups) < 2:
         raise NoHiddenLayerError(
             f"the model has {len(groups)} Linear layer(s) and so no hidden layer: NEON removes "
             "hidden neurons (between two Linear layers), so there is nothing to prune."
         )
-    blocks = []
-    for g in groups[:-1]:
-        lin = g[0]
-        bn = next((m for m in g if isinstance(m, nn.BatchNorm1d)), None)
-        drop = next((m for m in g if isinstance(m, nn.Dropout)), None)
-        acts = [m for m in g[1:] if not isinstance(m, (nn.BatchNorm1d, nn.Dropout))]
-        if len(acts) > 1:
-            raise TypeError(f"more than one activation after a Linear: {acts}")
-        block = HiddenBlock(
-            lin.in_features,
-            lin.out_features,
-            copy.deepcopy(acts[0]) if acts else nn.Identity(),
-            batchnorm=bn is not None,
-            dropout=drop.p if drop is not None else 0.0,
-        )
-        block.linear = copy.deepcopy(lin)
-        if bn is not None:
-            block.bn = copy.deepcopy(bn)
-        blocks.append(block)
     if len(groups[-1]) > 1:
         raise TypeError("layers after the last Linear (the head) are not supported")
+    acts = []
+    for g in groups[:-1]:
+        a = [m for m in g[1:] if not isinstance(m, (nn.BatchNorm1d, nn.Dropout))]
+        if len(a) > 1:
+            raise TypeError(f"more than one activation after a Linear: {a}")
+        acts.append(copy.deepcopy(a[0]) if a else nn.Identity())
     spec = MLPSpec(
-        n_features=blocks[0].linear.in_features,
+        n_features=groups[0][0].in_features,
         n_classes=groups[-1][0].out_features,
-        hidden=tuple(b.width for b in blocks),
-        activations=("relu",) * len(blocks),
-        batchnorm=tuple(b.bn is not None for b in blocks),
-        dropout=tuple(b.dropout.p if b.dropout is not None else 0.0 for b in blocks),
+        hidden=tuple(g[0].out_features for g in groups[:-1]),
+        activations=("relu",) * len(acts),  # the spec's names; the copied modules are used
+        batchnorm=tuple(any(isinstance(m, nn.BatchNorm1d) for m in g) for g in groups[:-1]),
+        dropout=tuple(
+            next((m.p for m in g if isinstance(m, nn.Dropout)), 0.0) for g in groups[:-1]
+        ),
     )
-    out = MLP(spec)
-    out.blocks = nn.ModuleList(blocks)
+    with torch.device("meta"):  # a skeleton: default initialisation would draw random numbers
+        out = MLP(spec)
+    for block, g, act in zip(out.blocks, groups[:-1], acts, strict=True):
+        block.linear = copy.deepcopy(g[0])
+        bn = next((m for m in g if isinstance(m, nn.BatchNorm1d)), None)
+        block.bn = copy.deepcopy(bn) if bn is not None else None
+        block.act = act
     out.head = copy.deepcopy(groups[-1][0])
     dev = next(model.parameters()).device
     return out.to(dev)
+
+
+def to_sequential(mlp: MLP, like: nn.Sequential | None = None) -> nn.Sequential:
+    """``mlp`` as a plain ``nn.Sequential`` (copies of its layers; ``mlp`` is not changed).
+
+    With ``like``, the ``nn.Sequential`` that :func:`as_mlp` converted, the result has its
+    layers, names and order (``Flatten``, activations and ``Dropout`` copied from it), so its
+    ``state_dict`` keys are those of ``like`` and the caller's code keeps working; only the
+    widths differ after pruning. Without ``like``: ``Linear -> [BatchNorm1d] -> activation ->
+    [Dropout]`` per hidden layer, then the head. Neurons masked in place (``neuron_mask``) are
+    folded into the next ``Linear`` (its input columns zeroed), which computes the same outputs.
+    """
+    blocks = [copy.deepcopy(b) for b in mlp.blocks]
+    head = copy.deepcopy(mlp.head)
+    with torch.no_grad():
+        for i, b in enumerate(blocks):
+            if b.neuron_mask is not None:
+                reader = blocks[i + 1].linear if i + 1 < len(blocks) else head
+                reader.weight.mul_(b.neuron_mask.to(reader.weight.dtype))
+                b.neuron_mask = None
+    if like is None:
+        layers: list[nn.Module] = []
+        for b in blocks:
+            layers += [b.linear, *([b.bn] if b.bn is not None else []), b.act]
+            layers += [b.dropout] if b.dropout is not None else []
+        return nn.Sequential(*layers, head).train(mlp.training)
+    groups = _linear_groups(like)
+    if len(groups) != len(blocks) + 1:
+        raise ValueError(
+            f"like has {len(groups)} Linear layers, the MLP {len(blocks) + 1}: pass the "
+            "nn.Sequential the MLP was converted from"
+        )
+    swap: dict[str, nn.Module] = {}
+    for g, b in zip(groups, [*blocks, None], strict=True):
+        for key, m in g:
+            if isinstance(m, nn.Linear):
+                swap[key] = b.linear if b is not None else head
+            elif isinstance(m, nn.BatchNorm1d) and b is not None and b.bn is not None:
+                swap[key] = b.bn
+    children = {k: swap.get(k, copy.deepcopy(m)) for k, m in like.named_children()}
+    return nn.Sequential(OrderedDict(children)).train(mlp.training)
 
 
 @dataclass
