@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +136,17 @@ def test_yardsticks_are_methods_of_the_tables() -> None:
     assert set(YARDSTICKS) <= set(METHODS)
     assert all(STRUCTURAL[m] for m in YARDSTICKS)
     assert METHODS.index("neon_guard") < METHODS.index("constant") < METHODS.index("uniform")
+
+
+def test_cached_outcomes_load_back_with_weights_only(tmp_path: Path) -> None:
+    from pruning_core.runs import save_checkpoint
+    from pruning_core.studies.neon_constant import _load
+
+    df = pd.DataFrame({"schedule": ["4444", "0000"], "C": [1.0, 1.0], "return": [3.5, 0.0],
+                       "guard": [False, False], "params_pruned": [10, 20]})  # fmt: skip
+    path = tmp_path / "x.pt"
+    assert _load(path) is None
+    save_checkpoint(path, df.to_dict(orient="list"))
+    pd.testing.assert_frame_equal(_load(path), df)
+    save_checkpoint(path, df)  # a DataFrame itself is refused by weights_only: rebuilt, not used
+    assert _load(path) is None

@@ -32,6 +32,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch, replay_batch
 from pruning_core.rl.rewards import within_allowed_loss
-from pruning_core.runs import ArtefactKey, load_checkpoint, save_checkpoint
+from pruning_core.runs import ArtefactKey, CorruptCheckpointError, load_checkpoint, save_checkpoint
 from pruning_core.stats import finite_or_none, paired_difference
 from pruning_core.studies.neon import STRUCTURAL, NeonStudySizes, with_threads
 from pruning_core.studies.neon_report import BOOTSTRAP_RESAMPLES
@@ -79,7 +80,7 @@ class ScheduleKey(ArtefactKey):
     """One network played with one per-pass schedule at the given Cs (guarded or not)."""
 
     KIND = "neon/schedule"
-    VERSION = 1
+    VERSION = 2  # 2: stored as plain lists (a DataFrame does not load with weights_only)
     dataset: str
     index: int
     base: str
@@ -151,6 +152,17 @@ def _play(
     return {s: pd.DataFrame(r) for s, r in rows.items()}
 
 
+def _load(path: Path) -> pd.DataFrame | None:
+    """A cached outcome (plain lists, which load with ``weights_only``), or None to rebuild."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.DataFrame(load_checkpoint(path))
+    except CorruptCheckpointError as exc:
+        print(f"WARNING: {exc} Rebuilding it.")
+        return None
+
+
 def schedule_outcomes(
     sizes: NeonStudySizes,
     base: BaseNet,
@@ -165,11 +177,11 @@ def schedule_outcomes(
     env = replace(sizes.env, C_values=Cs, guard=guard)
     keys = {s: ScheduleKey(base.dataset, base.index, base.key, tuple(s), Cs, env) for s in
             dict.fromkeys(tuple(int(a) for a in s) for s in schedules)}  # fmt: skip
-    out = {s: load_checkpoint(k.path()) for s, k in keys.items() if k.path().is_file()}
+    out = {s: df for s, k in keys.items() if (df := _load(k.path())) is not None}
     missing = [s for s in keys if s not in out]
     if missing:
         for s, df in _play(sizes, base, data, missing, Cs, guard).items():
-            save_checkpoint(keys[s].path(), df)
+            save_checkpoint(keys[s].path(), df.to_dict(orient="list"))
             out[s] = df
     return pd.concat([out[s] for s in keys], ignore_index=True)
 

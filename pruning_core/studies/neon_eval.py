@@ -66,7 +66,7 @@ class EvalKey(ArtefactKey):
     """One test network's evaluation rows: the agent, the base network and the settings."""
 
     KIND = "neon/eval"
-    VERSION = 4
+    VERSION = 5  # 5: stored as plain lists (a DataFrame did not load, so every run rebuilt it)
     dataset: str
     index: int
     agent: str
@@ -197,10 +197,13 @@ def evaluate_study(
     for k, d, i, akey in progress(jobs, desc="evaluate", unit="net"):
         episodes = tuple(agents[k][C].episodes_done for C in sizes.C_values)
         path = EvalKey(d, i, akey, episodes, nets[(d, i)].key, sizes.C_values, sizes.env).path()
-        df = cached(
-            path, lambda k=k, d=d, i=i: evaluate_network(sizes, nets[(d, i)], data[d], agents[k], k)
+        rows = cached(  # plain lists: a DataFrame does not load with weights_only
+            path,
+            lambda k=k, d=d, i=i: evaluate_network(
+                sizes, nets[(d, i)], data[d], agents[k], k
+            ).to_dict(orient="list"),
         )
-        frames.append(df)
+        frames.append(pd.DataFrame(rows))
     return pd.concat(frames, ignore_index=True)
 
 
