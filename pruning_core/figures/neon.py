@@ -19,7 +19,14 @@ __all__ = [
 
 
 _COLORS = {"neon": "tab:red", "neon_guard": "tab:purple", "gmp": "tab:blue",
-           "uniform": "tab:green", "global_l1": "tab:olive", "random": "tab:gray"}  # fmt: skip
+           "uniform": "tab:green", "global_l1": "tab:olive", "random": "tab:gray",
+           "constant": "black", "constant_guard": "tab:brown", "schedule": "tab:cyan",
+           "oracle_constant": "tab:orange"}  # fmt: skip
+
+
+_MARKERS = {"neon": "o", "neon_guard": "D", "uniform": "s", "global_l1": "^", "gmp": "v",
+            "random": "X", "constant": "P", "constant_guard": "p", "schedule": "*",
+            "oracle_constant": "h"}  # fmt: skip
 
 
 _LABELS = METHOD_LABELS
@@ -64,13 +71,14 @@ def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) ->
     """Mean compression against mean test accuracy change, one panel per C, every method with
     its 95% intervals on both axes (``neon_report.method_intervals``: bootstrap for compression,
     t for accuracy); faint dots are single networks. The unstructured baseline has a hollow
-    marker (its compression counts nonzero weights, not a smaller network). Methods without a C
-    (none today) would appear in every panel."""
+    marker (its compression counts nonzero weights, not a smaller network). The constant-policy
+    yardsticks (black plus: the best constant keep; brown: it with the guard; cyan star: the best
+    keep per pass; orange hexagon: the per-network oracle constant) sit beside the agent, so an
+    agent that plays a constant reads as a tie. Methods without a C (none today) would appear in
+    every panel."""
     Cs = sorted(c for c in intervals["C"].dropna().unique())
     fig, axes = plt.subplots(1, len(Cs), figsize=(3.3 * len(Cs) + 1.5, 4.0), sharey=True,
                              squeeze=False)  # fmt: skip
-    markers = {"neon": "o", "neon_guard": "D", "uniform": "s", "global_l1": "^", "gmp": "v",
-               "random": "X"}  # fmt: skip
     for ax, C in zip(axes[0], Cs, strict=True):
         at = intervals[(intervals["C"] == C) | intervals["C"].isna()]
         for m in [m for m in METHODS if m in set(at["method"])]:
@@ -82,7 +90,7 @@ def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) ->
             xerr = [[r.mean_delta_test_pp - r.acc_low], [r.acc_high - r.mean_delta_test_pp]]
             yerr = [[r.mean_compression - r.comp_low], [r.comp_high - r.mean_compression]]
             ax.errorbar(r.mean_delta_test_pp, r.mean_compression, xerr=xerr, yerr=yerr,
-                        marker=markers.get(m, "o"), ms=7, color=_COLORS[m], capsize=2, lw=1.2,
+                        marker=_MARKERS.get(m, "o"), ms=7, color=_COLORS[m], capsize=2, lw=1.2,
                         mfc=_COLORS[m] if STRUCTURAL[m] else "white",
                         label=_LABELS[m])  # fmt: skip
         ax.axvline(-C, ls=":", color="k", lw=0.8)
@@ -101,7 +109,7 @@ def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) ->
         "(mean and 95% intervals; faint dots: networks)",
         fontsize=11,
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     return fig
 
 
@@ -128,9 +136,11 @@ def plot_layer_reduction(by_layer: pd.DataFrame, by_width: pd.DataFrame | None =
         ax.set_xlabel(xlabel)
         ax.set_ylabel("share of original neurons kept")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False
+    )
     fig.suptitle("Where the neurons go (mean over layers, 95% bootstrap intervals)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 

@@ -126,21 +126,35 @@ neither ``+L**3`` nor ``-L**3``, and counts as within every ``C``. Below 1 so th
 ``C = 1`` still differ."""
 
 
-METHODS: tuple[str, ...] = ("neon", "neon_guard", "uniform", "global_l1", "gmp", "random")
+YARDSTICK_LABELS: dict[str, str] = {
+    "constant": "best constant keep (chosen on training nets)",
+    "constant_guard": "best constant keep + guard at C",
+    "schedule": "best keep per pass (chosen on training nets)",
+    "oracle_constant": "oracle constant per network (reward split)",
+}
+"""The yardstick every agent must beat (:mod:`pruning_core.studies.neon_constant`): NEON's own
+action space played without looking at the observation."""
+
+
+METHODS: tuple[str, ...] = ("neon", "neon_guard", *YARDSTICK_LABELS, "uniform", "global_l1",
+                            "gmp", "random")  # fmt: skip
 """Method names in the result tables. ``neon_guard`` is the same agent with an inference-time
 guard that undoes any action after which the reward-split accuracy is no longer within C;
-the baselines are :data:`pruning_core.methods.baselines.BASELINES` (``gmp`` is unstructured)."""
+then the constant-policy yardsticks (:data:`YARDSTICK_LABELS`); the baselines are
+:data:`pruning_core.methods.baselines.BASELINES` (``gmp`` is unstructured)."""
 
 
 METHOD_LABELS: dict[str, str] = {
     "neon": "NEON agent",
     "neon_guard": "NEON agent + guard at C",
+    **YARDSTICK_LABELS,
     **{m: str(b["label"]) for m, b in BASELINES.items()},
 }
 """What tables and figures call each method."""
 
 
 STRUCTURAL: dict[str, bool] = {"neon": True, "neon_guard": True,
+                               **dict.fromkeys(YARDSTICK_LABELS, True),
                                **{m: bool(b["structural"]) for m, b in BASELINES.items()}}  # fmt: skip
 """Whether a method's compression is a smaller network (False: nonzero weights only)."""
 

@@ -29,7 +29,6 @@ from pruning_core.methods.baselines import (
 )
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import BaseNet
-from pruning_core.pruning.neurons import count_params
 from pruning_core.rl.agents.a2c import ActorCriticAgent, AgentsByC
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
@@ -44,6 +43,7 @@ from pruning_core.studies.neon import (
     agents_id,
     with_threads,
 )
+from pruning_core.studies.neon_constant import YARDSTICKS, network_columns
 from pruning_core.studies.neon_report import layer_widths, mean_ci
 from pruning_core.train.loop import evaluate
 
@@ -66,7 +66,7 @@ class EvalKey(ArtefactKey):
     """One test network's evaluation rows: the agent, the base network and the settings."""
 
     KIND = "neon/eval"
-    VERSION = 4
+    VERSION = 5  # 5: stored as plain lists (a DataFrame did not load, so every run rebuilt it)
     dataset: str
     index: int
     agent: str
@@ -122,17 +122,7 @@ def evaluate_network(
     env = NeonEnv([task], cfg)
     guarded = NeonEnv([task], replace(cfg, guard=True))
     orig = base.model()
-    test0 = evaluate(orig, data.tensors("test"), batch_size=None)["top1"]
-    common = {
-        "fold": fold,
-        "dataset": base.dataset,
-        "net": base.index,
-        "n_hidden": base.spec.n_hidden,
-        "params_orig": count_params(orig),
-        "val_acc_orig": task.base_val_acc,
-        "test_acc_orig": test0,
-        "widths_orig": "-".join(map(str, base.spec.hidden)),
-    }
+    common = network_columns(base, data, fold)
     rows = []
     for method, e in (("neon", env), ("neon_guard", guarded)):
         for C in sizes.C_values:
@@ -207,10 +197,13 @@ def evaluate_study(
     for k, d, i, akey in progress(jobs, desc="evaluate", unit="net"):
         episodes = tuple(agents[k][C].episodes_done for C in sizes.C_values)
         path = EvalKey(d, i, akey, episodes, nets[(d, i)].key, sizes.C_values, sizes.env).path()
-        df = cached(
-            path, lambda k=k, d=d, i=i: evaluate_network(sizes, nets[(d, i)], data[d], agents[k], k)
+        rows = cached(  # plain lists: a DataFrame does not load with weights_only
+            path,
+            lambda k=k, d=d, i=i: evaluate_network(
+                sizes, nets[(d, i)], data[d], agents[k], k
+            ).to_dict(orient="list"),
         )
-        frames.append(df)
+        frames.append(pd.DataFrame(rows))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -272,11 +265,12 @@ def per_dataset_table(results: pd.DataFrame, best_C: float) -> pd.DataFrame:
 
 def paired_tests(results: pd.DataFrame, best_C: float, agent: str = "neon") -> pd.DataFrame:
     """Paired t-tests (``scipy.stats.ttest_rel``) of the agent (``neon`` or ``neon_guard``) at
-    ``best_C`` against each baseline (at the same C), on compression, log-compression and test
-    accuracy change, paired by network."""
+    ``best_C`` against each yardstick present and each baseline (at the same C), on compression,
+    log-compression and test accuracy change, paired by network."""
     neon = _at(results, agent, best_C)
     rows = []
-    for m in BASELINES:
+    present = set(results["method"])
+    for m in [m for m in YARDSTICKS if m in present] + list(BASELINES):
         other = _at(results, m, best_C).reindex(neon.index)
         for metric in ("compression", "log_compression", "delta_test_pp"):
             col = "compression" if metric == "log_compression" else metric
