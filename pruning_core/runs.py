@@ -495,7 +495,7 @@ class RunDir:
             "config": _jsonable(config),
             "git": git_info(),
             "packages": package_versions(),
-            "device": device_info(),
+            "device": device_info(profile),
             "machine": machine_info(),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
