@@ -41,23 +41,22 @@ search the "curve" is its best-so-far episode on the reward split.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 
 from pruning_core.config import no_progress, run_jobs
-from pruning_core.rl.agents.dqn import DQNConfig, train
-from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
-from pruning_core.rl.rewards import neon_reward
-from pruning_core.rl.rollout import Policy, replay, rollout
+from pruning_core.rl.agents.dqn import DQNAgent, DQNConfig, train
+from pruning_core.rl.agents.dqn_nstep import train_nstep
+from pruning_core.rl.envs.purl import PuRLConfig
+from pruning_core.rl.rollout import replay
 from pruning_core.runs import ArtefactKey, cached
+from pruning_core.studies.ablations_env import NeonRewardWrapper, make_env, play, rescore
 from pruning_core.studies.ablations_networks import (
     NETWORKS,
     YARDSTICK,
@@ -74,7 +73,6 @@ from pruning_core.studies.ablations_sizes import (
     ablation_sizes,
 )
 from pruning_core.studies.mdp_design import DenseModel
-from pruning_core.train.loop import evaluate
 
 __all__ = [
     "ABLATIONS",
@@ -195,86 +193,16 @@ ABLATIONS: tuple[str, ...] = (*PURL_VARIANTS, "neon")
 """Names of the six ablations."""
 
 
-class NeonRewardWrapper(gym.Wrapper):
-    """PuRLEnv paying NEON's reward instead of PuRL's (recomputed from the step's info).
-
-    ``L`` is the share of the layer's remaining weights this step removed (in percent), the
-    accuracy change is against the dense network: ``neon_reward(1 - L/100, A, A_dense, C)``,
-    divided by ``scale`` (40**3, as NEON's agent does) so the DQN sees rewards of order 1.
-    """
-
-    def __init__(self, env: PuRLEnv, C: float = 1.0, scale: float = 40.0**3) -> None:
-        super().__init__(env)
-        self.C = float(C)
-        self.scale = float(scale)
-        self._prev = np.zeros(0)
-
-    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the env and the per-layer sparsity memory."""
-        obs, info = self.env.reset(**kwargs)
-        self._prev = info["layer_sparsity"].copy()
-        return obs, info
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Step the env and replace its reward with NEON's (in ``info["step_reward"]`` too)."""
-        obs, _r, terminated, truncated, info = self.env.step(action)
-        layer = info["layer"]
-        before, after = float(self._prev[layer]), float(info["layer_sparsity"][layer])
-        removed = (after - before) / (1.0 - before) if before < 1.0 else 0.0
-        self._prev = info["layer_sparsity"].copy()
-        r = neon_reward(
-            1.0 - min(max(removed, 0.0), 1.0), info["accuracy"], info["dense_accuracy"], self.C
-        )
-        reward = r / self.scale
-        return obs, reward, terminated, truncated, {**info, "step_reward": np.float64(reward)}
-
-
-
-def _make_env(dense: DenseModel, variant: PurlVariant) -> gym.Env:
-    """A fresh PuRLEnv on a private copy of the dense network (wrapped for NEON's reward)."""
-    env = PuRLEnv(
-        copy.deepcopy(dense.model),
-        dense.splits.tensors("reward"),
-        PuRLConfig(**variant.purl),
-    )
-    return NeonRewardWrapper(env) if variant.reward == "neon" else env
-
-
-def _play(env: gym.Env, policy: Policy) -> dict[str, Any]:
-    """One episode of ``policy``; the yardstick (reward split) and what the final network is."""
-    ep = rollout(env, policy)
-    info = ep.info
-    return {
-        "yardstick": yardstick(info["accuracy"], info["sparsity"], env.unwrapped.dense_accuracy),
-        "sparsity": float(info["sparsity"]),
-        "val_accuracy": float(info["accuracy"]),
-        "actions": [int(a) for a in ep.actions],
-    }
-
-
-def _rescore(env: gym.Env, dense: DenseModel, played: dict[str, Any]) -> dict[str, Any]:
-    """The deployed policy (the env holds its final network) re-scored on ``stop`` and ``test``.
-
-    ``yardstick_rescored`` uses the accuracy on ``stop`` and the dense network's accuracy on
-    ``stop`` as ``A*``: data that chose neither the policy (reward split) nor its episode.
-    """
-    model = env.unwrapped.model
-    held = float(evaluate(model, dense.splits.tensors("stop"))["top1"])
-    dense_held = float(evaluate(dense.model, dense.splits.tensors("stop"))["top1"])
-    return {
-        "yardstick_reward": played["yardstick"],
-        "sparsity": played["sparsity"],
-        "val_accuracy": played["val_accuracy"],
-        "heldout_accuracy": held,
-        "dense_heldout_accuracy": dense_held,
-        "yardstick_rescored": yardstick(held, played["sparsity"], dense_held),
-        "test_accuracy": float(evaluate(model, dense.splits.tensors("test"))["top1"]),
-        "actions": played["actions"],
-    }
+def is_episodic_arm(variant: PurlVariant) -> bool:
+    """True for the reward-timing ablation's end-of-episode arm (its own piloted settings)."""
+    return variant.ablation == "reward_timing" and variant.name == "episodic"
 
 
 def _dqn_overrides(sizes: NetworkSizes, variant: PurlVariant) -> dict[str, Any]:
-    return {k: (sizes.small_buffer if v == "small_buffer" else v) for k, v in variant.dqn.items()}
+    out = {k: (sizes.small_buffer if v == "small_buffer" else v) for k, v in variant.dqn.items()}
+    if is_episodic_arm(variant):
+        out = {**out, **sizes.episodic_dqn, "episodes": sizes.horizon}
+    return out
 
 
 @dataclass(frozen=True)
@@ -285,7 +213,7 @@ class PurlRunKey(ArtefactKey):
     """
 
     KIND = "05_ablations/purl"
-    VERSION = 3
+    VERSION = 4
     network: str
     dense: str
     """The dense network's cache file name (it names its whole config)."""
@@ -297,6 +225,10 @@ class PurlRunKey(ArtefactKey):
     agent: str
     evals: tuple[int, ...]
     """The episodes after which the greedy policy is evaluated."""
+    n_step: int = 1
+    """n-step returns (> 1 or ``stop_level`` set: :func:`~pruning_core.rl.agents.dqn_nstep.train_nstep`)."""
+    stop_level: float | None = None
+    """Stop once the trailing mean of the greedy curve reaches this level (None: never)."""
 
     @property
     def prefix(self) -> str:
@@ -310,10 +242,13 @@ def _run_key(
     n = sizes.net(network)
     s = dense.splits
     data = f"{s.name}: reward {s.n('reward')}, stop {s.n('stop')}, test {s.n('test')}"
+    episodic = is_episodic_arm(variant)
     return PurlRunKey(
         network, dense.path.name, data, PuRLConfig(**variant.purl),
         sizes.dqn_config(network, seed, **_dqn_overrides(n, variant)), variant.reward,
-        variant.agent, tuple(n.eval_episodes),
+        variant.agent, tuple(n.episodic_eval_episodes if episodic else n.eval_episodes),
+        n_step=n.episodic_n_step if episodic else 1,
+        stop_level=network_level(sizes, network, dense) if episodic else None,
     )  # fmt: skip
 
 
@@ -322,22 +257,47 @@ def resume_path(path: Path) -> Path:
     return path.with_name(path.stem + ".train.pt")
 
 
+def _train_until_level(
+    env: Any, key: PurlRunKey, window: int
+) -> tuple[DQNAgent, dict[str, Any], list[dict[str, Any]]]:
+    """n-step DQN with greedy evaluations at ``key.evals``, stopped once the trailing mean of
+    ``window`` evaluations reaches ``key.stop_level``; the agent, last greedy play, curve."""
+    curve: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+
+    def on_eval(episode: int, agent: DQNAgent) -> bool:
+        res = play(env, agent.act)
+        last.update(res)
+        curve.append({"episode": episode, **{k: v for k, v in res.items() if k != "actions"}})
+        if key.stop_level is None:
+            return False
+        c = pd.DataFrame(curve)
+        return episodes_to_fixed_level(c["episode"], c["yardstick"], key.stop_level, window)[0]
+
+    agent = train_nstep(env, key.dqn, key.n_step, evals=key.evals, on_eval=on_eval)
+    return agent, dict(last), curve
+
+
 def _train_dqn(
     sizes: AblationSizes, network: str, dense: DenseModel, variant: PurlVariant, seed: int,
     ckpt: Path,
 ) -> dict[str, Any]:  # fmt: skip
     n = sizes.net(network)
-    env = _make_env(dense, variant)
+    env = make_env(dense, variant.purl, variant.reward)
     cfg = sizes.dqn_config(network, seed, **_dqn_overrides(n, variant))
     t0 = time.perf_counter()
     curve: list[dict[str, Any]] = []
     agent, res = None, None
-    for k, stop in enumerate(n.eval_episodes):
-        agent = train(env, cfg, checkpoint_path=ckpt, resume=k > 0, stop_after=stop)
-        res = _play(env, agent.act)
-        curve.append({"episode": stop, **{k: v for k, v in res.items() if k != "actions"}})
+    if is_episodic_arm(variant):
+        key = _run_key(sizes, network, dense, variant, seed)
+        agent, res, curve = _train_until_level(env, key, sizes.smooth_window)
+    else:
+        for k, stop in enumerate(n.eval_episodes):
+            agent = train(env, cfg, checkpoint_path=ckpt, resume=k > 0, stop_after=stop)
+            res = play(env, agent.act)
+            curve.append({"episode": stop, **{k: v for k, v in res.items() if k != "actions"}})
     assert agent is not None and res is not None
-    deployed = _rescore(env, dense, res)  # the final greedy policy's network is in the env
+    deployed = rescore(env, dense, res)  # the final greedy policy's network is in the env
     seconds = time.perf_counter() - t0
     for p in (ckpt, ckpt.with_name(ckpt.name + ".sha256")):
         p.unlink(missing_ok=True)
@@ -347,7 +307,7 @@ def _train_dqn(
         for a, s in zip(log["final_accuracy"], log["final_sparsity"], strict=True)
     ]
     return {"curve": curve, "log": log.to_dict("list"), "deployed": deployed,
-            "seconds": seconds, "episodes": n.episodes}  # fmt: skip
+            "seconds": seconds, "episodes": int(len(agent.log))}  # fmt: skip
 
 
 def _random_search(
@@ -355,7 +315,7 @@ def _random_search(
 ) -> dict[str, Any]:
     """Best of ``episodes`` uniformly random episodes, chosen by the yardstick (reward split)."""
     n = sizes.net(network)
-    env = _make_env(dense, variant)
+    env = make_env(dense, variant.purl, variant.reward)
     rng = np.random.default_rng(seed)
     length = env.unwrapped.episode_length
     t0 = time.perf_counter()
@@ -363,15 +323,15 @@ def _random_search(
     curve, rows = [], []
     evals = set(n.eval_episodes)
     for e in range(1, n.episodes + 1):
-        res = _play(env, replay(rng.integers(int(env.action_space.n), size=length).tolist()))
+        res = play(env, replay(rng.integers(int(env.action_space.n), size=length).tolist()))
         rows.append({"episode": e, "yardstick": res["yardstick"], "sparsity": res["sparsity"]})
         if best is None or res["yardstick"] > best["yardstick"]:
             best = res
         if e in evals:
             curve.append({"episode": e, **{k: v for k, v in best.items() if k != "actions"}})
     assert best is not None
-    _play(env, replay(best["actions"]))  # the chosen network again, to re-score it
-    deployed = _rescore(env, dense, best)
+    play(env, replay(best["actions"]))  # the chosen network again, to re-score it
+    deployed = rescore(env, dense, best)
     seconds = time.perf_counter() - t0
     return {"curve": curve, "log": pd.DataFrame(rows).to_dict("list"), "deployed": deployed,
             "seconds": seconds, "episodes": n.episodes}  # fmt: skip
@@ -423,7 +383,8 @@ def purl_job(
 RUN_COLUMNS: tuple[str, ...] = (
     "ablation", "network", "variant", "label", "seed", "yardstick_rescored", "yardstick_reward",
     "sparsity", "val_accuracy", "heldout_accuracy", "test_accuracy", "auc", "level",
-    "episodes_to_level", "reached_level", "last_evals_yardstick", "seconds", "actions",
+    "episodes_to_level", "reached_level", "horizon", "last_evals_yardstick", "seconds",
+    "actions",
 )  # fmt: skip
 """Columns of every PuRL runs table (see the module docstring)."""
 
@@ -459,17 +420,19 @@ def purl_runs(
     for job in jobs:
         _, _, v, seed, _ = job
         res = run_purl_variant(sizes, network, dense, v, seed)  # cached: loads
+        key = _run_key(sizes, network, dense, v, seed)
         c = pd.DataFrame(res["curve"])
         reached, ep = episodes_to_fixed_level(c["episode"], c["yardstick"], level,
                                               sizes.smooth_window)  # fmt: skip
+        common = c[c["episode"] <= sizes.net(network).episodes]  # AUC on the common span
         late = c["yardstick"].tail(max(1, int(np.ceil(sizes.final_fraction * len(c)))))
         d = res["deployed"]
         rows.append({
             "ablation": ablation, "network": network, "variant": v.name, "label": v.label,
             "seed": seed, **{k: d[k] for k in ("yardstick_rescored", "yardstick_reward",
             "sparsity", "val_accuracy", "heldout_accuracy", "test_accuracy")},
-            "auc": auc(c["episode"], c["yardstick"]), "level": level,
-            "episodes_to_level": ep, "reached_level": reached,
+            "auc": auc(common["episode"], common["yardstick"]), "level": level,
+            "episodes_to_level": ep, "reached_level": reached, "horizon": int(key.evals[-1]),
             "last_evals_yardstick": float(late.mean()), "seconds": res["seconds"],
             "actions": " ".join(str(a) for a in d["actions"]),
         })  # fmt: skip
@@ -536,7 +499,7 @@ def prefetch_purl(sizes: AblationSizes, workers: int | None = None) -> int:
                 if path.is_file() or path in todo:
                     continue
                 n = sizes.net(network)
-                cost = n.episodes * (22 if network == "resnet20" else 5) * v.purl.get("passes", 1)
+                cost = (n.horizon if is_episodic_arm(v) else n.episodes) * (22 if network == "resnet20" else 5) * v.purl.get("passes", 1)
                 todo[path] = (cost * (0.6 if v.agent == "random_search" else 1.0),
                               (sizes, network, v, s, None))  # fmt: skip
     jobs = [job for _cost, job in sorted(todo.values(), key=lambda t: -t[0])]

@@ -7,7 +7,7 @@ them without importing each other. NEON's ablation has its own sizes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pruning_core.config import by_profile
@@ -15,7 +15,10 @@ from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.train.loop import TrainConfig
 
 __all__ = [
+    "EPISODIC_DQN",
+    "EPISODIC_N_STEP",
     "NETWORKS",
+    "RESNET20_CPU_HORIZON",
     "RESNET20_CPU_EPISODES",
     "RESNET20_LEVEL",
     "AblationSizes",
@@ -48,11 +51,31 @@ class NetworkSizes:
     level: float | None = None
     """The yardstick level of ``episodes_to_level``; None: the best uniform policy's yardstick
     on the reward split (:func:`network_level`), fixed before any RL run."""
+    episodic_horizon: int | None = None
+    """Training episodes of the reward-timing ablation's end-of-episode arm (None: ``episodes``);
+    the run stops early once it reaches the level. At least 3x the step arm's mean
+    episodes-to-level (:func:`~.ablations_km.horizon_rule`)."""
+    episodic_n_step: int = 1
+    """n of the end-of-episode arm's n-step returns (:mod:`~pruning_core.rl.agents.dqn_nstep`;
+    the episode length: Monte-Carlo returns)."""
+    episodic_dqn: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the end-of-episode arm's :class:`DQNConfig` (piloted, see
+    :func:`ablation_sizes`)."""
 
     @property
     def eval_episodes(self) -> list[int]:
         """Training episodes after which the greedy policy is evaluated (0 = untrained)."""
         return [*range(0, self.episodes, self.eval_every), self.episodes]
+
+    @property
+    def horizon(self) -> int:
+        """Episodes of the end-of-episode arm (``episodic_horizon`` or ``episodes``)."""
+        return self.episodic_horizon or self.episodes
+
+    @property
+    def episodic_eval_episodes(self) -> list[int]:
+        """Evaluation episodes of the end-of-episode arm (up to :attr:`horizon`)."""
+        return [*range(0, self.horizon, self.eval_every), self.horizon]
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,9 @@ def ablation_sizes(profile: str) -> AblationSizes:
         learning_starts=by_profile(profile, smoke=20, cpu=100, gpu=200),
         buffer_size=by_profile(profile, smoke=1000, cpu=5000, gpu=20_000),
         small_buffer=by_profile(profile, smoke=25, cpu=100, gpu=200),
+        episodic_horizon=by_profile(profile, smoke=15, cpu=450, gpu=900),
+        episodic_n_step=EPISODIC_N_STEP["small_cnn"],
+        episodic_dqn=dict(EPISODIC_DQN),
     )
     resnet = NetworkSizes(
         "resnet20",
@@ -160,6 +186,9 @@ def ablation_sizes(profile: str) -> AblationSizes:
         buffer_size=by_profile(profile, smoke=1000, cpu=20_000, gpu=50_000),
         small_buffer=by_profile(profile, smoke=50, cpu=400, gpu=800),
         level=RESNET20_LEVEL,
+        episodic_horizon=by_profile(profile, smoke=6, cpu=RESNET20_CPU_HORIZON, gpu=1000),
+        episodic_n_step=EPISODIC_N_STEP["resnet20"],
+        episodic_dqn=dict(EPISODIC_DQN),
     )
     return AblationSizes(
         profile=profile,
@@ -189,6 +218,21 @@ def ablation_sizes(profile: str) -> AblationSizes:
 
 RESNET20_CPU_EPISODES = 300
 """DQN episodes per run on the ResNet-20 at cpu (pilot at seed 100: see :func:`ablation_sizes`)."""
+
+
+RESNET20_CPU_HORIZON = 600
+"""Episodes of the end-of-episode arm on the ResNet-20 at cpu: 3.4x the step arm's mean
+episodes-to-level of the committed cpu run (177), so the horizon rule (at least 3x) holds."""
+
+
+EPISODIC_N_STEP: dict[str, int] = {"small_cnn": 5, "resnet20": 22}
+"""n of the end-of-episode arm's n-step returns: the episode length (Monte-Carlo returns), so
+the terminal reward reaches every layer in one update (pilot: see :func:`ablation_sizes`)."""
+
+
+EPISODIC_DQN: dict[str, Any] = {"gamma": 1.0}
+"""The end-of-episode arm's DQN overrides: undiscounted (the episode has a fixed length and the
+only reward is its last; a gamma below 1 would shrink early layers' credit for no reason)."""
 
 
 RESNET20_LEVEL: float | None = None

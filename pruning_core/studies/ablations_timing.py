@@ -27,6 +27,7 @@ were checked on them before the study runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from pruning_core.studies.mdp_design import DenseModel
 
 __all__ = [
     "PILOT_SEEDS",
+    "pilot_episodic",
     "random_search_lines",
     "random_search_runs",
     "random_search_vs_dqn",
@@ -59,12 +61,38 @@ def reward_timing(
     seeds: Sequence[int] | None = None,
     workers: int | None = None,
     dense: DenseModel | None = None,
+    variants: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-step vs end-of-episode reward on ``network``: runs table and greedy curves.
 
     ``seeds`` default to ``sizes.timing_seeds`` (pass :data:`PILOT_SEEDS` for the pilot).
     """
-    return purl_runs(sizes, "reward_timing", network, seeds=seeds, workers=workers, dense=dense)
+    return purl_runs(sizes, "reward_timing", network, seeds=seeds, variants=variants,
+                     workers=workers, dense=dense)  # fmt: skip
+
+
+def pilot_episodic(
+    sizes: AblationSizes,
+    network: str,
+    candidates: dict[str, tuple[int, dict[str, Any]]],
+    seeds: Sequence[int] = PILOT_SEEDS[:2],
+    horizon: int | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """The end-of-episode arm's settings pilot: each candidate ``name: (n_step, DQN overrides)``
+    on the pilot ``seeds`` (never study seeds), up to ``horizon`` episodes (default the
+    network's), stopped at the level. One row per (candidate, seed): ``reached_level``,
+    ``episodes_to_level``, ``seconds``."""
+    n = sizes.net(network)
+    rows = []
+    for name, (n_step, dqn) in candidates.items():
+        net = replace(n, episodic_n_step=n_step, episodic_dqn=dict(dqn),
+                      episodic_horizon=horizon or n.horizon)  # fmt: skip
+        runs, _ = reward_timing(replace(sizes, **{network: net}), network, seeds=seeds,
+                                workers=workers, variants=("episodic",))  # fmt: skip
+        rows.append(runs.assign(candidate=name)[
+            ["candidate", "seed", "reached_level", "episodes_to_level", "horizon", "seconds"]])
+    return pd.concat(rows, ignore_index=True)
 
 
 def _bootstrap_ratio(
