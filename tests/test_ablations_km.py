@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from pruning_core.rl.agents.dqn_nstep import nstep_transitions
 from pruning_core.studies.ablations_km import horizon_rule, km_median, ratio_interval
 
 
@@ -55,3 +56,11 @@ def test_horizon_rule() -> None:
     assert horizon_rule([170, 180, 190], 540)["met"]
     assert not horizon_rule([170, 180, 190], 539)["met"]
     assert horizon_rule([170, 180, 190], 600)["required"] == pytest.approx(540)
+
+
+def test_nstep_transitions_carry_the_terminal_reward_back() -> None:
+    r = [0.0, 0.0, 0.0, -4.0]
+    mc = nstep_transitions(r, n=4, gamma=1.0)
+    assert [g for _, g, _ in mc] == [-4.0] * 4 and [k for *_, k in mc] == [3, 3, 3, 3]
+    two = nstep_transitions(r, n=2, gamma=0.5)
+    assert [(t, g, k) for t, g, k in two] == [(0, 0.0, 1), (1, 0.0, 2), (2, -2.0, 3), (3, -4.0, 3)]

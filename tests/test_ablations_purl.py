@@ -33,6 +33,7 @@ from pruning_core.studies.ablations_timing import (
     random_search_vs_dqn,
     reward_timing,
     reward_timing_summary,
+    timing_lines,
 )
 from pruning_core.studies.mdp_design import DenseModel, dense_digits_cnn, mdp_design_sizes
 from pruning_core.train.loop import evaluate
@@ -127,7 +128,8 @@ def tiny_dense(tiny_net: torch.nn.Module, tmp_path: Path) -> DenseModel:
 def _tiny_sizes() -> AblationSizes:
     s = ablation_sizes("smoke")
     net = NetworkSizes("small_cnn", episodes=4, eval_every=2, learning_starts=4,
-                       buffer_size=200, small_buffer=5)  # fmt: skip
+                       buffer_size=200, small_buffer=5, episodic_horizon=6,
+                       episodic_n_step=3, episodic_dqn={"gamma": 1.0})  # fmt: skip
     return replace(s, small_cnn=net, timing_seeds=(0, 1), ablation_seeds=(0, 1))
 
 
@@ -180,12 +182,26 @@ def test_reward_timing_summary_and_random_search_vs_dqn(tiny_dense: DenseModel) 
     sizes = _tiny_sizes()
     runs, curves = reward_timing(sizes, "small_cnn", workers=0, dense=tiny_dense)
     assert set(runs["variant"]) == {"step", "episodic"}
-    assert set(curves["episode"]) == {0, 2, 4}
+    assert set(curves[curves["variant"] == "step"]["episode"]) == {0, 2, 4}
+    epi = runs[runs["variant"] == "episodic"]
+    # the end-of-episode arm runs to its own horizon unless it reached the level (then it stops)
+    for _, row in epi.iterrows():
+        c = curves[(curves["variant"] == "episodic") & (curves["seed"] == row["seed"])]
+        assert row["horizon"] == 6
+        assert c["episode"].max() == (row["episodes_to_level"] if row["reached_level"] else 6)
     summary = reward_timing_summary(sizes, "small_cnn", runs, n_boot=200, dense=tiny_dense)
     keys = {"network", "prunable_layers", "seeds", "level", "episodes_to_level_step",
             "episodes_to_level_episodic", "ratio", "ratio_ci95", "auc_step", "auc_episodic",
-            "p", "share_reached_step", "share_reached_episodic"}  # fmt: skip
+            "p", "share_reached_step", "share_reached_episodic", "estimator",
+            "episodes_to_level_step_ci95", "episodes_to_level_episodic_ci95",
+            "censored_share_step", "censored_share_episodic", "horizon_episodic",
+            "horizon_rule", "ratio_restricted"}  # fmt: skip
     assert keys <= set(summary)
+    assert summary["estimator"] == "kaplan_meier_median"
+    assert 0 <= summary["censored_share_episodic"] <= 1
+    assert summary["horizon_episodic"] == sizes.net("small_cnn").horizon
+    assert len(summary["ratio_ci95"]) == 2 and len(summary["episodes_to_level_step_ci95"]) == 2
+    assert all(isinstance(x, str) and x for x in timing_lines(summary))
     assert summary["seeds"] == [0, 1]
     assert summary["prunable_layers"] == len(prunable_layers(tiny_dense.model))
     assert summary["level"] == pytest.approx(network_level(sizes, "small_cnn", tiny_dense))

@@ -10,9 +10,17 @@ yardstick on the reward split every ``eval_every`` episodes) in two ways:
 * ``episodes_to_level``: the first evaluation episode at which the trailing mean of
   ``smooth_window`` (3) evaluations reaches the network's **level**, fixed before any RL run
   (:func:`~.ablations_networks.network_level`: the best uniform policy's yardstick on the reward
-  split unless the sizes name a number). Runs that never get there are censored at the horizon
-  (``reached_level`` False): their episode count is a lower bound, so the means and the ratio
-  of a variant with censored runs are lower bounds too.
+  split unless the sizes name a number). Runs that never get there are censored at their
+  horizon (``reached_level`` False), and the summary's estimate is the Kaplan-Meier median
+  (:mod:`.ablations_km`), which uses censored runs correctly, not a mean that counts them at
+  the horizon.
+
+**Each arm has its own piloted DQN.** The per-step arm is the ablations' default DQN (one-step
+Double DQN, its budget piloted on seeds 100 and 101). The end-of-episode arm learns from
+n-step returns (``episodic_n_step``: the episode length, so Monte-Carlo returns) undiscounted
+(``episodic_dqn``), runs up to ``episodic_horizon`` episodes (at least 3x the per-step arm's
+mean episodes-to-level: :func:`~.ablations_km.horizon_rule`) and stops once it reaches the
+level. :func:`pilot_episodic` reruns the pilot of its settings.
 
 **Random search vs DQN, re-scored** (:func:`random_search_runs`, :func:`random_search_vs_dqn`):
 random search plays as many episodes as the DQN trains for (the same number of network
@@ -37,6 +45,7 @@ from scipy import stats
 from pruning_core.pruning.layers import prunable_layers
 from pruning_core.stats import paired_difference
 from pruning_core.studies.ablations import AblationSizes, _dense, purl_runs
+from pruning_core.studies.ablations_km import horizon_rule, km_median, ratio_interval
 from pruning_core.studies.mdp_design import DenseModel
 
 __all__ = [
@@ -95,20 +104,6 @@ def pilot_episodic(
     return pd.concat(rows, ignore_index=True)
 
 
-def _bootstrap_ratio(
-    step: np.ndarray, episodic: np.ndarray, n_boot: int, seed: int
-) -> list[float]:
-    """Percentile 95% interval of mean(episodic) / mean(step), seeds resampled in pairs."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(step), size=(n_boot, len(step)))
-    num, den = episodic[idx].mean(axis=1), step[idx].mean(axis=1)
-    ratios = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-    ratios = ratios[np.isfinite(ratios)]
-    if len(ratios) == 0:
-        return [float("nan"), float("nan")]
-    return [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
-
-
 def _wilcoxon_exact(d: np.ndarray) -> float:
     """Exact Wilcoxon signed-rank p (two-sided) of paired differences; zeros dropped (Wilcox);
     1 when every difference is 0, NaN with fewer than one pair."""
@@ -125,28 +120,39 @@ def reward_timing_summary(
     sizes: AblationSizes,
     network: str,
     runs: pd.DataFrame,
-    n_boot: int = 10_000,
+    n_boot: int = 2000,
     seed: int = 0,
     dense: DenseModel | None = None,
 ) -> dict[str, Any]:
     """The reward-timing result on one network, from :func:`reward_timing`'s runs table.
 
-    Keys: ``network``, ``prunable_layers``, ``seeds`` (the paired seeds), ``level``,
-    ``episodes_to_level_step`` / ``_episodic`` (means over seeds, censored runs counted at the
-    horizon: lower bounds), ``ratio`` (episodic / step of those means), ``ratio_ci95`` (paired
-    percentile bootstrap over seeds, ``n_boot`` resamples drawn with ``seed``), ``auc_step`` /
-    ``auc_episodic`` (means), ``p`` (exact Wilcoxon signed-rank test on the per-seed
-    episodes-to-level differences), ``p_auc`` (paired t-test on AUC), ``share_reached_step`` /
-    ``_episodic`` (share of runs that reached the level) and ``horizon`` (episodes per run).
+    Episodes-to-level are **Kaplan-Meier medians** (:func:`~.ablations_km.km_median`, runs that
+    never reached the level censored at their horizon; ``estimator``):
+    ``episodes_to_level_step`` / ``_episodic`` (NaN when fewer than half the runs reached it)
+    with ``episodes_to_level_step_ci95`` / ``_episodic_ci95``, ``restricted_mean_step`` /
+    ``_episodic`` (area under the KM curve to the horizon), ``censored_share_step`` /
+    ``_episodic``; ``ratio`` (episodic / step of the medians) with ``ratio_ci95`` (paired
+    bootstrap over seeds, ``n_boot`` resamples drawn with ``seed``; upper end None when
+    unbounded) and ``ratio_restricted`` (of the restricted means: a lower bound while the
+    episodic arm is censored). Also ``network``, ``prunable_layers``, ``seeds``, ``level``,
+    ``auc_step`` / ``auc_episodic`` (over the step arm's episodes), ``p`` (exact Wilcoxon on
+    the per-seed episodes-to-level, censored at the horizon), ``p_auc`` (paired t on AUC),
+    ``share_reached_step`` / ``_episodic``, ``horizon`` (step arm), ``horizon_episodic`` and
+    ``horizon_rule`` (:func:`~.ablations_km.horizon_rule`: at least 3x the step arm's mean).
     """
     wide = runs.pivot_table(index="seed", columns="variant",
                             values=["episodes_to_level", "auc", "reached_level"])  # fmt: skip
     wide = wide.dropna()
     e_step = wide[("episodes_to_level", "step")].to_numpy(float)
     e_epi = wide[("episodes_to_level", "episodic")].to_numpy(float)
+    r_step = wide[("reached_level", "step")].to_numpy(float) > 0.5
+    r_epi = wide[("reached_level", "episodic")].to_numpy(float) > 0.5
     a_step = wide[("auc", "step")].to_numpy(float)
     a_epi = wide[("auc", "episodic")].to_numpy(float)
-    m_step, m_epi = float(e_step.mean()), float(e_epi.mean())
+    n = sizes.net(network)
+    km_s = km_median(e_step, r_step, n.episodes)
+    km_e = km_median(e_epi, r_epi, n.horizon)
+    ratio = ratio_interval((e_step, r_step), (e_epi, r_epi), n_boot=n_boot, seed=seed)
     p_auc = float(stats.ttest_rel(a_epi, a_step).pvalue) if len(a_step) > 1 else float("nan")
     model = (dense if dense is not None else _dense(sizes, network)).model
     return {
@@ -154,17 +160,27 @@ def reward_timing_summary(
         "prunable_layers": len(prunable_layers(model)),
         "seeds": [int(s) for s in wide.index],
         "level": float(runs["level"].iloc[0]),
-        "episodes_to_level_step": m_step,
-        "episodes_to_level_episodic": m_epi,
-        "ratio": m_epi / m_step if m_step > 0 else float("nan"),
-        "ratio_ci95": _bootstrap_ratio(e_step, e_epi, n_boot, seed),
+        "estimator": "kaplan_meier_median",
+        "episodes_to_level_step": km_s["median"],
+        "episodes_to_level_step_ci95": km_s["ci95"],
+        "episodes_to_level_episodic": km_e["median"],
+        "episodes_to_level_episodic_ci95": km_e["ci95"],
+        "restricted_mean_step": km_s["restricted_mean"],
+        "restricted_mean_episodic": km_e["restricted_mean"],
+        "censored_share_step": km_s["censored_share"],
+        "censored_share_episodic": km_e["censored_share"],
+        "ratio": ratio["ratio"],
+        "ratio_ci95": ratio["ci95"],
+        "ratio_restricted": ratio["ratio_restricted"],
         "auc_step": float(a_step.mean()),
         "auc_episodic": float(a_epi.mean()),
         "p": _wilcoxon_exact(e_epi - e_step),
         "p_auc": p_auc,
-        "share_reached_step": float(wide[("reached_level", "step")].mean()),
-        "share_reached_episodic": float(wide[("reached_level", "episodic")].mean()),
-        "horizon": sizes.net(network).episodes,
+        "share_reached_step": float(r_step.mean()),
+        "share_reached_episodic": float(r_epi.mean()),
+        "horizon": n.episodes,
+        "horizon_episodic": n.horizon,
+        "horizon_rule": horizon_rule(e_step, n.horizon),
     }
 
 
@@ -216,28 +232,48 @@ def random_search_vs_dqn(runs: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _num(x: float | None, fmt: str = ".0f") -> str:
+    return "undefined" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
 def timing_lines(summary: dict[str, Any]) -> list[str]:
     """Plain sentences that state one network's reward-timing result from
     :func:`reward_timing_summary`'s dictionary (nothing typed in by hand)."""
     s = summary
     lo, hi = s["ratio_ci95"]
-    censored = s["share_reached_step"] < 1 or s["share_reached_episodic"] < 1
+    cs, ce = s["episodes_to_level_step_ci95"], s["episodes_to_level_episodic_ci95"]
+    rule = s["horizon_rule"]
     lines = [
         f"{s['network']} ({s['prunable_layers']} prunable layers, {len(s['seeds'])} paired seeds, "
-        f"horizon {s['horizon']} episodes, level {s['level']:.2f}): the per-step reward reached "
-        f"the level in {s['episodes_to_level_step']:.0f} episodes on average "
-        f"({100 * s['share_reached_step']:.0f}% of seeds reached it), the end-of-episode reward "
-        f"in {s['episodes_to_level_episodic']:.0f} ({100 * s['share_reached_episodic']:.0f}%); "
-        f"ratio {s['ratio']:.2f} (95% bootstrap CI {lo:.2f} to {hi:.2f}; exact Wilcoxon "
-        f"p = {s['p']:.3g}).",
-        f"Area under the greedy curve (mean yardstick over training): {s['auc_step']:.2f} per step "
-        f"vs {s['auc_episodic']:.2f} at the end of the episode (paired t p = {s['p_auc']:.3g}).",
+        f"level {s['level']:.2f}): the per-step reward reached the level in a Kaplan-Meier median "
+        f"of {_num(s['episodes_to_level_step'])} episodes (95% CI {_num(cs[0])} to {_num(cs[1])}; "
+        f"{100 * s['share_reached_step']:.0f}% of seeds within {s['horizon']}), the end-of-episode "
+        f"reward in {_num(s['episodes_to_level_episodic'])} (95% CI {_num(ce[0])} to "
+        f"{_num(ce[1])}; {100 * s['share_reached_episodic']:.0f}% within "
+        f"{s['horizon_episodic']}).",
+        f"The end-of-episode arm ran up to {s['horizon_episodic']} episodes, "
+        f"{s['horizon_episodic'] / max(rule['required'] / rule['factor'], 1e-9):.1f}x the per-step "
+        f"arm's mean episodes-to-level (the rule asks at least {rule['factor']:.0f}x: "
+        f"{'met' if rule['met'] else 'NOT met'}).",
     ]
-    if censored:
+    if np.isfinite(s["ratio"]):
         lines.append(
-            "Runs that never reached the level count at the horizon, so those means, and a ratio "
-            "built on them, are lower bounds."
+            f"Ratio of medians (end-of-episode / per-step) {s['ratio']:.2f}, 95% paired bootstrap "
+            f"CI {_num(lo, '.2f')} to {_num(hi, '.2f') if hi is not None else 'unbounded'} "
+            f"(exact Wilcoxon p = {s['p']:.3g})."
         )
+    else:
+        lines.append(
+            f"Fewer than half the end-of-episode runs reached the level within "
+            f"{s['horizon_episodic']} episodes, so its median, and the ratio, are not identified: "
+            f"the end-of-episode reward did not learn to the level in this budget. The ratio of "
+            f"restricted means, a lower bound, is {s['ratio_restricted']:.2f}."
+        )
+    lines.append(
+        f"Area under the greedy curve over the first {s['horizon']} episodes (mean yardstick): "
+        f"{s['auc_step']:.2f} per step vs {s['auc_episodic']:.2f} at the end of the episode "
+        f"(paired t p = {s['p_auc']:.3g})."
+    )
     return lines
 
 
