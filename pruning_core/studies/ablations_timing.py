@@ -50,6 +50,7 @@ from pruning_core.studies.mdp_design import DenseModel
 
 __all__ = [
     "PILOT_SEEDS",
+    "PILOT_CANDIDATES",
     "pilot_episodic",
     "random_search_lines",
     "random_search_runs",
@@ -78,6 +79,22 @@ def reward_timing(
     """
     return purl_runs(sizes, "reward_timing", network, seeds=seeds, variants=variants,
                      workers=workers, dense=dense)  # fmt: skip
+
+
+PILOT_CANDIDATES: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {
+    "small_cnn": {"mc_n5_gamma1": (5, {"gamma": 1.0}), "onestep_default": (1, {})},
+    "resnet20": {
+        "n5_gamma1": (5, {"gamma": 1.0}),
+        "mc_n22_gamma1": (22, {"gamma": 1.0}),
+        "mc_n22_gamma1_explore70_eps10": (22, {"gamma": 1.0, "exploration_fraction": 0.7,
+                                               "end_epsilon": 0.1}),
+        "onestep_gamma1_explore70_eps10": (1, {"gamma": 1.0, "exploration_fraction": 0.7,
+                                               "end_epsilon": 0.1}),
+    },
+}
+"""The end-of-episode arm's pilot candidates, ``name: (n_step, DQN overrides)``, as run (small
+CNN to 450 episodes; ResNet-20 to 300 and 600; results in :func:`~.ablations_sizes.ablation_sizes`):
+``pilot_episodic(ablation_sizes("cpu"), net, PILOT_CANDIDATES[net], horizon=...)``."""
 
 
 def pilot_episodic(
