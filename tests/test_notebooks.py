@@ -45,6 +45,12 @@ REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
     "05_ablations": {"reward_timing", "random_search_vs_dqn"},
 }  # fmt: skip
 
+TIMING_KEYS = {"estimator", "episodes_to_level_step", "episodes_to_level_step_ci95",
+               "episodes_to_level_episodic", "episodes_to_level_episodic_ci95", "ratio",
+               "ratio_ci95", "censored_share_step", "censored_share_episodic",
+               "horizon_episodic", "horizon_rule"}  # fmt: skip
+"""What notebook 05's ``reward_timing`` entries hold (issue 26 item 7: the Kaplan-Meier estimate)."""
+
 NEON_PER_C_KEYS = {"mean_compression", "mean_delta_acc_pp", "share_drop_over_C"}
 """What notebook 04's summary holds for each C: of the agents (with ``policy_entropy``), of each
 baseline (``baselines.<name>.per_C``) and of the shipped agents on their held-out group."""
@@ -302,6 +308,10 @@ def test_notebook_smoke_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
     if path.stem == "04_neon_dense_study":
         C_values = [f"{C:g}" for C in json.loads((folder / "config.json").read_text())["config"]["C_values"]]
         assert not neon_summary_problems(summary, C_values)
+    if path.stem == "05_ablations":
+        for key in ("reward_timing", "reward_timing_small_cnn"):
+            assert not TIMING_KEYS - set(summary[key]), f"{key} lacks {TIMING_KEYS - set(summary[key])}"
+            assert summary[key]["estimator"] == "kaplan_meier_median"
     assert _finite(summary)
     assert list((folder / "figures").glob("*.png")), "the notebook saves its figures"
     config = json.loads((folder / "config.json").read_text())
