@@ -42,7 +42,7 @@ from pruning_core.train.loop import TrainConfig, fit
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PURL_ID, NEON_ID = "pruning_core/PuRL-v0", "pruning_core/Neon-v0"
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "quickstart.md"
 
 
 def cnn() -> nn.Module:
