@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -49,3 +50,16 @@ def test_glossary_defines_the_notebooks_symbols() -> None:
     text = (ROOT / "docs" / "glossary.md").read_text()
     for term in ("**alpha**", "**S\\***", "**A\\***", "**L**", "**C**", "**yardstick**", "**constant policy**"):
         assert term in text, f"the glossary lacks {term}"
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_open_as_a_lesson(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    head = "\n".join("".join(c["source"]) for c in cells[:4] if c["cell_type"] == "markdown")
+    for section in ("## Learning objectives", "## Prerequisites", "## Time per profile"):
+        assert section in head, f"{path.name} lacks '{section}' near its top"
+    tail = "".join(cells[-1]["source"]) + "".join(cells[-2]["source"])
+    assert "Exercises" in tail, f"{path.name} ends without exercises"
