@@ -15,13 +15,8 @@ import torch
 from pruning_core.data.splits import Splits
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import MLPSpec, build_mlp
-from pruning_core.rl.agents.a2c import (
-    A2CConfig,
-    ActorCriticAgent,
-    AgentsByC,
-    ConvergenceRule,
-    load_shipped_agents,
-)
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent, ConvergenceRule
+from pruning_core.rl.agents.a2c_set import AgentsByC, load_shipped_agents
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.envs.neon_features import OBS_DIM
