@@ -142,7 +142,7 @@ def test_the_study_trains_one_agent_per_C() -> None:
         assert k.C == C and k.env.C_values == (C,)  # each agent sees only its own C
     for profile in ("smoke", "cpu", "gpu"):  # a stopping rule and a cap in every profile
         s = neon_study_sizes(profile)
-        assert s.max_agent_episodes > s.agent.warmup_episodes + s.stop.window
+        assert s.max_agent_episodes > s.agent.warmup_episodes + s.stop.min_checks * s.stop.check_every
 
 
 def test_shipped_agents_are_one_per_C_and_never_saw_their_held_out_group(tmp_path: Path) -> None:
