@@ -35,6 +35,14 @@ FEATURE_NAMES: tuple[str, ...] = (
 assert len(FEATURE_NAMES) == OBS_DIM
 
 
+def _digits(value: object, length: int) -> str:
+    """An action string read back from a CSV (where ``0012`` became the number 12)."""
+    text = str(value)
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.zfill(int(length))
+
+
 def agent_convergence(sizes: NeonStudySizes, log: pd.DataFrame) -> pd.DataFrame:
     """Per (fold, C) agent: episodes played, the episode training stopped at (NaN: the cap),
     the mean entropy of its last 48 learning episodes (and that share of ``ln n_actions``), its
@@ -90,7 +98,8 @@ def action_frequencies(log: pd.DataFrame, n_actions: int, bins: int = 8) -> pd.D
             part = g.iloc[edges[b] : edges[b + 1]]
             if not len(part):
                 continue
-            acts = np.array([int(c) for s in part["actions"].astype(str) for c in s])
+            acts = np.array([int(c) for s, n in zip(part["actions"], part["steps"], strict=True)
+                             for c in _digits(s, n)])  # fmt: skip
             counts = np.bincount(acts, minlength=n_actions) / max(len(acts), 1)
             rows.append({"fold": int(k), "C": float(C), "episodes": f"{part['episode'].min()}-"
                          f"{part['episode'].max()}", "entropy": float(part["entropy"].mean()),
@@ -117,13 +126,18 @@ def feature_spread(
     return out
 
 
-def policy_strings(results: pd.DataFrame, method: str = "neon") -> pd.DataFrame:
-    """Per C: the greedy action strings ``method`` played on the held-out networks, how many
-    networks played each, and how many distinct strings there are (``n_distinct``)."""
+def policy_strings(results: pd.DataFrame, method: str = "neon", passes: int = 4) -> pd.DataFrame:
+    """Per C: the greedy action strings ``method`` played on the held-out networks (one digit per
+    step, ``passes`` steps per hidden layer), how many networks played each, and how many
+    distinct strings there are (``n_distinct``)."""
     sub = results[results["method"] == method]
     rows = []
     for C, g in sub.groupby("C", sort=True):
-        counts = g["actions"].astype(str).value_counts()
+        if "n_hidden" in g:
+            acts = [_digits(a, n * passes) for a, n in zip(g["actions"], g["n_hidden"], strict=True)]
+        else:
+            acts = [str(a) for a in g["actions"]]
+        counts = pd.Series(acts).value_counts()
         for s, n in counts.items():
             rows.append({"C": float(C), "actions": s, "networks": int(n),
                          "n_distinct": int(len(counts))})  # fmt: skip
