@@ -18,10 +18,12 @@ from pruning_core.train.loop import TrainConfig
 __all__ = [
     "CPU_DATASETS",
     "CPU_MAX_EPISODES",
+    "CPU_PIECES",
     "DEFAULT_PRESET",
     "NOISE_MARGIN_PP",
     "NeonStudySizes",
     "SMOKE_DATASETS",
+    "cpu_time_estimate",
     "neon_study_sizes",
     "with_threads",
 ]
@@ -41,7 +43,7 @@ SMOKE_DATASETS: tuple[str, ...] = ("spam7", "chile_vote", "breast_cancer", "trai
 """Four small datasets for the smoke profile."""
 
 
-CPU_MAX_EPISODES = 384
+CPU_MAX_EPISODES = 256
 """The cpu profile's cap on each (fold, C) agent's episodes (the plateau rule usually stops it
 before; see the cost arithmetic in :func:`neon_study_sizes`' note)."""
 
@@ -56,22 +58,6 @@ NOISE_MARGIN_PP = 0.5
 """The study's noise margin (points): a reward-split accuracy change this small earns ``L``,
 neither ``+L**3`` nor ``-L**3``, and counts as within every ``C``. Below 1 so that ``C = 0`` and
 ``C = 1`` still differ."""
-
-
-CPU_TIME_NOTE = (
-    "cpu cost, measured on 2 busy cores, 1 thread per worker (23:50 UTC run of the pieces): base "
-    "network ~{base:.1f} s each x {n_base} = {t_base:.0f} min / 1 process; agent episode ~{ep:.2f} s, "
-    "{n_agents} agents x <= {cap} episodes (+ {checks} validation checks x {n_val} nets) / 2 workers "
-    "= <= {t_agents:.0f} min; evaluation ~{ev:.0f} s per held-out network x 4 C, {n_test} networks "
-    "= {t_eval:.0f} min; constant yardstick and figures ~{t_rest:.0f} min: <= {total:.0f} min cold"
-)
-"""The arithmetic of the cpu profile's time (numbers filled in by :func:`cpu_time_estimate`)."""
-
-
-CPU_PIECES: dict[str, float] = {"base": 4.0, "episode": 0.45, "eval": 14.0, "rest": 4.0}
-"""Measured costs (seconds; ``rest`` in minutes) of the pieces of notebook 04 at cpu: one base
-network, one agent episode near the start (the slowest: later episodes repeat and are cached),
-one held-out network's evaluation at all four C (agent, guard, baselines, yardsticks)."""
 
 
 @dataclass(frozen=True)
@@ -131,26 +117,41 @@ class NeonStudySizes:
     """How this profile departs from the paper, and (cpu) the arithmetic of its time."""
 
 
-def cpu_time_estimate(sizes: NeonStudySizes, pieces: dict[str, float] | None = None,
-                      datasets: int = 18) -> tuple[float, str]:  # fmt: skip
+CPU_PIECES: dict[str, float] = {"base": 2.75, "episode": 0.65, "constant": 8.6, "eval": 13.7,
+                                "rest_min": 1.0, "admitted": 14}  # fmt: skip
+"""Measured costs (seconds) of the pieces of notebook 04 at cpu, on 2 busy cores with one thread
+per process, from the committed cpu run (``results/cpu/04_neon_dense_study``: base networks'
+``train_seconds``, the agents' per-episode ``seconds``, the papermill durations of the
+constant-yardstick and evaluation cells over their networks) and a 2026-12-03 re-measurement
+of agent episodes at these sizes (0.35 s, the larger 0.65 s kept): one base network, one agent
+episode, one network's constant schedules, one held-out network's evaluation at all four C;
+``rest_min`` the other cells (minutes); ``admitted`` the datasets admitted last run (of 18)."""
+
+
+def cpu_time_estimate(
+    sizes: NeonStudySizes, pieces: dict[str, float] | None = None
+) -> tuple[float, str]:
     """Minutes notebook 04 takes cold at ``sizes`` from the measured :data:`CPU_PIECES`, and
     the sentence with its arithmetic."""
     p = pieces or CPU_PIECES
-    n_base = datasets * sizes.nets_per_dataset
-    t_base = n_base * p["base"] / 60
+    n_cand, n_adm = len(sizes.datasets), int(p["admitted"])
+    n_base = n_cand * sizes.nets_per_dataset
     n_agents = sizes.n_folds * len(sizes.C_values)
     checks = sizes.max_agent_episodes // sizes.stop.check_every
-    n_val = datasets * (sizes.n_folds - 1) // sizes.n_folds * sizes.val_nets_per_dataset
-    per_agent = sizes.max_agent_episodes * p["episode"] + checks * n_val * p["episode"]
-    t_agents = n_agents * per_agent / 2 / 60
-    n_test = datasets * sizes.test_nets_per_dataset
-    t_eval = n_test * p["eval"] / 60
-    total = t_base + t_agents + t_eval + p["rest"]
-    text = CPU_TIME_NOTE.format(
-        base=p["base"], n_base=n_base, t_base=t_base, ep=p["episode"], n_agents=n_agents,
-        cap=sizes.max_agent_episodes, checks=checks, n_val=n_val, t_agents=t_agents,
-        ev=p["eval"], n_test=n_test, t_eval=t_eval, t_rest=p["rest"], total=total,
-    )  # fmt: skip
+    n_val = n_adm * (sizes.n_folds - 1) // sizes.n_folds * sizes.val_nets_per_dataset
+    per_agent = (sizes.max_agent_episodes + checks * n_val) * p["episode"]
+    n_const, n_test = n_adm * sizes.nets_per_dataset, n_adm * sizes.test_nets_per_dataset
+    t = {"base": n_base * p["base"] / 60, "agents": n_agents * per_agent / 2 / 60,
+         "const": n_const * p["constant"] / 60, "eval": n_test * p["eval"] / 60}  # fmt: skip
+    total = sum(t.values()) + p["rest_min"]
+    text = (
+        f"Time cold on 2 cores, from measured pieces: base networks {p['base']} s x {n_base} = "
+        f"{t['base']:.0f} min; agents {n_agents} x ({sizes.max_agent_episodes} episodes + {checks} "
+        f"checks x {n_val} validation nets) x {p['episode']} s / 2 workers = {t['agents']:.0f} min; "
+        f"constant yardstick {p['constant']} s x {n_const} nets = {t['const']:.0f} min; evaluation "
+        f"{p['eval']} s x {n_test} held-out nets = {t['eval']:.0f} min; other cells "
+        f"{p['rest_min']:.0f} min: about {total:.0f} min (at most, when no agent plateaus early)."
+    )
     return total, text
 
 
