@@ -215,3 +215,15 @@ def test_diagnostics_read_the_training_log() -> None:
     sizes = neon_study_sizes("smoke")
     conv = nd.agent_convergence(sizes, log)
     assert conv["best_val_return"].iloc[0] == log["val_return"].max()
+
+
+def test_the_checkpoint_holds_the_best_checks_weights(tmp_path: Path) -> None:
+    agent = ActorCriticAgent(OBS_DIM, 5, STD)
+    rule = PlateauRule(check_every=4, patience=2, min_checks=3)
+    ckpt = tmp_path / "a.pt"
+    agent.train(NeonBatch([_task(0)], CFG), 16, lockstep=4, stop=rule, checkpoint_path=ckpt,
+                val_env=NeonBatch([_task(1)], CFG))  # fmt: skip
+    assert agent.best is not None
+    back = ActorCriticAgent.load(ckpt)
+    for k, v in agent.best["net"].items():
+        torch.testing.assert_close(back.net.state_dict()[k], v)

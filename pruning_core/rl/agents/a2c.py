@@ -318,6 +318,8 @@ class ActorCriticAgent:
             self.update(batch, critic_only=self.episodes_done <= cfg.warmup_episodes)
         if self.best is not None:  # a plateau rule keeps its best check's weights
             self.net.load_state_dict(self.best["net"])
+            if checkpoint_path is not None:  # and so does the agent read back from its file
+                save_checkpoint(checkpoint_path, self.state())
         return self.log()
 
     def _next_group(
