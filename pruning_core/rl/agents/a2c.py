@@ -28,10 +28,10 @@ then keeps its best check's weights), or the earlier entropy-collapse rule
 :data:`A2C_PRESETS` (``paper`` is Hirsch & Katz's). NEON trains one agent per allowed loss ``C``
 (:mod:`.a2c_set`).
 
-Checkpoints (:meth:`save` / :meth:`load`) hold the network, the optimiser, the episode counter,
-every random-number state and the per-episode log, so an interrupted :meth:`train` resumes where
-it stopped and gives the same agent as an uninterrupted run. :func:`load_shipped_agent` opens the
-shipped agent for one C.
+Checkpoints (:mod:`.a2c_state`: ``save`` / ``load``) hold the network, the optimiser, the episode
+counter, every random-number state, the observation statistics and the per-episode log, so an
+interrupted :meth:`train` resumes where it stopped and gives the same agent as an uninterrupted
+run.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,12 +53,11 @@ from torch import nn
 from pruning_core.config import progress, seeded
 from pruning_core.rl.agents.a2c_config import A2C_PRESETS, A2CConfig, a2c_preset
 from pruning_core.rl.agents.a2c_net import ActorCritic, ObsStandardizer, discounted_returns, gae
+from pruning_core.rl.agents.a2c_state import Checkpointed
 from pruning_core.rl.agents.convergence import ConvergenceRule, PlateauRule
 from pruning_core.rl.envs.neon_batched import NeonBatch, NeonEpisode
 from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import (
-    atomic_open,
-    load_checkpoint,
     resume_checkpoint,
     save_checkpoint,
     write_csv,
@@ -79,7 +77,7 @@ __all__ = [
 ]
 
 
-class ActorCriticAgent:
+class ActorCriticAgent(Checkpointed):
     """An A2C agent for a ``Discrete`` action space over ``Box`` observations."""
 
     def __init__(self, obs_dim: int, n_actions: int, config: A2CConfig | None = None) -> None:
@@ -465,74 +463,3 @@ class ActorCriticAgent:
     def log(self) -> pd.DataFrame:
         """The per-episode training log."""
         return pd.DataFrame(self.log_rows)
-
-    # --- persistence -----------------------------------------------------------------------
-    def state(self, include_optimizer: bool = True) -> dict[str, Any]:
-        """Everything needed to resume (or, without the optimiser, to act)."""
-        st: dict[str, Any] = {
-            "kind": "neon-a2c",
-            "config": asdict(self.config),
-            "obs_dim": self.obs_dim,
-            "n_actions": self.n_actions,
-            "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
-            "episodes_done": self.episodes_done,
-            "converged_at": self.converged_at,
-            "obs_norm": None if self.obs_norm is None else self.obs_norm.state(),
-        }
-        if include_optimizer:
-            st.update(
-                optimizer=self.opt.state_dict(),
-                rng=self.rng.bit_generator.state,
-                torch_gen=self.torch_gen.get_state(),
-                torch_rng=torch.get_rng_state(),
-                env_rng=self.env_rng_state,
-                log=list(self.log_rows),
-                best=self.best,
-            )
-        return st
-
-    def load_state(self, st: dict[str, Any]) -> None:
-        """Restore a :meth:`state` (checks that the sizes match)."""
-        if st.get("kind") != "neon-a2c":
-            raise ValueError("not a NEON actor-critic checkpoint")
-        if st["obs_dim"] != self.obs_dim or st["n_actions"] != self.n_actions:
-            raise ValueError(
-                f"checkpoint is for obs_dim={st['obs_dim']}, n_actions={st['n_actions']}; this "
-                f"agent has {self.obs_dim}, {self.n_actions}"
-            )
-        self.net.load_state_dict(st["net"])
-        self.episodes_done = int(st.get("episodes_done", 0))
-        conv = st.get("converged_at")
-        self.converged_at = None if conv is None else int(conv)
-        self.obs_norm = ObsStandardizer.from_state(st.get("obs_norm"))
-        if self.config.standardize_obs and self.obs_norm is None and self.episodes_done:
-            raise ValueError("checkpoint of a standardize_obs agent without its statistics")
-        if "optimizer" in st:
-            self.opt.load_state_dict(st["optimizer"])
-            self.rng.bit_generator.state = st["rng"]
-            self.torch_gen.set_state(st["torch_gen"])
-            torch.set_rng_state(st["torch_rng"])
-            self.env_rng_state = st.get("env_rng")
-            self.log_rows = list(st.get("log", []))
-            self.best = st.get("best")
-
-    def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
-        """Write a checkpoint (atomic, SHA-256 checked); without the optimiser for shipping."""
-        return save_checkpoint(path, self.state(include_optimizer))
-
-    @classmethod
-    def load(cls, path: str | Path) -> ActorCriticAgent:
-        """An agent from a checkpoint written by :meth:`save` (or the shipped file)."""
-        st = load_checkpoint(path)
-        if not isinstance(st, dict) or st.get("kind") != "neon-a2c":
-            raise ValueError(f"{path} is not a NEON actor-critic checkpoint")
-        agent = cls(st["obs_dim"], st["n_actions"], A2CConfig(**st["config"]))
-        agent.load_state(st)
-        return agent
-
-    def export(self, path: str | Path) -> Path:
-        """Write a small acting-only file (weights in float32, config; no optimiser, no log)."""
-        path = Path(path)
-        with atomic_open(path, "wb") as fh:
-            torch.save(self.state(include_optimizer=False), fh)
-        return path
