@@ -12,6 +12,7 @@ from scipy import stats
 
 __all__ = [
     "bootstrap_mean_ci",
+    "cluster_bootstrap",
     "bootstrap_paired_mean",
     "finite_or_none",
     "holm",
@@ -35,6 +36,39 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
         return m, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
+
+
+def cluster_bootstrap(
+    columns: Sequence[Sequence[float]],
+    clusters: Sequence[Any],
+    stat: Any,
+    seed: int = 0,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """A statistic of paired columns and its percentile interval from a bootstrap that resamples
+    **clusters** (every row of a drawn cluster together), not rows: n counts what varies.
+
+    ``stat(*arrays)`` takes the columns' rows of one resample (e.g. ``np.mean`` or a ratio of
+    means). With fewer than two clusters the ends are NaN.
+    """
+    cols = [np.asarray(c, dtype=float) for c in columns]
+    keys = np.asarray(list(clusters))
+    ok = np.all([np.isfinite(c) for c in cols], axis=0)
+    cols, keys = [c[ok] for c in cols], keys[ok]
+    if not len(keys):
+        return math.nan, math.nan, math.nan
+    est = float(stat(*cols))
+    groups = [np.flatnonzero(keys == k) for k in dict.fromkeys(keys.tolist())]
+    if len(groups) < 2:
+        return est, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for r in range(resamples):
+        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        draws[r] = stat(*(c[idx] for c in cols))
+    a = (1 - confidence) / 2
+    return est, float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))
 
 
 def bootstrap_mean_ci(

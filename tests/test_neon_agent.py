@@ -18,14 +18,8 @@ from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.pruning.neurons import count_params
-from pruning_core.rl.agents.a2c import (
-    SHIPPED_AGENT,
-    A2CConfig,
-    ActorCriticAgent,
-    discounted_returns,
-    gae,
-    load_shipped_agent,
-)
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent, discounted_returns, gae
+from pruning_core.rl.agents.a2c_set import SHIPPED_AGENT, load_shipped_agent
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.studies.neon import CPU_DATASETS

@@ -15,13 +15,8 @@ import torch
 from pruning_core.data.splits import Splits
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import MLPSpec, build_mlp
-from pruning_core.rl.agents.a2c import (
-    A2CConfig,
-    ActorCriticAgent,
-    AgentsByC,
-    ConvergenceRule,
-    load_shipped_agents,
-)
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent, ConvergenceRule
+from pruning_core.rl.agents.a2c_set import AgentsByC, load_shipped_agents
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.envs.neon_features import OBS_DIM
@@ -147,7 +142,7 @@ def test_the_study_trains_one_agent_per_C() -> None:
         assert k.C == C and k.env.C_values == (C,)  # each agent sees only its own C
     for profile in ("smoke", "cpu", "gpu"):  # a stopping rule and a cap in every profile
         s = neon_study_sizes(profile)
-        assert s.max_agent_episodes > s.agent.warmup_episodes + s.stop.window
+        assert s.max_agent_episodes > s.agent.warmup_episodes + s.stop.min_checks * s.stop.check_every
 
 
 def test_shipped_agents_are_one_per_C_and_never_saw_their_held_out_group(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from pruning_core.models.mlp import (
     random_mlp_spec,
     to_sequential,
 )
-from pruning_core.rl.agents.a2c import ActorCriticAgent, AgentsByC, load_shipped_agents
+from pruning_core.rl.agents.a2c import ActorCriticAgent
+from pruning_core.rl.agents.a2c_set import AgentsByC, load_shipped_agents
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.rollout import rollout
 from pruning_core.runs import ArtefactKey, cached
@@ -355,7 +356,7 @@ def prune_mlp(
 
     One greedy episode of the agent for ``C`` walks the hidden layers ``passes`` times: ``agent``
     is one agent (used as it is), or agents per C (a mapping C -> agent, e.g.
-    :class:`~pruning_core.rl.agents.a2c.AgentsByC`), of which the one trained at ``C`` is used
+    :class:`~pruning_core.rl.agents.a2c_set.AgentsByC`), of which the one trained at ``C`` is used
     (else the one of the largest trained C below ``C``: :meth:`AgentsByC.for_C`); by default the
     agents shipped in ``pruning_core/assets/neon_agent.pt``. Each action
     keeps 100 / 90 / 80 / 70 / 60 % of a layer's neurons (largest incoming-weight L1 norm),

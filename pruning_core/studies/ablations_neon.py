@@ -162,7 +162,7 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
     seeds, about 190 s of work per seed; the gpu profile runs all five at 10 seeds. smoke: 2 tiny
     networks, 8 episodes, 2 seeds, about 13 s.
     """
-    study = neon_study_sizes(profile)
+    study = neon_study_sizes(profile, preset="entropy_stop")  # its variants compare the earlier setting
     return NeonAblationSizes(
         profile=profile,
         study=study,

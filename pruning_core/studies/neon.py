@@ -4,8 +4,9 @@ Protocol (cross-dataset, as in Hirsch & Katz 2022): the study's datasets are spl
 for each fold and each allowed loss ``C`` an agent is trained (one agent per ``C``, as in the
 paper) on the networks of the *other* folds' datasets and tested on the networks of the held-out
 fold's datasets, which it never saw. An agent trains on NEON's fast path
-(:class:`~pruning_core.rl.envs.neon_batched.NeonBatch`) until its policy has converged (the
-profile's :class:`~pruning_core.rl.agents.a2c.ConvergenceRule`) or its episode cap; the
+(:class:`~pruning_core.rl.envs.neon_batched.NeonBatch`) until its greedy return on validation
+networks kept out of its updates plateaus (:class:`~pruning_core.rl.agents.convergence.PlateauRule`)
+or its episode cap; sizes are in :mod:`.neon_sizes`, diagnostics in :mod:`.neon_diagnostics`; the
 ``(fold, C)`` agents train in parallel processes (:func:`~pruning_core.config.run_jobs`, one
 thread each, so the agents do not depend on the number of workers). On every test network the
 agent for each ``C`` prunes once (one greedy episode, no training), and the baselines
@@ -33,35 +34,39 @@ held-out group on which the notebook reports them (``shipped_agent_unseen``).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pruning_core.config import by_profile, progress, run_jobs, torch_threads
+from pruning_core.config import progress, run_jobs, torch_threads
 from pruning_core.data.splits import Splits
 from pruning_core.data.tabular import load_tabular
 from pruning_core.methods.baselines import BASELINES
 from pruning_core.methods.neon import base_network
 from pruning_core.models.mlp import ArchitectureSpace, BaseNet
 from pruning_core.pruning.neurons import count_params
-from pruning_core.rl.agents.a2c import (
-    SHIPPED_AGENT,
-    A2CConfig,
-    ActorCriticAgent,
-    AgentsByC,
-    ConvergenceRule,
-)
-from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask, default_finetune
+from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent
+from pruning_core.rl.agents.a2c_set import SHIPPED_AGENT, AgentsByC
+from pruning_core.rl.agents.convergence import ConvergenceRule, PlateauRule
+from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.runs import ArtefactKey, atomic_write_text, git_info, resume_checkpoint
+from pruning_core.studies.neon_diagnostics import agent_convergence
+from pruning_core.studies.neon_sizes import (
+    CPU_DATASETS,
+    NOISE_MARGIN_PP,
+    SMOKE_DATASETS,
+    NeonStudySizes,
+    neon_study_sizes,
+    with_threads,
+)
 from pruning_core.studies.neon_suite import admit_datasets, admitted, reference_table
 from pruning_core.train.loop import TrainConfig
 
@@ -72,7 +77,10 @@ __all__ = [
     "SHIP_HOLDOUT_FOLD",
     "SMOKE_DATASETS",
     "admit_study_datasets",
+    "NOISE_MARGIN_PP",
     "agent_convergence",
+    "split_tasks",
+    "with_threads",
     "build_base_networks",
     "load_study_data",
     "make_folds",
@@ -84,46 +92,9 @@ __all__ = [
 ]
 
 
-CPU_DATASETS: tuple[str, ...] = (
-    "digits", "diamonds", "health_insurance", "telco_churn", "mlc_churn", "mpls_stops",
-    "storms", "yrbss_gender", "ten_mile_race", "flchain_death", "spam7", "credit_data",
-    "hpc_jobs", "chile_vote", "hmda_deny", "cells", "attrition", "credit_card",
-)  # fmt: skip
-"""18 suite datasets (3 folds of 6, like the paper's folds of 6): the first 18 in suite order with
-at least 1,000 rows and no class above 90%, so a validation split resolves small accuracy changes.
-The shipped agents are trained on these minus fold :data:`SHIP_HOLDOUT_FOLD`."""
-
-
-AGENT_LR = 7e-3
-"""Adam learning rate of the study's agents (the paper: 1e-3; see :func:`neon_study_sizes`)."""
-
-
-CPU_MAX_EPISODES = 256
-"""The cpu profile's cap on each (fold, C) agent's episodes. Sized from measured costs (one
-thread, a busy 2-core machine, cpu-profile networks): about 0.45 s per episode while the policy
-is near uniform, under 0.07 s once it has converged (its episodes repeat, the fast path reuses
-them); development agents converged after 64-80 episodes. 12 agents (3 folds x 4 C) on 2
-workers: about 2.5 minutes when they converge like that, at most about 11.5 minutes when none
-does (12 x 256 x 0.45 s / 2), which with the evaluation (about 7 minutes in the previous cpu
-run), the base networks and the timing keeps notebook 04 at about 12-21 minutes."""
-
-
-SMOKE_DATASETS: tuple[str, ...] = ("spam7", "chile_vote", "breast_cancer", "train_choice")
-"""Four small datasets for the smoke profile."""
-
-
-T = TypeVar("T")
-
-
 SHIP_HOLDOUT_FOLD = 0
 """The fold whose datasets the shipped agents never see: they are that fold's agents (trained on
 the other folds), and the notebook reports them on it (``shipped_agent_unseen``)."""
-
-
-NOISE_MARGIN_PP = 0.5
-"""The study's noise margin (points): a reward-split accuracy change this small earns ``L``,
-neither ``+L**3`` nor ``-L**3``, and counts as within every ``C``. Below 1 so that ``C = 0`` and
-``C = 1`` still differ."""
 
 
 YARDSTICK_LABELS: dict[str, str] = {
@@ -160,157 +131,6 @@ STRUCTURAL: dict[str, bool] = {"neon": True, "neon_guard": True,
 
 
 AGENTS: tuple[str, ...] = ("neon", "neon_guard")
-
-
-@dataclass(frozen=True)
-class NeonStudySizes:
-    """Every size of the study, derived from the profile (see :func:`neon_study_sizes`)."""
-
-    profile: str
-    datasets: tuple[str, ...]
-    """Candidate datasets; those that pass the admission rule
-    (:func:`pruning_core.studies.neon_suite.admit_datasets`) make the folds."""
-    n_folds: int
-    """Folds of datasets; each fold's datasets are tested by an agent trained on the others."""
-    nets_per_dataset: int
-    """Random networks trained per dataset (the paper: 30)."""
-    test_nets_per_dataset: int
-    """Networks of each held-out dataset that are pruned and reported."""
-    max_train_rows: int | None
-    """Cap on training rows per dataset (fixed-seed subset)."""
-    max_val_rows: int | None
-    """Cap on the rows of each validation half: the ``reward`` and the ``stop`` split."""
-    max_test_rows: int | None
-    """Cap on test rows (reported accuracy only)."""
-    space: ArchitectureSpace
-    """Random-architecture ranges."""
-    base_train: TrainConfig
-    """Training of the base networks."""
-    env: NeonEnvConfig
-    """The MDP (passes, actions, fine-tuning, observation rows)."""
-    agent: A2CConfig
-    """Actor-critic hyperparameters."""
-    max_agent_episodes: int
-    """Cap on the training episodes of each (fold, C) agent; ``stop`` usually ends it before."""
-    stop: ConvergenceRule
-    """When an agent's policy has converged and its training stops."""
-    C_values: tuple[float, ...]
-    """Allowed accuracy losses (pp); one agent is trained and tested per value."""
-    per_network_episodes: int
-    """Episodes of the per-network agent whose training time is measured."""
-    lockstep: int = 16
-    """Episodes an agent plays at a time on the fast path (see ``ActorCriticAgent.train``)."""
-    workers: int | None = None
-    """Processes training the (fold, C) agents (None: one per core; 0: in this process)."""
-    admit_min_gain_pp: float = 2.0
-    """Admission: the best model must beat the majority class on the reward split by more than
-    this many points (and by more than ``admit_se`` standard errors)."""
-    admit_se: float = 2.0
-    """Admission: standard errors of the majority-class accuracy on the reward split the best
-    model must beat it by (with ``admit_min_gain_pp``, the larger of the two)."""
-    max_drop_pp: float = 0.5
-    """Best C: the largest mean compression whose mean validation change is >= -this."""
-    seed: int = 0
-    """Seed of folds, networks, agents and environments."""
-    threads: int | None = 1
-    """Torch threads while the study runs (1 is fastest for these small nets on a busy CPU)."""
-    note: str = ""
-    """How this profile departs from the paper."""
-
-
-def neon_study_sizes(profile: str, seed: int = 0) -> NeonStudySizes:
-    """The study's sizes for ``profile`` (smoke / cpu / gpu)."""
-    C_values = (0.0, 1.0, 5.0, 50.0)
-    ft = by_profile(
-        profile,
-        smoke=replace(default_finetune(), steps_per_check=10, max_steps=20),
-        cpu=default_finetune(),
-        gpu=replace(default_finetune(), steps_per_check=50, max_steps=250, patience=2),
-    )
-    env = NeonEnvConfig(
-        passes=4,
-        C_values=C_values,
-        ft=ft,
-        stat_rows=by_profile(profile, smoke=200, cpu=500, gpu=3000),
-        seed=seed,
-        removed_of="original",  # L against the layer's original width: a 4th cut pays less
-        noise_margin_pp=NOISE_MARGIN_PP,
-    )
-    space = by_profile(
-        profile,
-        smoke=ArchitectureSpace(max_layers=2, widths=(16, 32)),
-        cpu=ArchitectureSpace(max_layers=6, widths=(64, 128, 192, 256)),
-        gpu=ArchitectureSpace(),
-    )
-    base_train = by_profile(  # to convergence: early stopping ends it, the cap rarely does
-        profile,
-        smoke=TrainConfig.mlp(epochs=300, patience=10),
-        cpu=TrainConfig.mlp(epochs=500, patience=10),
-        gpu=TrainConfig.mlp(epochs=500, patience=20),
-    )
-    agent = A2CConfig(
-        warmup_episodes=by_profile(profile, smoke=2, cpu=16, gpu=48),
-        gae_lambda=0.0,  # one-step TD advantages: MC returns learn too slowly at this budget
-        # at the paper's Adam 1e-3 and rewards / 40^3 the policy hardly moves in a few hundred
-        # episodes (entropy 1.609 -> 1.58 of ln 5 = 1.609 in 192 episodes, one measured agent):
-        # advantages normalised per episode (RMS) and Adam 7e-3 let it converge in about 100
-        lr=AGENT_LR,
-        normalize_advantages=True,
-        seed=seed,
-    )
-    stop = by_profile(
-        profile,
-        smoke=ConvergenceRule(window=8, check_every=4, probe_tasks=2),
-        cpu=ConvergenceRule(window=48, check_every=16, probe_tasks=6),
-        gpu=ConvergenceRule(window=200, check_every=32, probe_tasks=24, max_entropy_share=0.3),
-    )
-    max_episodes = by_profile(profile, smoke=16, cpu=CPU_MAX_EPISODES, gpu=3000)
-    note = by_profile(
-        profile,
-        smoke="smoke: 4 datasets, 2 folds, tiny nets (<= 2 layers of 16-32), a few episodes",
-        cpu=(
-            "cpu: 18 offline datasets (3 folds of 6) instead of 28 OpenML ones, 2 networks per "
-            "dataset instead of 30, widths 64-256 instead of 100-1000, base nets trained to "
-            "convergence (early stopping, <= 500 epochs) on <= 3,000 rows, fine-tuning <= 60 Adam "
-            "steps per action, one agent per (fold, C) trained until its policy converged or "
-            "CAP episodes, one-step TD advantages instead of Monte-Carlo returns, advantages "
-            "normalised per episode and Adam 7e-3 instead of 1e-3"
-        ),
-        gpu="gpu: the paper's architecture space and training; 28-dataset-scale folds need OpenML files",
-    )
-    return NeonStudySizes(
-        profile=profile,
-        datasets=by_profile(profile, smoke=SMOKE_DATASETS, cpu=CPU_DATASETS, gpu=CPU_DATASETS),
-        n_folds=by_profile(profile, smoke=2, cpu=3, gpu=3),
-        nets_per_dataset=by_profile(profile, smoke=1, cpu=2, gpu=30),
-        test_nets_per_dataset=by_profile(profile, smoke=1, cpu=1, gpu=6),
-        max_train_rows=by_profile(profile, smoke=400, cpu=3000, gpu=None),
-        max_val_rows=by_profile(profile, smoke=200, cpu=1500, gpu=None),
-        max_test_rows=by_profile(profile, smoke=300, cpu=None, gpu=None),
-        space=space,
-        base_train=base_train,
-        env=env,
-        agent=agent,
-        max_agent_episodes=max_episodes,
-        stop=stop,
-        C_values=C_values,
-        per_network_episodes=by_profile(profile, smoke=2, cpu=20, gpu=300),
-        lockstep=16,
-        workers=by_profile(profile, smoke=0, cpu=None, gpu=None),
-        seed=seed,
-        note=note.replace("CAP", str(max_episodes)),
-    )
-
-
-def with_threads(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run ``fn(sizes, ...)`` with ``sizes.threads`` torch threads (see :func:`torch_threads`)."""
-
-    @functools.wraps(fn)
-    def wrapper(sizes: NeonStudySizes, *args: Any, **kwargs: Any) -> T:
-        with torch_threads(sizes.threads):
-            return fn(sizes, *args, **kwargs)
-
-    return wrapper
 
 
 def _caps(sizes: NeonStudySizes) -> dict[str, int | None]:
@@ -404,10 +224,22 @@ def make_folds(datasets: Sequence[str], n_folds: int, seed: int = 0) -> list[lis
     return [sorted(order[k::n_folds], key=list(datasets).index) for k in range(n_folds)]
 
 
-def _tasks(
-    names: Sequence[str], nets: dict[tuple[str, int], BaseNet], data: dict[str, Splits]
-) -> list[NeonTask]:
-    return [NeonTask.from_base(b, data[d]) for (d, _i), b in nets.items() if d in names]
+def split_tasks(
+    sizes: NeonStudySizes,
+    names: Sequence[str],
+    nets: dict[tuple[str, int], BaseNet],
+    data: dict[str, Splits],
+) -> tuple[list[NeonTask], list[NeonTask]]:
+    """The networks of the datasets ``names`` as tasks: those the agent updates on, and the
+    validation ones (the last ``val_nets_per_dataset`` of each dataset), kept out of the updates
+    for the plateau rule (none when the stopping rule needs none)."""
+    n_val = sizes.val_nets_per_dataset if isinstance(sizes.stop, PlateauRule) else 0
+    cut = sizes.nets_per_dataset - n_val
+    if cut < 1:
+        raise ValueError(f"{sizes.nets_per_dataset} nets per dataset leave none to train on")
+    train = [NeonTask.from_base(b, data[d]) for (d, i), b in nets.items() if d in names and i < cut]
+    val = [NeonTask.from_base(b, data[d]) for (d, i), b in nets.items() if d in names and i >= cut]
+    return train, val
 
 
 @dataclass(frozen=True)
@@ -418,7 +250,7 @@ class AgentKey(ArtefactKey):
     """
 
     KIND = "neon/agents"
-    VERSION = 2
+    VERSION = 3
     label: str
     """``fold<k>``."""
     C: float
@@ -433,8 +265,10 @@ class AgentKey(ArtefactKey):
     data: dict[str, Any]
     """The row caps of the data."""
     max_episodes: int
-    stop: ConvergenceRule
+    stop: ConvergenceRule | PlateauRule
     lockstep: int
+    val_nets: int = 0
+    """Validation networks per training dataset (kept out of the updates)."""
 
     @property
     def prefix(self) -> str:
@@ -450,6 +284,7 @@ def agent_key(
         label, float(C), tuple(sorted(train_names)), sizes.nets_per_dataset, sizes.space,
         sizes.base_train, replace(sizes.env, C_values=(float(C),)), sizes.agent,
         _data_key(sizes), sizes.max_agent_episodes, sizes.stop, sizes.lockstep,
+        sizes.val_nets_per_dataset if isinstance(sizes.stop, PlateauRule) else 0,
     )  # fmt: skip
 
 
@@ -459,12 +294,19 @@ def agents_id(sizes: NeonStudySizes, train_names: Sequence[str], label: str) -> 
 
 
 def train_agent(
-    sizes: NeonStudySizes, tasks: list[NeonTask], C: float, checkpoint: Path, desc: str = "agent"
+    sizes: NeonStudySizes,
+    tasks: list[NeonTask],
+    val_tasks: list[NeonTask],
+    C: float,
+    checkpoint: Path,
+    desc: str = "agent",
 ) -> tuple[ActorCriticAgent, pd.DataFrame]:
     """Train (or resume) the actor-critic for ``C`` on ``tasks`` (NEON's fast path) until the
-    profile's convergence rule or episode cap stops it; the checkpoint makes it resumable and
-    the per-episode log (entropy included) is the ``.csv`` beside it."""
+    profile's stopping rule (a plateau of the greedy return on ``val_tasks``, which never enter
+    an update) or episode cap stops it; the checkpoint makes it resumable and the per-episode
+    log (entropy, actions, ``val_return`` at checks) is the ``.csv`` beside it."""
     env = NeonBatch(tasks, replace(sizes.env, C_values=(float(C),)))
+    val_env = NeonBatch(val_tasks, replace(sizes.env, C_values=(float(C),))) if val_tasks else None
     agent = ActorCriticAgent(env.obs_dim, env.n_actions, sizes.agent)
     with torch_threads(sizes.threads):
         log = agent.train(
@@ -476,11 +318,14 @@ def train_agent(
             desc=desc,
             lockstep=sizes.lockstep,
             stop=sizes.stop,
+            val_env=val_env,
         )
     return agent, log
 
 
-def _agent_job(job: tuple[NeonStudySizes, list[NeonTask], float, Path, str]) -> None:
+def _agent_job(
+    job: tuple[NeonStudySizes, list[NeonTask], list[NeonTask], float, Path, str],
+) -> None:
     """One (fold, C) agent, for :func:`run_jobs` (the agent is read back from its checkpoint)."""
     train_agent(*job)
 
@@ -504,12 +349,12 @@ def train_agents(
     per group and their logs (columns ``group`` and ``C_agent`` added)."""
     jobs, where = [], []
     for label, names in groups:
-        tasks = _tasks(names, nets, data)
+        tasks, val = split_tasks(sizes, names, nets, data)
         for C in sizes.C_values:
             ckpt = agent_key(sizes, names, label, C).path()
             where.append((label, C, ckpt))
             if not _agent_finished(sizes, ckpt):
-                jobs.append((sizes, tasks, float(C), ckpt, f"agent {label} C={C:g}"))
+                jobs.append((sizes, tasks, val, float(C), ckpt, f"agent {label} C={C:g}"))
     if jobs:
         run_jobs(_agent_job, jobs, workers=sizes.workers, desc="agents (fold, C)")
     agents: dict[str, dict[float, ActorCriticAgent]] = {label: {} for label, _ in groups}
@@ -539,33 +384,6 @@ def train_fold_agents(
     return agents, log
 
 
-def agent_convergence(sizes: NeonStudySizes, log: pd.DataFrame) -> pd.DataFrame:
-    """Per (fold, C) agent: episodes played, the episode its policy converged at (NaN: the cap
-    stopped it), the mean policy entropy of its last ``stop.window`` learning episodes (and that
-    share of the uniform policy's), its last greedy probe and its training seconds."""
-    rows = []
-    h_max = float(np.log(len(sizes.env.keep_fractions)))
-    for (k, C), g in log.groupby(["fold", "C_agent"], sort=True):
-        learn = g[~g["warmup"].astype(bool)]
-        ent = float(learn["entropy"].tail(sizes.stop.window).mean()) if len(learn) else h_max
-        conv = g["converged"] if "converged" in g else pd.Series(False, index=g.index)
-        conv_at = g.loc[conv.astype("boolean").fillna(False).astype(bool), "episode"]
-        greedy = g["greedy_return"].dropna() if "greedy_return" in g else pd.Series(dtype=float)
-        rows.append(
-            {
-                "fold": int(k),
-                "C": float(C),
-                "episodes": int(g["episode"].max()),
-                "converged_at": float(conv_at.iloc[0]) if len(conv_at) else float("nan"),
-                "final_entropy": ent,
-                "entropy_share": ent / h_max,
-                "last_greedy_return": float(greedy.iloc[-1]) if len(greedy) else float("nan"),
-                "train_seconds": float(g["seconds"].sum()),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def train_shipped_agents(profile: str = "cpu", path: str | Path = SHIPPED_AGENT) -> dict[str, Any]:
     """Write the agents of fold :data:`SHIP_HOLDOUT_FOLD` (one per C, trained on the admitted
     datasets minus that fold; the same cache keys as the study's, so trained once) to ``path``
@@ -584,6 +402,7 @@ def train_shipped_agents(profile: str = "cpu", path: str | Path = SHIPPED_AGENT)
     agents.export(path)
     log = log.assign(fold=k)
     conv = agent_convergence(sizes, log)
+    preset = sizes.agent.preset
     card = {
         "what": "NEON actor-critic agents, one per C, for pruning hidden neurons of MLPs",
         "file": path.name,
@@ -606,6 +425,7 @@ def train_shipped_agents(profile: str = "cpu", path: str | Path = SHIPPED_AGENT)
         "keep_fractions": list(sizes.env.keep_fractions),
         "env": asdict(sizes.env),
         "agent": asdict(sizes.agent),
+        "agent_preset": preset,
         "stop": asdict(sizes.stop),
         "max_episodes": sizes.max_agent_episodes,
         "space": asdict(sizes.space),

@@ -29,7 +29,8 @@ from pruning_core.methods.baselines import (
 )
 from pruning_core.methods.neon import prune_mlp
 from pruning_core.models.mlp import BaseNet
-from pruning_core.rl.agents.a2c import ActorCriticAgent, AgentsByC
+from pruning_core.rl.agents.a2c import ActorCriticAgent
+from pruning_core.rl.agents.a2c_set import AgentsByC
 from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.rollout import rollout

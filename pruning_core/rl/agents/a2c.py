@@ -17,24 +17,28 @@ at most 40% of its neurons, and up to ``(50/40)**3``, about 1.95, where rounding
 layer lose half; see :func:`~pruning_core.rl.rewards.neon_max_removed`) and normalises
 advantages within a batch. The environment keeps the paper's reward unchanged.
 
-Training stops at an episode cap or, with a :class:`ConvergenceRule`, once the policy has
-converged: its mean entropy over a window of episodes is below a threshold and two greedy probes
-a check apart give the same return (within a tolerance). The entropy of every episode is logged.
-NEON trains one agent per allowed loss ``C``; :class:`AgentsByC` holds them and picks the one
-for a ``C`` (:func:`load_shipped_agents` opens the shipped set).
+With ``standardize_obs`` the agent standardises each observation feature with statistics fixed
+from its warm-up episodes on the training networks (:class:`~.a2c_net.ObsStandardizer`), saved
+with it, so training, inference and a loaded agent apply one transform.
 
-Checkpoints (:meth:`save` / :meth:`load`) hold the network, the optimiser, the episode counter,
-every random-number state and the per-episode log, so an interrupted :meth:`train` resumes where
-it stopped and gives the same agent as an uninterrupted run. :func:`load_shipped_agent` opens the
-shipped agent for one C.
+Training stops at an episode cap or earlier by a rule of :mod:`.convergence`: a plateau of the
+greedy validation return on networks kept out of the updates (:class:`PlateauRule`; the agent
+then keeps its best check's weights), or the earlier entropy-collapse rule
+(:class:`ConvergenceRule`). Entropy and actions of every episode are logged. Named settings:
+:data:`A2C_PRESETS` (``paper`` is Hirsch & Katz's). NEON trains one agent per allowed loss ``C``
+(:mod:`.a2c_set`).
+
+Checkpoints (:mod:`.a2c_state`: ``save`` / ``load``) hold the network, the optimiser, the episode
+counter, every random-number state, the observation statistics and the per-episode log, so an
+interrupted :meth:`train` resumes where it stopped and gives the same agent as an uninterrupted
+run.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,12 +51,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruning_core.config import progress, seeded
+from pruning_core.rl.agents.a2c_config import A2C_PRESETS, A2CConfig, a2c_preset
+from pruning_core.rl.agents.a2c_net import ActorCritic, ObsStandardizer, discounted_returns, gae
+from pruning_core.rl.agents.a2c_state import Checkpointed
+from pruning_core.rl.agents.convergence import ConvergenceRule, PlateauRule
 from pruning_core.rl.envs.neon_batched import NeonBatch, NeonEpisode
-from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.rl.rollout import rollout, uniform_random
 from pruning_core.runs import (
-    atomic_open,
-    load_checkpoint,
     resume_checkpoint,
     save_checkpoint,
     write_csv,
@@ -60,150 +65,19 @@ from pruning_core.runs import (
 
 __all__ = [
     "A2CConfig",
+    "A2C_PRESETS",
     "ActorCritic",
     "ActorCriticAgent",
-    "AgentsByC",
     "ConvergenceRule",
-    "SHIPPED_AGENT",
+    "ObsStandardizer",
+    "PlateauRule",
+    "a2c_preset",
     "discounted_returns",
     "gae",
-    "load_shipped_agent",
-    "load_shipped_agents",
 ]
 
 
-SHIPPED_AGENT = Path(__file__).resolve().parents[2] / "assets" / "neon_agent.pt"
-"""The trained NEON agents that ship with the package (see ``neon_agent.json`` beside it): one
-agent per C (:class:`AgentsByC`), or, in files of earlier versions, one C-conditioned agent."""
-
-
-@dataclass(frozen=True)
-class ConvergenceRule:
-    """When training stops before its episode cap: the policy has converged.
-
-    At every ``check_every``-th episode after the warm-up and at least ``window`` episodes of
-    policy learning: if the mean policy entropy of the last ``window`` episodes (the entropy the
-    update computes over each episode's states) is at most ``max_entropy_share`` of the uniform
-    policy's (``ln n_actions``), one greedy episode is played on each of the first
-    ``probe_tasks`` tasks at each of the env's C values (no learning, no random draws: training
-    is unchanged by it). Training stops when the mean greedy return (divided by
-    ``reward_scale``) of this probe and of the previous check's probe differ by at most
-    ``return_tol``. A probe needs a :class:`~pruning_core.rl.envs.neon_batched.NeonBatch`.
-    """
-
-    window: int = 50
-    """Episodes whose mean entropy is compared with the threshold."""
-    max_entropy_share: float = 0.4
-    """Threshold: this share of ``ln n_actions`` (0.4 of ln 5 = 0.64 nats, a policy that gives
-    its favourite action about 85%)."""
-    return_tol: float = 0.02
-    """Largest change of the mean greedy return / reward_scale between two probes."""
-    check_every: int = 16
-    """Episodes between checks (lockstep groups end at checks)."""
-    probe_tasks: int = 8
-    """Tasks of the greedy probe (the first ones of the env)."""
-
-    def entropy_converged(self, entropies: Sequence[float], n_actions: int) -> bool:
-        """Whether the last ``window`` entropies (of policy-learning episodes) average at most
-        the threshold; False with fewer than ``window``."""
-        tail = [e for e in entropies if e is not None and math.isfinite(e)][-self.window :]
-        if len(tail) < self.window:
-            return False
-        return float(np.mean(tail)) <= self.max_entropy_share * math.log(n_actions)
-
-    def returns_stable(self, previous: float | None, current: float) -> bool:
-        """Whether two consecutive probes' mean greedy returns agree within ``return_tol``."""
-        return previous is not None and abs(current - previous) <= self.return_tol
-
-
-@dataclass(frozen=True)
-class A2CConfig:
-    """Hyperparameters of the advantage actor-critic."""
-
-    lr: float = 1e-3
-    """Adam learning rate (NEON: 1e-3)."""
-    gamma: float = 0.99
-    """Discount of the Monte-Carlo returns (NEON: 0.99)."""
-    hidden: int = 64
-    """Width of the two hidden layers of the actor and of the critic (64: the saved agent is
-    about 200 KB)."""
-    entropy_coef: float = 0.01
-    """Weight of the entropy bonus (keeps the policy exploring)."""
-    value_coef: float = 0.5
-    """Weight of the critic's squared error in the loss."""
-    episodes_per_update: int = 1
-    """Episodes per gradient update (NEON: 1)."""
-    warmup_episodes: int = 10
-    """First episodes with uniform random actions; only the critic learns from them."""
-    reward_scale: float = 40.0**3
-    """NEON's rewards are divided by this before learning (40**3: keep 0.6 of a wide layer;
-    rounding lets a small layer lose up to 50%, see
-    :func:`~pruning_core.rl.rewards.neon_max_removed`)."""
-    gae_lambda: float = 1.0
-    """Advantage estimator: 1.0 = Monte-Carlo return minus value (NEON); < 1 bootstraps (GAE)."""
-    normalize_advantages: bool = False
-    """Divide a batch's advantages by their root mean square (not centred: with one short
-    episode per update, centring would cancel the episode's overall signal). Off by default:
-    Adam already normalises the step size."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping, applied to the actor and the critic separately."""
-    seed: int = 0
-    """Seed of the network initialisation, the action sampling and the environment."""
-
-
-class ActorCritic(nn.Module):
-    """A policy network (logits) and a separate value network, each two tanh layers.
-
-    They share no weights: with a shared trunk and one clipped gradient norm, the critic's
-    large early errors dominate the update and the policy barely moves.
-    """
-
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64) -> None:
-        super().__init__()
-
-        def mlp(out: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                nn.Linear(hidden, out),
-            )  # fmt: skip
-
-        self.actor = mlp(n_actions)
-        self.critic = mlp(1)
-        nn.init.zeros_(self.actor[-1].weight)  # start from the uniform policy
-        nn.init.zeros_(self.actor[-1].bias)
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.actor(obs), self.critic(obs).squeeze(-1)
-
-
-def discounted_returns(rewards: list[float] | np.ndarray, gamma: float) -> np.ndarray:
-    """Monte-Carlo returns ``G_t = r_t + gamma * G_{t+1}`` of one episode."""
-    out = np.zeros(len(rewards), dtype=np.float64)
-    g = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        g = float(rewards[t]) + gamma * g
-        out[t] = g
-    return out
-
-
-def gae(rewards: np.ndarray, values: np.ndarray, gamma: float, lam: float) -> np.ndarray:
-    """Generalised advantage estimates of one finished episode (value 0 after the end).
-
-    ``lam = 1`` gives ``G_t - V(s_t)`` (Monte-Carlo return minus baseline); ``lam = 0`` the
-    one-step TD error ``r_t + gamma * V(s_{t+1}) - V(s_t)``.
-    """
-    n = len(rewards)
-    adv = np.zeros(n, dtype=np.float64)
-    nxt_v, acc = 0.0, 0.0
-    for t in range(n - 1, -1, -1):
-        delta = rewards[t] + gamma * nxt_v - values[t]
-        acc = delta + gamma * lam * acc
-        adv[t] = acc
-        nxt_v = values[t]
-    return adv
-
-
-class ActorCriticAgent:
+class ActorCriticAgent(Checkpointed):
     """An A2C agent for a ``Discrete`` action space over ``Box`` observations."""
 
     def __init__(self, obs_dim: int, n_actions: int, config: A2CConfig | None = None) -> None:
@@ -219,7 +93,11 @@ class ActorCriticAgent:
         self.log_rows: list[dict[str, Any]] = []
         self.env_rng_state: dict[str, Any] | None = None
         self.converged_at: int | None = None
-        """The episode at which a :class:`ConvergenceRule` stopped training (None: not yet)."""
+        """The episode at which a stopping rule stopped training (None: not yet)."""
+        self.obs_norm: ObsStandardizer | None = None
+        """The fixed observation transform (``standardize_obs``; None until fitted)."""
+        self.best: dict[str, Any] | None = None
+        """The best validation check so far (:class:`PlateauRule`): return, episode, weights."""
 
     @classmethod
     def for_env(cls, env: gym.Env, config: A2CConfig | None = None) -> ActorCriticAgent:
@@ -228,12 +106,17 @@ class ActorCriticAgent:
 
     # --- acting ----------------------------------------------------------------------------
     def _obs(self, obs: Any) -> torch.Tensor:
+        """The network's input for raw observation(s): the one transform of training and acting."""
         t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         if t.shape[-1] != self.obs_dim:
             raise ValueError(
                 f"observation has {t.shape[-1]} numbers, the agent expects {self.obs_dim}: it was "
                 "trained for another observation layout (retrain it or use a matching env)."
             )
+        if self.config.standardize_obs:
+            if self.obs_norm is None:
+                raise RuntimeError("standardize_obs: the statistics are fitted in train()")
+            t = self.obs_norm(t)
         return t
 
     @torch.no_grad()
@@ -258,7 +141,7 @@ class ActorCriticAgent:
         they are exactly the Monte-Carlo return minus the critic's value (NEON's A2C).
         """
         cfg = self.config
-        obs = torch.as_tensor(np.concatenate([e["obs"] for e in batch]), dtype=torch.float32)
+        obs = self._obs(np.concatenate([e["obs"] for e in batch]))
         actions = torch.as_tensor(np.concatenate([e["actions"] for e in batch]), dtype=torch.long)
         logits, values = self.net(obs)
         with torch.no_grad():
@@ -328,34 +211,38 @@ class ActorCriticAgent:
         desc: str = "A2C",
         on_episode: Callable[[dict[str, Any]], None] | None = None,
         lockstep: int = 16,
-        stop: ConvergenceRule | None = None,
+        stop: ConvergenceRule | PlateauRule | None = None,
+        val_env: NeonBatch | None = None,
     ) -> pd.DataFrame:
-        """Train until ``episodes`` episodes in total have been played, or until ``stop`` says
-        the policy has converged (then ``episodes`` is a cap); returns the log.
+        """Train until ``episodes`` episodes in total have been played, or until ``stop`` ends
+        training (then ``episodes`` is a cap); returns the log.
 
         With ``checkpoint_path``, an existing checkpoint there is loaded first (training resumes
         from its episode count and random states; a corrupt one is set aside and training
-        starts afresh) and a new one is written every
-        ``checkpoint_every`` episodes and at the end. ``log_path`` receives the per-episode CSV
-        log after every episode. Episodes already played count towards ``episodes``.
+        starts afresh) and a new one is written every ``checkpoint_every`` episodes and at the
+        end. ``log_path`` receives the per-episode CSV log after every episode.
 
         ``env`` is a gymnasium env, played one episode at a time, or a
         :class:`~pruning_core.rl.envs.neon_batched.NeonBatch` (NEON's fast path: the same
         episodes, cheaper), which plays ``lockstep`` episodes at a time under the current
-        policy; each of them then updates the agent as before, so an episode late in a group
-        was played by a policy up to ``lockstep - 1`` updates old (groups end at checkpoints,
-        so resuming still replays the uninterrupted run). With ``lockstep=1`` the agent is the
-        one ``NeonEnv`` trains.
+        policy; each of them then updates the agent as before (groups end at checkpoints and
+        checks, so resuming replays the uninterrupted run). With ``standardize_obs`` the first
+        group is the warm-up, whose observations fix the transform before any update.
 
-        With ``stop`` (a :class:`ConvergenceRule`; ``env`` must be a ``NeonBatch``), groups also
-        end at its checks; a probe's mean greedy return is logged as ``greedy_return`` in the
-        row of the check's episode, and :attr:`converged_at` is the episode training stopped at
-        (None while it has not converged). A converged agent resumed from its checkpoint trains
-        no further.
+        ``stop`` needs a ``NeonBatch``. A :class:`PlateauRule` plays greedy episodes on
+        ``val_env`` (networks kept out of the updates) every ``check_every`` episodes, logs
+        ``val_return`` and stops on a plateau, keeping the best check's weights; a
+        :class:`ConvergenceRule` probes ``env`` once the entropy has fallen (``greedy_return``).
+        :attr:`converged_at` is the episode training stopped at; a stopped agent resumed from
+        its checkpoint trains no further.
         """
         cfg = self.config
         if stop is not None and not isinstance(env, NeonBatch):
-            raise ValueError("a ConvergenceRule probes the greedy policy on a NeonBatch")
+            raise ValueError("a stopping rule probes the greedy policy on a NeonBatch")
+        if isinstance(stop, PlateauRule) and val_env is None:
+            raise ValueError("a PlateauRule needs val_env: networks kept out of the updates")
+        if cfg.standardize_obs and cfg.warmup_episodes < 1:
+            raise ValueError("standardize_obs fits its statistics on the warm-up: warmup >= 1")
         state = resume_checkpoint(checkpoint_path) if checkpoint_path is not None else None
         if state is not None:
             self.load_state(state)
@@ -374,12 +261,8 @@ class ActorCriticAgent:
         try:
             while self.episodes_done < episodes and self.converged_at is None:
                 if not played:
-                    n = min(lockstep, episodes - self.episodes_done)
-                    if checkpoint_path is not None:  # a group never straddles a checkpoint
-                        n = min(n, checkpoint_every - self.episodes_done % checkpoint_every)
-                    if stop is not None:  # nor a check
-                        n = min(n, stop.check_every - self.episodes_done % stop.check_every)
-                    played = self._play(env, n)
+                    played = self._next_group(env, episodes, lockstep, checkpoint_path,
+                                              checkpoint_every, stop)  # fmt: skip
                 traj, report, warm, seconds = played.pop(0)
                 batch.append(traj)
                 losses: dict[str, float] = {}
@@ -396,6 +279,7 @@ class ActorCriticAgent:
                     "scaled_return": float(traj["rewards"].sum() / cfg.reward_scale),
                     "steps": len(traj["rewards"]),
                     "mean_keep_action": float(np.mean(traj["actions"])),
+                    "actions": "".join(map(str, traj["actions"])),
                     "compression": report.get("compression"),
                     "delta_val_pp": report.get("delta_val_pp"),
                     "seconds": seconds,
@@ -411,7 +295,9 @@ class ActorCriticAgent:
                 boundary = not batch
                 if stop is not None and boundary and not played:
                     assert isinstance(env, NeonBatch)
-                    if self._check(env, stop) and log_path is not None:
+                    probed = (self._check_plateau(val_env, stop) if isinstance(stop, PlateauRule)
+                              else self._check(env, stop))  # fmt: skip
+                    if probed and log_path is not None:
                         write_csv(log_path, self.log())
                 if (
                     checkpoint_path is not None
@@ -428,7 +314,61 @@ class ActorCriticAgent:
             bar.close()
         if batch:  # a partial batch at the very end still teaches something
             self.update(batch, critic_only=self.episodes_done <= cfg.warmup_episodes)
+        if self.best is not None:  # a plateau rule keeps its best check's weights
+            self.net.load_state_dict(self.best["net"])
+            if checkpoint_path is not None:  # and so does the agent read back from its file
+                save_checkpoint(checkpoint_path, self.state())
         return self.log()
+
+    def _next_group(
+        self,
+        env: gym.Env | NeonBatch,
+        episodes: int,
+        lockstep: int,
+        checkpoint_path: str | Path | None,
+        checkpoint_every: int,
+        stop: ConvergenceRule | PlateauRule | None,
+    ) -> list[tuple[dict[str, Any], dict[str, Any], bool, float]]:
+        """The next group of training episodes (ending at checkpoints and checks); with an
+        unfitted ``standardize_obs``, the whole warm-up, whose observations fix the transform."""
+        n = min(lockstep, episodes - self.episodes_done)
+        if checkpoint_path is not None:  # a group never straddles a checkpoint
+            n = min(n, checkpoint_every - self.episodes_done % checkpoint_every)
+        if stop is not None:  # nor a check
+            n = min(n, stop.check_every - self.episodes_done % stop.check_every)
+        if not (self.config.standardize_obs and self.obs_norm is None):
+            return self._play(env, n)
+        n = max(1, min(self.config.warmup_episodes - self.episodes_done, episodes - self.episodes_done))
+        group: list[tuple[dict[str, Any], dict[str, Any], bool, float]] = []
+        while len(group) < n:
+            group += self._play(env, n - len(group))
+        if not all(w for *_, w, _s in group):
+            raise RuntimeError("standardize_obs: a resumed agent lost its fitted statistics")
+        self.obs_norm = ObsStandardizer.fit(np.concatenate([g[0]["obs"] for g in group]))
+        return group
+
+    def _check_plateau(self, val_env: NeonBatch | None, stop: PlateauRule) -> bool:
+        """At a check episode after the warm-up: the greedy validation return, the best weights
+        so far, and :attr:`converged_at` on a plateau. True when a check was made."""
+        done = self.episodes_done
+        if done % stop.check_every or done <= self.config.warmup_episodes or val_env is None:
+            return False
+        val = self.validation_return(val_env)
+        self.log_rows[-1]["val_return"] = val
+        if self.best is None or val > self.best["val_return"]:
+            net = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            self.best = {"val_return": val, "episode": done, "net": net}
+        vals = [r["val_return"] for r in self.log_rows if r.get("val_return") is not None
+                and math.isfinite(r["val_return"])]  # fmt: skip
+        if stop.plateaued(vals):
+            self.converged_at = done
+            self.log_rows[-1]["converged"] = True
+        return True
+
+    def validation_return(self, val_env: NeonBatch) -> float:
+        """Mean greedy return / reward_scale over every task of ``val_env`` at each of its C
+        values (no learning, no random draws)."""
+        return self.probe(val_env, len(val_env.tasks))
 
     def _check(self, env: NeonBatch, stop: ConvergenceRule) -> bool:
         """At a check episode: the entropy test, then (if it passes) a greedy probe compared
@@ -523,160 +463,3 @@ class ActorCriticAgent:
     def log(self) -> pd.DataFrame:
         """The per-episode training log."""
         return pd.DataFrame(self.log_rows)
-
-    # --- persistence -----------------------------------------------------------------------
-    def state(self, include_optimizer: bool = True) -> dict[str, Any]:
-        """Everything needed to resume (or, without the optimiser, to act)."""
-        st: dict[str, Any] = {
-            "kind": "neon-a2c",
-            "config": asdict(self.config),
-            "obs_dim": self.obs_dim,
-            "n_actions": self.n_actions,
-            "net": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
-            "episodes_done": self.episodes_done,
-            "converged_at": self.converged_at,
-        }
-        if include_optimizer:
-            st.update(
-                optimizer=self.opt.state_dict(),
-                rng=self.rng.bit_generator.state,
-                torch_gen=self.torch_gen.get_state(),
-                torch_rng=torch.get_rng_state(),
-                env_rng=self.env_rng_state,
-                log=list(self.log_rows),
-            )
-        return st
-
-    def load_state(self, st: dict[str, Any]) -> None:
-        """Restore a :meth:`state` (checks that the sizes match)."""
-        if st.get("kind") != "neon-a2c":
-            raise ValueError("not a NEON actor-critic checkpoint")
-        if st["obs_dim"] != self.obs_dim or st["n_actions"] != self.n_actions:
-            raise ValueError(
-                f"checkpoint is for obs_dim={st['obs_dim']}, n_actions={st['n_actions']}; this "
-                f"agent has {self.obs_dim}, {self.n_actions}"
-            )
-        self.net.load_state_dict(st["net"])
-        self.episodes_done = int(st.get("episodes_done", 0))
-        conv = st.get("converged_at")
-        self.converged_at = None if conv is None else int(conv)
-        if "optimizer" in st:
-            self.opt.load_state_dict(st["optimizer"])
-            self.rng.bit_generator.state = st["rng"]
-            self.torch_gen.set_state(st["torch_gen"])
-            torch.set_rng_state(st["torch_rng"])
-            self.env_rng_state = st.get("env_rng")
-            self.log_rows = list(st.get("log", []))
-
-    def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
-        """Write a checkpoint (atomic, SHA-256 checked); without the optimiser for shipping."""
-        return save_checkpoint(path, self.state(include_optimizer))
-
-    @classmethod
-    def load(cls, path: str | Path) -> ActorCriticAgent:
-        """An agent from a checkpoint written by :meth:`save` (or the shipped file)."""
-        st = load_checkpoint(path)
-        if not isinstance(st, dict) or st.get("kind") != "neon-a2c":
-            raise ValueError(f"{path} is not a NEON actor-critic checkpoint")
-        agent = cls(st["obs_dim"], st["n_actions"], A2CConfig(**st["config"]))
-        agent.load_state(st)
-        return agent
-
-    def export(self, path: str | Path) -> Path:
-        """Write a small acting-only file (weights in float32, config; no optimiser, no log)."""
-        path = Path(path)
-        with atomic_open(path, "wb") as fh:
-            torch.save(self.state(include_optimizer=False), fh)
-        return path
-
-
-class AgentsByC(Mapping[float, ActorCriticAgent]):
-    """NEON's agents, one per allowed loss ``C`` (as in the paper), read as a mapping C -> agent.
-
-    :meth:`for_C` picks the agent for a ``C``: the one trained at that ``C``, else the one of the
-    largest trained ``C`` below it (it prunes no harder than that ``C`` allows), else the
-    smallest. A single C-conditioned agent (files of earlier versions) serves every ``C``
-    (:meth:`conditioned`).
-    """
-
-    KIND = "neon-a2c-per-C"
-
-    def __init__(self, agents: Mapping[float, ActorCriticAgent]) -> None:
-        if not agents:
-            raise ValueError("AgentsByC needs at least one agent")
-        self._agents = {float(C): a for C, a in sorted(agents.items())}
-        self.shared = False
-        """True when one C-conditioned agent serves every C."""
-
-    @classmethod
-    def conditioned(cls, agent: ActorCriticAgent) -> AgentsByC:
-        """One C-conditioned agent used for every ``C``."""
-        out = cls({0.0: agent})
-        out.shared = True
-        return out
-
-    def __getitem__(self, C: float) -> ActorCriticAgent:
-        return self._agents[float(C)]
-
-    def __iter__(self) -> Iterator[float]:
-        return iter(self._agents)
-
-    def __len__(self) -> int:
-        return len(self._agents)
-
-    def for_C(self, C: float) -> ActorCriticAgent:
-        """The agent for an allowed loss of ``C`` points (see the class docstring)."""
-        if not float(C) >= 0.0:
-            raise ValueError(f"C must be >= 0 percentage points, got {C}")
-        if self.shared:
-            return next(iter(self._agents.values()))
-        below = [c for c in self._agents if c <= float(C)]
-        return self._agents[max(below) if below else min(self._agents)]
-
-    def export(self, path: str | Path) -> Path:
-        """One small acting-only file with every agent (weights in float32, no optimiser)."""
-        path = Path(path)
-        st = {
-            "kind": self.KIND,
-            "agents": {f"{C:g}": a.state(include_optimizer=False) for C, a in self.items()},
-        }
-        with atomic_open(path, "wb") as fh:
-            torch.save(st, fh)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> AgentsByC:
-        """The agents of a file written by :meth:`export`, or a single agent's file
-        (:meth:`ActorCriticAgent.export`) as a C-conditioned set."""
-        st = load_checkpoint(path)
-        if isinstance(st, dict) and st.get("kind") == cls.KIND:
-            agents = {}
-            for C, a in st["agents"].items():
-                agent = ActorCriticAgent(a["obs_dim"], a["n_actions"], A2CConfig(**a["config"]))
-                agent.load_state(a)
-                agents[float(C)] = agent
-            return cls(agents)
-        return cls.conditioned(ActorCriticAgent.load(path))
-
-
-def load_shipped_agents(path: str | Path | None = None) -> AgentsByC:
-    """The NEON agents shipped in ``pruning_core/assets/neon_agent.pt`` (or ``path``)."""
-    path = Path(path) if path is not None else SHIPPED_AGENT
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no trained NEON agent at {path}. Build it with "
-            "`python -m pruning_core.studies.neon ship`."
-        )
-    agents = AgentsByC.load(path)
-    for agent in agents.values():
-        if agent.obs_dim != OBS_DIM:
-            raise ValueError(
-                f"the agent at {path} expects {agent.obs_dim} observation numbers, NeonEnv "
-                f"gives {OBS_DIM}: rebuild it with `python -m pruning_core.studies.neon ship`."
-            )
-    return agents
-
-
-def load_shipped_agent(path: str | Path | None = None, C: float = 1.0) -> ActorCriticAgent:
-    """The shipped NEON agent for an allowed loss of ``C`` points (:meth:`AgentsByC.for_C`)."""
-    return load_shipped_agents(path).for_C(C)
