@@ -1,6 +1,6 @@
 """The PuRL study shared by notebooks 02 (ResNet-50) and 03 (MobileNet-V2).
 
-One protocol for every method (:func:`protocol_table` states it): one dense network; the same
+One protocol for every method (:func:`.purl_jobs.protocol_table` states it): one dense network; the same
 layers kept dense (stem and classifier); after pruning, the same fine-tuning (batch-norm
 recalibrated, masks held, early stopping on the ``stop`` split, best weights restored) within the
 same maximum budget; the test split touched only for reported numbers. This module holds the
