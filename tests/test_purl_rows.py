@@ -178,3 +178,14 @@ def test_finetune_with_check_start_never_returns_worse_than_its_start() -> None:
                       restore_best=True, check_start=True, monitor="val_top1")  # fmt: skip
     fit(model, _data(256, 4), cfg, val_data=stop)
     assert evaluate(model, stop)["top1"] >= start
+
+
+def test_noise_floor_reports_the_control_sd_and_a_detectable_difference_from_purl_s_spread() -> None:
+    rows = pd.DataFrame([{"method": m, "seed": s, "target": 0.8, "top1": t}
+                         for s, (p, c) in enumerate([(0.80, 0.81), (0.78, 0.81), (0.82, 0.81), (0.79, 0.81)])
+                         for m, t in (("PuRL", p), ("dense + fine-tuning", c))])  # fmt: skip
+    floor = pr.noise_floor(rows, 0.8, 10_000)
+    sd = 100 * rows[rows["method"] == "PuRL"]["top1"].std()
+    assert floor["control_seed_sd_pp"] == pytest.approx(0.0)  # the same control on every seed
+    assert floor["min_detectable_pp"] == pytest.approx(min_detectable_difference(math.sqrt(2) * sd, 4))
+    assert "not detectable" in pr.noise_line(floor, 4)

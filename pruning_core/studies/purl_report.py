@@ -125,24 +125,27 @@ def noise_floor(rows: pd.DataFrame, dense_top1: float, n_test: int) -> dict[str,
     ``test_se_pp``: the binomial standard error of one accuracy near the dense one on ``n_test``
     images; ``seed_sd_pp``: the standard deviation over seeds of PuRL's top-1 (mean over targets);
     ``control_seed_sd_pp``: that of the dense control (what fine-tuning alone varies by);
-    ``min_detectable_pp``: the paired difference 80% power at 0.05 detects if two methods varied
-    independently by that much (differences' SD ``sqrt(2)`` times the control's).
+    ``min_detectable_pp``: the paired difference 80% power at 0.05 detects between two methods
+    that each vary across seeds as PuRL does, independently (differences' SD ``sqrt(2)`` times
+    ``seed_sd_pp``; each paired row also has its own, from its differences). The control's SD
+    alone would understate it: a control that keeps its dense start on every seed has SD 0.
     """
     se = 100.0 * math.sqrt(dense_top1 * (1.0 - dense_top1) / n_test)
     purl = rows[rows["method"] == "PuRL"]
     sd = purl.groupby("target")["top1"].std().mean() * 100.0 if len(purl) > 1 else math.nan
+    n_seeds = int(purl["seed"].nunique()) if "seed" in purl else len(purl)
     ctrl = rows[rows["method"] == CONTROL]["top1"]
     csd = float(ctrl.std() * 100.0) if len(ctrl) > 1 else math.nan
     return {"test_se_pp": se, "one_image_pp": 100.0 / n_test, "seed_sd_pp": float(sd),
             "control_seed_sd_pp": csd,
-            "min_detectable_pp": min_detectable_difference(math.sqrt(2.0) * csd, len(ctrl))}  # fmt: skip
+            "min_detectable_pp": min_detectable_difference(math.sqrt(2.0) * float(sd), n_seeds)}  # fmt: skip
 
 
 def noise_line(floor: dict[str, float], n_seeds: int) -> str:
     """The noise floor in one sentence, printed beside each table."""
     return (f"Noise floor: one test standard error {floor['test_se_pp']:.2f} points; the dense "
-            f"control's seed SD {floor['control_seed_sd_pp']:.2f} points; with {n_seeds} seeds a "
-            f"paired difference below about {floor['min_detectable_pp']:.2f} points is not "
+            f"control's seed SD {floor['control_seed_sd_pp']:.2f} points, PuRL's {floor['seed_sd_pp']:.2f}; "
+            f"with {n_seeds} seeds a paired difference below about {floor['min_detectable_pp']:.2f} points is not "
             f"detectable (80% power, alpha 0.05).")  # fmt: skip
 
 
