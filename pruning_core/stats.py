@@ -16,6 +16,7 @@ __all__ = [
     "bootstrap_paired_mean",
     "finite_or_none",
     "holm",
+    "min_detectable_difference",
     "paired_difference",
     "paired_ratio",
     "t_interval",
@@ -155,6 +156,17 @@ def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
         running = max(running, min(1.0, (len(order) - i) * p[idx]))
         out[idx] = running
     return out
+
+
+def min_detectable_difference(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean paired difference a two-sided paired t-test at ``alpha`` detects
+    with probability ``power``, for ``n`` pairs whose differences have standard deviation ``sd``:
+    ``(t_{1-alpha/2, n-1} + t_{power, n-1}) * sd / sqrt(n)`` (the usual noncentral-t
+    approximation). NaN with fewer than two pairs or a non-finite ``sd``."""
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    df = n - 1
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd / math.sqrt(n))
 
 
 def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from pruning_core.pruning.report import sparsity_report
 from pruning_core.rl.envs.neon import NeonEnv
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.studies import purl as ps
+from pruning_core.studies import purl_jobs as pj
 from pruning_core.train.loop import TrainConfig, fit
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(CUDA is not available|Disabling autocast).*")
@@ -207,7 +208,7 @@ def test_study_search_runs_its_environment_on_the_device(
 ) -> None:
     """The study's PuRL search (the GPU sat idle: the environment pruned a CPU copy)."""
     before = None if gpu is None else gpu["cuda_ops"]
-    search = ps.search_purl(cnn, _sizes("cuda"), _splits(), seed=0, target=0.5, a_star=0.2)
+    search = pj.search_purl(cnn, _sizes("cuda"), _splits(), seed=0, target=0.5, a_star=0.2)
     if gpu is not None:
         assert gpu["cuda_ops"] > before + 500
     assert search.masks and cpu_tensors(search.masks) == []
@@ -235,8 +236,8 @@ def test_smoke_study_job_on_the_stand_in() -> None:
     sizes = replace(ps.purl_study_sizes("mobilenet_v2", "smoke", device="cpu"), device="cuda")
     with fake_cuda() as mode:
         for part in ("purl", "controls"):
-            job = ps.StudyJob(sizes, 0, sizes.headline_target, keep_state=part == "purl", part=part)
-            out = ps.study_job(job)
+            job = pj.StudyJob(sizes, 0, sizes.headline_target, keep_state=part == "purl", part=part)
+            out = pj.study_job(job)
             assert cpu_tensors(out) == [] and all(0 <= r["top1"] <= 1 for r in out["rows"])
             pickle.dumps(out)
         assert mode.stats["cuda_ops"] > 10_000

@@ -17,6 +17,7 @@ from pruning_core.models.cnn import build_model
 from pruning_core.pruning.masks import Masker
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
 from pruning_core.studies import purl as ps
+from pruning_core.studies import purl_jobs as pj
 from pruning_core.train.loop import TrainConfig, fit
 
 BUDGET_HOURS = 6.0
@@ -28,11 +29,11 @@ DQN_SECONDS = 0.0025
 
 def test_work_units_count_the_study() -> None:
     sizes = ps.purl_study_sizes("resnet50", "gpu", device="cpu")
-    w = ps.work_units(sizes, 54_000, 52)
-    assert w["finetunes"] == 4 * 30 + 2 * 10
-    assert w["finetune_steps"] == 140 * 15 * 211 and w["dense_steps"] == 30 * 211
+    w = pj.work_units(sizes, 54_000, 52)
+    assert w["finetunes"] == 4 * 30 + 3 * 10  # + random search, control, best uniform alpha per seed
+    assert w["finetune_steps"] == 150 * 15 * 211 and w["dense_steps"] == 30 * 211
     assert w["env_steps"] == 40 * 150 * 52
-    assert ps.budget_hours(w, 0.015, 0.006) == pytest.approx(2.39, abs=0.01)
+    assert pj.budget_hours(w, 0.015, 0.006) == pytest.approx(2.52, abs=0.01)
 
 
 @pytest.mark.gpu
@@ -49,8 +50,8 @@ def test_smoke_study_job_on_cuda() -> None:
     baselines and their fine-tunings on the GPU, every output on the CPU."""
     sizes = ps.purl_study_sizes("mobilenet_v2", "smoke", device="cuda")
     for part in ("purl", "controls"):
-        job = ps.StudyJob(sizes, 0, sizes.headline_target, keep_state=part == "purl", part=part)
-        out = ps.study_job(job)
+        job = pj.StudyJob(sizes, 0, sizes.headline_target, keep_state=part == "purl", part=part)
+        out = pj.study_job(job)
         assert cpu_tensors(out) == [] and all(0 <= r["top1"] <= 1 for r in out["rows"])
 
 
@@ -96,9 +97,9 @@ def test_purl_notebooks_fit_the_gpu_budget() -> None:
     total = 0.0
     for name, layers in (("resnet50", 52), ("mobilenet_v2", 34)):
         sizes = ps.purl_study_sizes(name, "gpu")
-        work = ps.work_units(sizes, 60_000 - sizes.reward_subset - sizes.stop_subset, layers)
+        work = pj.work_units(sizes, 60_000 - sizes.reward_subset - sizes.stop_subset, layers)
         step, env_step = _step_seconds(name), _env_step_seconds(name)
-        hours = ps.budget_hours(work, step, env_step)
+        hours = pj.budget_hours(work, step, env_step)
         total += hours
         print(f"{name}: {step * 1000:.1f} ms / training step, {env_step * 1000:.1f} ms / env "
               f"step, {work}: {hours:.2f} h serial")  # fmt: skip

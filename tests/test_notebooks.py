@@ -34,7 +34,8 @@ REQUIRED_SUMMARY_KEYS: dict[str, set[str]] = {
         stem: {
             "dataset", "n_test", "seeds", "dense_top1", "purl_top1", "purl_sparsity_prunable",
             "purl_drop_pp", "dense_layers", "paired", "torch_threads", "checkpoint",
-            "checkpoint_loader",
+            "checkpoint_loader", "dqn_episodes", "reward_rows", "meets_target_accuracy_share",
+            "sparsity_sd_pp", "best_uniform_alpha", "min_detectable_pp",
         }
         for stem in ("02_resnet50_purl", "03_mobilenetv2_purl")
     },
@@ -75,6 +76,33 @@ def neon_summary_problems(summary: dict, C_values: list[str]) -> list[str]:
     if not summary.get("shipped_agent_unseen", {}).get("datasets"):
         out.append("shipped_agent_unseen lacks datasets")
     return out
+
+
+PAIRED_KEYS = {"sparsity", "purl_sparsity", "p_holm", "min_detectable_pp", "ci95", "p"}
+"""What each ``paired`` entry of notebooks 02 / 03 holds (issue 26 item 5)."""
+
+
+def purl_summary_problems(summary: dict) -> list[str]:
+    """What notebook 02's / 03's ``summary.json`` lacks: paired entries' keys, random search at
+    PuRL's sparsity, the best uniform alpha's fields."""
+    out = [f"paired.{name} lacks {sorted(PAIRED_KEYS - set(p))}"
+           for name, p in summary.get("paired", {}).items() if PAIRED_KEYS - set(p)]  # fmt: skip
+    rs = summary.get("paired", {}).get("random search")
+    if rs is None:
+        out.append("paired lacks random search")
+    elif abs(rs["sparsity"] - rs["purl_sparsity"]) > 2e-3:
+        out.append(f"random search at {rs['sparsity']:.4f}, PuRL at {rs['purl_sparsity']:.4f}")
+    if {"alpha", "sparsity", "top1"} - set(summary.get("best_uniform_alpha") or {}):
+        out.append("best_uniform_alpha lacks alpha, sparsity or top1")
+    return out
+
+
+def test_purl_summary_problems_catches_unequal_sparsity() -> None:
+    good = {"paired": {"random search": {k: 0.5 for k in PAIRED_KEYS}},
+            "best_uniform_alpha": {"alpha": 1.0, "sparsity": 0.6, "top1": 0.7}}  # fmt: skip
+    assert purl_summary_problems(good) == []
+    bad = {**good, "paired": {"random search": {**good["paired"]["random search"], "sparsity": 0.4}}}
+    assert purl_summary_problems(bad) == ["random search at 0.4000, PuRL at 0.5000"]
 
 
 def test_neon_summary_problems_catches_a_missing_key() -> None:
@@ -308,6 +336,8 @@ def test_notebook_smoke_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
     if path.stem == "04_neon_dense_study":
         C_values = [f"{C:g}" for C in json.loads((folder / "config.json").read_text())["config"]["C_values"]]
         assert not neon_summary_problems(summary, C_values)
+    if path.stem in ("02_resnet50_purl", "03_mobilenetv2_purl"):
+        assert not purl_summary_problems(summary)
     if path.stem == "05_ablations":
         for key in ("reward_timing", "reward_timing_small_cnn"):
             assert not TIMING_KEYS - set(summary[key]), f"{key} lacks {TIMING_KEYS - set(summary[key])}"

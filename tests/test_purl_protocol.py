@@ -23,6 +23,7 @@ from pruning_core.models.cnn import build_model
 from pruning_core.pruning.layers import prunable_layers
 from pruning_core.pruning.masks import Masker
 from pruning_core.stats import paired_difference
+from pruning_core.studies import purl_jobs as pj
 from pruning_core.studies import purl_report as pr
 from pruning_core.train.loop import TrainConfig, fit
 
@@ -229,7 +230,7 @@ def test_study_sizes_and_jobs_reject_what_they_cannot_run() -> None:
         ps.purl_study_sizes("vgg16", "cpu")
     sizes = ps.purl_study_sizes("mobilenet_v2", "smoke")
     with pytest.raises(ValueError, match="use 'purl' or 'controls'"):
-        ps.study_job(ps.StudyJob(sizes, 0, sizes.headline_target, part="baselines"))
+        pj.study_job(pj.StudyJob(sizes, 0, sizes.headline_target, part="baselines"))
     # at cpu ResNet-50 runs its headline target only; MobileNet-V2 keeps two operating points
     assert ps.purl_study_sizes("resnet50", "cpu").targets == (0.8,)
     assert ps.purl_study_sizes("mobilenet_v2", "cpu").targets == (0.5, 0.7)

@@ -64,8 +64,10 @@ def plot_paired(paired: pd.DataFrame, title: str, test_se_pp: float | None = Non
     """PuRL minus each baseline in test top-1 points (paired by seed), mean and 95% interval.
 
     Right of zero: PuRL better. The grey band is one test-set standard error either side of zero.
+    Each label names the baseline's sparsity against PuRL's (equal but for the uniform alpha).
     """
-    labels = [f"{r.baseline}  (S*={r.target:g})" for r in paired.itertuples()]
+    labels = [f"{r.baseline}  (S*={r.target:g}, {100 * r.baseline_sparsity:.1f}% vs {100 * r.purl_sparsity:.1f}%)"
+              for r in paired.itertuples()]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(paired) + 1.4))
     y = list(range(len(paired)))[::-1]
     ax.errorbar(paired["purl_minus_baseline_pp"], y,

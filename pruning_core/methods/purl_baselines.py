@@ -11,13 +11,18 @@
   policies through the same :class:`~pruning_core.rl.envs.purl.PuRLEnv` for the same number of
   episodes (so the same number of network evaluations); the policy with the best PuRL return on
   the reward subset is chosen, and, like PuRL's, re-scored later on data that did not choose it.
+  :func:`scale_to_sparsity` brings its choice to another method's sparsity (one scale of its
+  per-layer amounts, found by bisection), so that it is compared at equal sparsity.
+* :func:`best_uniform_alpha` -- the constant policy of PuRL's action space: one alpha for every
+  layer, chosen on the reward subset by PuRL's own reward (the yardstick an agent must beat).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,14 +31,31 @@ import torch
 from torch import nn
 
 from pruning_core.config import progress
-from pruning_core.pruning.criteria import Masks, global_magnitude_masks, uniform_magnitude_masks
-from pruning_core.pruning.layers import PrunableLayer
+from pruning_core.pruning.criteria import (
+    Masks,
+    global_magnitude_masks,
+    ratio_mask,
+    uniform_magnitude_masks,
+)
+from pruning_core.pruning.layers import PrunableLayer, prunable_layers
 from pruning_core.pruning.masks import Masker
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rewards import purl_reward
 from pruning_core.rl.rollout import replay, rollout, uniform_random
 from pruning_core.train.batchnorm import use_batch_statistics
+from pruning_core.train.loop import evaluate
 
-__all__ = ["GradualMagnitude", "MIN_KEEP", "RandomSearchResult", "one_shot_masks", "random_search"]
+__all__ = [
+    "GradualMagnitude",
+    "MIN_KEEP",
+    "RandomSearchResult",
+    "best_uniform_alpha",
+    "gradual_plan",
+    "one_shot_masks",
+    "random_search",
+    "scale_to_sparsity",
+    "uniform_alpha_table",
+]
 
 
 MIN_KEEP = 0.01
@@ -60,6 +82,18 @@ def cubic_sparsity(step: int, ramp_steps: int, final: float, updates: int) -> fl
     every = ramp_steps / max(updates, 1)
     t = int(step / every) * every
     return final * (1.0 - (1.0 - t / ramp_steps) ** 3)
+
+
+def gradual_plan(total_steps: int, ramp_share: float, every: int) -> tuple[int, int]:
+    """``(ramp_steps, updates)`` of gradual pruning in a budget of ``total_steps`` optimiser steps:
+    a mask update every ``every`` steps over the first ``ramp_share`` of the budget (the ramp is
+    rounded down to a whole number of updates, at least one), then recovery at the final sparsity
+    for the rest. With :func:`cubic_sparsity` the masks change at steps ``every, 2 every, ...,
+    ramp_steps`` and nowhere else."""
+    if every < 1 or not 0.0 < ramp_share <= 1.0:
+        raise ValueError(f"need every >= 1 and ramp_share in (0, 1], got {every}, {ramp_share}")
+    updates = max(1, int(ramp_share * total_steps) // every)
+    return updates * every, updates
 
 
 @dataclass
@@ -155,3 +189,99 @@ def random_search(
         reward_accuracy=float(info["accuracy"]), sparsity=float(info["sparsity"]),
         seconds=time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def layer_amounts(masks: Masks) -> dict[str, float]:
+    """Each layer's pruned share under ``masks`` (False = pruned)."""
+    return {k: 1.0 - float(m.float().mean()) for k, m in masks.items()}
+
+
+def _scaled_zeros(amounts: Sequence[float], sizes: Sequence[int], scale: float, cap: float) -> int:
+    return sum(round(min(scale * a, cap) * n) for a, n in zip(amounts, sizes, strict=True))
+
+
+def scale_to_sparsity(
+    layers: Sequence[PrunableLayer], amounts: Mapping[str, float], target: float,
+    tol: float = 1e-3, cap: float = 1.0 - MIN_KEEP, iters: int = 80,
+) -> tuple[Masks, float, float]:  # fmt: skip
+    """Masks that prune ``min(c * amount, cap)`` of each layer's smallest weights, ``c`` found by
+    bisection so that the sparsity of ``layers`` is ``target`` (within ``tol``).
+
+    ``amounts`` are a policy's per-layer pruned shares (:func:`layer_amounts`; a layer absent or at
+    0 stays dense): one scale keeps the policy's allocation across layers while moving its
+    overall sparsity. Returns ``(masks, scale, sparsity)``; with a target beyond what the capped
+    scale can reach, the closest reachable sparsity (the caller labels the row with it).
+    """
+    if not 0.0 <= target < 1.0:
+        raise ValueError(f"target sparsity must lie in [0, 1), got {target}")
+    a = [float(amounts.get(layer.name, 0.0)) for layer in layers]
+    n = [layer.weight.numel() for layer in layers]
+    total = sum(n)
+    if max(a, default=0.0) <= 0.0:
+        raise ValueError("the policy prunes no layer: no scale of it reaches a sparsity above 0")
+    lo, hi = 0.0, cap / min(x for x in a if x > 0)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if _scaled_zeros(a, n, mid, cap) / total < target:
+            lo = mid
+        else:
+            hi = mid
+        if abs(_scaled_zeros(a, n, hi, cap) / total - target) <= tol:
+            break
+    c = min((lo, hi), key=lambda v: abs(_scaled_zeros(a, n, v, cap) / total - target))
+    masks = {layer.name: ratio_mask(layer.weight, min(c * x, cap)) for layer, x in zip(layers, a, strict=True)}
+    zeros = sum(int((~m).sum()) for m in masks.values())
+    return masks, c, zeros / total
+
+
+def _env_masker(model: nn.Module, reward_data: tuple[torch.Tensor, torch.Tensor], config: PuRLConfig) -> Masker:
+    """A :class:`Masker` over the layers PuRL's environment prunes with ``config``."""
+    include = list(config.include) if config.include is not None else None
+    return Masker(model, layers=prunable_layers(model, include=include, exclude=list(config.exclude),
+                                                example_input=reward_data[0][:1]))  # fmt: skip
+
+
+@torch.no_grad()
+def uniform_alpha_table(
+    model: nn.Module, reward_data: tuple[torch.Tensor, torch.Tensor], config: PuRLConfig
+) -> pd.DataFrame:
+    """Every constant policy of PuRL's action space (one alpha at every layer) as PuRL's
+    environment scores its last step: alpha, sparsity, reward-subset accuracy (batch-norm batch
+    statistics) and PuRL's reward against ``config``'s ``A*`` and ``S*``. One forward pass per
+    alpha: the final network of the episode ``[a] * layers`` is every layer pruned at ``a``."""
+    if config.action_space != "alpha":
+        raise ValueError("uniform-alpha policies need action_space='alpha'")
+    m = use_batch_statistics(copy.deepcopy(model))
+    masker = _env_masker(m, reward_data, config)
+    rows = []
+    for alpha in config.action_values:
+        for i in range(len(masker.layers)):
+            masker.prune_alpha(i, alpha)
+        acc = evaluate(m, reward_data, batch_size=config.eval_batch_size)["top1"]
+        sp = masker.sparsity()
+        a_star = config.target_accuracy if config.target_accuracy is not None else math.nan
+        rows.append({"alpha": float(alpha), "sparsity": sp, "accuracy": acc,
+                     "reward": purl_reward(acc, sp, a_star, config.target_sparsity, config.beta)
+                     if config.target_accuracy is not None else math.nan})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def best_uniform_alpha(
+    model: nn.Module, reward_data: tuple[torch.Tensor, torch.Tensor], config: PuRLConfig
+) -> tuple[dict[str, float], Masks]:
+    """The best constant policy by PuRL's rule on the reward subset, and its masks.
+
+    The highest final PuRL reward (0 once ``A*`` and ``S*`` are both met); ties broken by the
+    higher reward-subset accuracy, then the smaller alpha. Returns its row of
+    :func:`uniform_alpha_table` and its masks (on the CPU).
+    """
+    if config.target_accuracy is None:
+        raise ValueError("best_uniform_alpha needs config.target_accuracy (A*)")
+    table = uniform_alpha_table(model, reward_data, config)
+    best = table.sort_values(["reward", "accuracy", "alpha"], ascending=[False, False, True]).iloc[0]
+    m = copy.deepcopy(model)
+    masker = _env_masker(m, reward_data, config)
+    for i in range(len(masker.layers)):
+        masker.prune_alpha(i, float(best["alpha"]))
+    masks = {k: v.detach().clone().cpu() for k, v in masker.masks.items()}
+    return {k: float(best[k]) for k in ("alpha", "sparsity", "accuracy", "reward")}, masks

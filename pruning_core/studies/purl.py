@@ -1,17 +1,12 @@
 """The PuRL study shared by notebooks 02 (ResNet-50) and 03 (MobileNet-V2).
 
-One protocol for every method (:func:`protocol_table` states it): one dense network; the same
+One protocol for every method (:func:`.purl_jobs.protocol_table` states it): one dense network; the same
 layers kept dense (stem and classifier); after pruning, the same fine-tuning (batch-norm
 recalibrated, masks held, early stopping on the ``stop`` split, best weights restored) within the
-same maximum budget; the test split touched only for reported numbers. For every seed and every
-PuRL target sparsity one *job* runs (:func:`study_job`): PuRL's search and fine-tuning, then
-one-shot global and uniform magnitude pruning and gradual magnitude pruning at the sparsity PuRL
-reached, and at the headline target random search with PuRL's number of network evaluations.
-
-Jobs run in separate processes with one torch thread each (:func:`pruning_core.config.run_jobs`),
-so the numbers do not depend on the machine's thread count, and every search and fine-tuning is
-cached on disk, so an interrupted run resumes. :mod:`.purl_report` turns the rows into the paired
-comparisons, curves and ``summary.json``.
+same maximum budget; the test split touched only for reported numbers. This module holds the
+study's sizes (per profile), data, dense network and the one pruning-and-fine-tuning
+(:func:`prune_finetune`, cached); :mod:`.purl_jobs` runs every method on every seed and target,
+:mod:`.purl_report` turns the rows into the paired comparisons, curves and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -21,8 +16,8 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +25,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pruning_core.config import WORKER_THREADS, by_profile, default_workers, run_jobs
+from pruning_core.config import by_profile
 from pruning_core.data.fashion_mnist import load_fashion_mnist
 from pruning_core.data.images import DATA_ROOT_ENV, load_digits_splits, load_imagenet
 from pruning_core.data.splits import Splits
 from pruning_core.devices import resolve_device, set_cuda_determinism, to_cpu
-from pruning_core.methods.purl import purl_prune
-from pruning_core.methods.purl_baselines import GradualMagnitude, one_shot_masks, random_search
+from pruning_core.methods.purl_baselines import GradualMagnitude, gradual_plan
 from pruning_core.models.cnn import build_model
 from pruning_core.pruning.criteria import Masks
-from pruning_core.pruning.export import plain_state_dict, save_compact
-from pruning_core.pruning.layers import prunable_layers
+from pruning_core.pruning.export import plain_state_dict
 from pruning_core.pruning.masks import Masker
 from pruning_core.pruning.report import sparsity_report
-from pruning_core.rl.agents.dqn import DQNConfig
-from pruning_core.rl.envs.purl import PuRLConfig
 from pruning_core.runs import (
     ArtefactKey,
     cached,
-    save_checkpoint,
     tensors_digest,
     weights_fingerprint,
 )
@@ -58,7 +48,12 @@ from pruning_core.train.loop import TrainConfig, evaluate, fit, planned_steps
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 
-METHODS: tuple[str, ...] = ("PuRL", "global one-shot", "uniform one-shot", "gradual (cubic)", "random search")
+UNIFORM_ALPHA = "best uniform alpha"
+"""The constant policy of PuRL's action space (one alpha for every layer), chosen on the reward
+split by PuRL's reward: the yardstick a learned allocation must beat."""
+
+METHODS: tuple[str, ...] = ("PuRL", "global one-shot", "uniform one-shot", "gradual (cubic)", "random search",
+                            UNIFORM_ALPHA)  # fmt: skip
 """Every method of the study, PuRL first; the others are its baselines."""
 
 DENSE_LAYERS: dict[str, tuple[str, ...]] = {
@@ -110,10 +105,12 @@ class PurlStudySizes:
     """Seeds of search, pruning and fine-tuning; every method runs on every seed (paired)."""
     dense_layers: tuple[str, ...]
     """Layers kept dense by every method (see :data:`DENSE_LAYERS`)."""
-    gradual_ramp: float = 0.5
-    """Share of the fine-tuning budget's steps over which gradual pruning ramps up."""
-    gradual_updates: int = 10
-    """Mask updates on the ramp."""
+    gradual_ramp: float = 0.75
+    """Share of the fine-tuning budget's steps over which gradual pruning ramps up (Zhu & Gupta:
+    most of the budget); the rest is recovery at the final sparsity."""
+    gradual_every: int = 8
+    """Optimiser steps between two mask updates of gradual pruning (the ramp holds a whole
+    number of them: :func:`~pruning_core.methods.purl_baselines.gradual_plan`)."""
     pretrained: bool = False
     """Start from torchvision's ImageNet weights in the local torch cache (ImageNet only)."""
     dense_seed: int = 0
@@ -148,6 +145,10 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
     is_resnet = model == "resnet50"
     imagenet = profile == "gpu" and imagenet_available()
     adam = dict(optimizer="adam", weight_decay=0.0, restore_best=True, monitor="val_loss")
+    # fine-tuning: the start is a candidate and top-1 on stop chooses, so a fine-tune never ends
+    # below its start on the stop split (a control fell 3.7 points below dense with patience 1)
+    never_worse = dict(check_start=True, monitor="val_top1")
+    ft_adam = {**adam, **never_worse}
     dense = by_profile(
         profile,
         smoke=TrainConfig(epochs=2, lr=2e-3, batch_size=64, patience=1, **adam),
@@ -156,11 +157,11 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
     )
     finetune = by_profile(
         profile,
-        smoke=TrainConfig(epochs=2, lr=5e-4, batch_size=64, patience=1, **adam),
-        cpu=TrainConfig(epochs=3 if is_resnet else 4, lr=5e-4, batch_size=64, patience=1, **adam),
+        smoke=TrainConfig(epochs=2, lr=5e-4, batch_size=64, patience=1, **ft_adam),
+        cpu=TrainConfig(epochs=3 if is_resnet else 4, lr=5e-4, batch_size=64, patience=2, **ft_adam),
         gpu=TrainConfig(epochs=10, lr=0.01, batch_size=256, weight_decay=1e-4,
-                        label_smoothing=0.1, patience=2, restore_best=True)
-        if imagenet else TrainConfig(epochs=15, lr=5e-4, batch_size=256, patience=3, **adam),
+                        label_smoothing=0.1, patience=2, restore_best=True, **never_worse)
+        if imagenet else TrainConfig(epochs=15, lr=5e-4, batch_size=256, patience=3, **ft_adam),
     )  # fmt: skip
     targets = (0.8, 0.9) if is_resnet else (0.5, 0.7)
     # cpu, ResNet-50: the headline target only. With 10 search episodes S* = 0.9 did not give a
@@ -173,7 +174,9 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
                            gpu="imagenet" if imagenet else "fashion_mnist"),  # fmt: skip
         image_size=by_profile(profile, smoke=32, cpu=28, gpu=224 if imagenet else 28),
         train_limit=by_profile(profile, smoke=256, cpu=2_000 if is_resnet else 3_000, gpu=None),
-        reward_subset=by_profile(profile, smoke=32, cpu=96, gpu=5_000 if imagenet else 1_000),
+        # cpu: 192 reward images, so A*'s 2% slack spans 3.8 images (96 and 1% made one image,
+        # 1.04 points, worth more than the slack); each env step costs ~2x the 96-image one
+        reward_subset=by_profile(profile, smoke=32, cpu=192, gpu=5_000 if imagenet else 1_000),
         stop_subset=by_profile(profile, smoke=64, cpu=1_000, gpu=10_000 if imagenet else 5_000),
         dense=dense,
         finetune=finetune,
@@ -181,12 +184,15 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
         targets=by_profile(profile, smoke=targets[:1], cpu=cpu_targets,
                            gpu=(0.7, 0.8, 0.9) if is_resnet else (0.5, 0.6, 0.7)),  # fmt: skip
         headline_target=targets[0],
-        accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.01, gpu=0.01),
-        seeds=by_profile(profile, smoke=(0, 1), cpu=(0, 1, 2, 3, 4), gpu=tuple(range(10))),
+        accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.02, gpu=0.01),
+        seeds=by_profile(profile, smoke=(0, 1), cpu=tuple(range(8)), gpu=tuple(range(10))),
         dense_layers=DENSE_LAYERS[model],
         # an env step costs a forward pass, a Q-update almost nothing: learn more per step
         dqn={"gradient_steps": 4, "learning_starts": 100, "exploration_fraction": 0.4},
         pretrained=imagenet,
+        # a mask update every `every` steps over 75% of the fine-tuning steps (cpu ResNet-50: 96
+        # steps, 9 updates to step 72; MobileNet-V2: 188 steps, 11 updates to step 132)
+        gradual_every=by_profile(profile, smoke=1, cpu=8 if is_resnet else 12, gpu=50),
         # cpu: one process per core; gpu: a few processes share the device (each job is small);
         # ImageNet: the jobs run one after the other in this process, so that their DataLoaders
         # may start worker processes (a run_jobs worker is daemonic and may not)
@@ -362,8 +368,9 @@ def prune_finetune(
     """Prune a copy of ``dense`` and fine-tune it with the study's one fine-tuning.
 
     ``masks`` are applied at once (then batch-norm is recalibrated); a float is gradual
-    magnitude pruning to that sparsity during the fine-tuning (its first ``gradual_ramp`` share
-    of steps). Either way the masks are held, early stopping judges the ``stop`` split and the
+    magnitude pruning to that sparsity during the fine-tuning (a mask update every
+    ``gradual_every`` steps over its first ``gradual_ramp`` share of steps, then recovery; its
+    dense start is no candidate for the best weights). Either way the masks are held, early stopping judges the ``stop`` split and the
     best weights are kept (for gradual pruning: the best once the final sparsity is in place).
     Everything runs on ``sizes.device`` (masks given on the CPU follow the model there); the
     result's tensors are on the CPU. On ImageNet with several GPUs, one-shot masks and the
@@ -380,7 +387,9 @@ def prune_finetune(
     on_step = None
     if isinstance(masks, float):
         _, total = planned_steps(train, cfg)
-        on_step = GradualMagnitude(mk, masks, max(1, int(sizes.gradual_ramp * total)), sizes.gradual_updates)
+        ramp, updates = gradual_plan(total, sizes.gradual_ramp, sizes.gradual_every)
+        on_step = GradualMagnitude(mk, masks, ramp, updates)
+        cfg = replace(cfg, check_start=False)  # the dense start is not a pruned candidate
         one_shot: dict[str, Any] = {"stop_top1": math.nan}
     else:
         mk.set_masks(masks)
@@ -445,7 +454,7 @@ class FinetuneKey(ArtefactKey):
     """One pruned-and-fine-tuned network (:class:`PrunedResult`)."""
 
     KIND = "purl_finetune"
-    VERSION = 2
+    VERSION = 3
     method: str
     masks: str
     """SHA-256 digest of the masks, or the final sparsity of gradual pruning."""
@@ -472,257 +481,8 @@ def cached_prune_finetune(
     """:func:`prune_finetune`, cached by masks, fine-tuning and data (a rerun resumes)."""
     key = FinetuneKey(
         method, repr(masks) if isinstance(masks, float) else tensors_digest(masks), sizes.finetune,
-        (sizes.gradual_ramp, sizes.gradual_updates), seed, _cache_model(sizes), sizes.dense_layers,
+        (sizes.gradual_ramp, sizes.gradual_every), seed, _cache_model(sizes), sizes.dense_layers,
         data.meta["description"], weights_fingerprint(dense), keep_state,
     )  # fmt: skip
     blob = cached(key.path(), lambda: prune_finetune(method, masks, dense, sizes, data, seed, keep_state).__dict__)
     return PrunedResult(**blob)
-
-
-@dataclass(frozen=True)
-class RandomSearchKey(ArtefactKey):
-    """One random search (:class:`~pruning_core.methods.purl_baselines.RandomSearchResult`)."""
-
-    KIND = "purl_random_search"
-    VERSION = 1
-    model: str
-    env: PuRLConfig
-    episodes: int
-    seed: int
-    n: int
-    dense: float
-
-    @property
-    def prefix(self) -> str:
-        """Architecture and seed."""
-        return f"{self.model}-seed{self.seed}"
-
-
-@dataclass(frozen=True)
-class StudyJob:
-    """One seed at one target, one part of the methods.
-
-    ``part="purl"``: PuRL's search and fine-tuning, then the magnitude baselines at the sparsity
-    PuRL reached. ``part="controls"`` (headline target only): random search and the fine-tuned
-    dense control, which do not depend on PuRL's result, so they run beside it in another
-    process (smaller jobs keep both cores busy to the end).
-    """
-
-    sizes: PurlStudySizes
-    seed: int
-    target: float
-    keep_state: bool = False
-    """Return PuRL's pruned weights (the exported checkpoint)."""
-    part: str = "purl"
-
-
-@dataclass(frozen=True)
-class DeviceSearchKey(ArtefactKey):
-    """The folder of one PuRL search run off the CPU (the CPU's folder is purl_prune's own):
-    a GPU's search never resumes from, nor stands in for, a CPU's."""
-
-    KIND = "purl_search_device"
-    VERSION = 1
-    SUFFIX = ""
-    model: str
-    env: PuRLConfig
-    dqn: DQNConfig
-    episodes: int
-    seed: int
-    target: float
-    target_accuracy: float
-    n: int
-    dense: float
-
-    @property
-    def prefix(self) -> str:
-        """Architecture and seed."""
-        return f"{self.model}-seed{self.seed}"
-
-
-def search_purl(
-    dense: nn.Module, sizes: PurlStudySizes, data: Splits, seed: int, target: float, a_star: float
-) -> Any:
-    """PuRL's search for one (seed, target) on ``sizes.device``: the environment prunes a copy of
-    ``dense`` there and measures its reward there (only the DQN's small network stays on the
-    CPU); returns :func:`~pruning_core.methods.purl.purl_prune`'s result, masks on the CPU."""
-    dev = study_device(sizes)
-    model = copy.deepcopy(dense).to(dev)
-    env_cfg = PuRLConfig(exclude=sizes.dense_layers)
-    dqn = DQNConfig(**sizes.dqn)
-    work_dir = None
-    if dev.type != "cpu":
-        work_dir = DeviceSearchKey(_cache_model(sizes), env_cfg, dqn, sizes.search_episodes, seed,
-                                   target, a_star, data.n("reward"), weights_fingerprint(dense)).path()  # fmt: skip
-    _, search = purl_prune(
-        model, data.tensors("reward"), target_sparsity=target, target_accuracy=a_star,
-        episodes=sizes.search_episodes, seed=seed, env_config=env_cfg, dqn_config=dqn,
-        work_dir=work_dir, desc=f"PuRL {sizes.model} S*={target} seed {seed}",
-    )  # fmt: skip
-    search.masks = to_cpu(search.masks)
-    return search
-
-
-def study_job(job: StudyJob) -> dict[str, Any]:
-    """Run one :class:`StudyJob` (in a worker process); returns its rows, logs and layer sparsity,
-    every tensor on the CPU (a CUDA tensor sent to the parent would point into this process's
-    GPU memory, gone once the pool ends it)."""
-    if job.part not in ("purl", "controls"):
-        raise ValueError(f"unknown StudyJob part {job.part!r}: use 'purl' or 'controls'")
-    sizes, seed, target = job.sizes, job.seed, job.target
-    dev = study_device(sizes)
-    data = load_study_data(sizes)
-    dense, _ = dense_model(sizes, data, log=lambda _m: None)
-    on_device = copy.deepcopy(dense).to(dev)  # the searches and their reward run on the device
-    a_star = reward_accuracy(on_device, data) - sizes.accuracy_slack
-    env_cfg = PuRLConfig(exclude=sizes.dense_layers)
-    results: dict[str, PrunedResult] = {}
-    extra: dict[str, dict[str, Any]] = {}
-    logs: list[pd.DataFrame] = []
-    policy = None
-    if job.part == "purl":
-        search = search_purl(dense, sizes, data, seed, target, a_star)
-        results["PuRL"] = cached_prune_finetune("PuRL", search.masks, dense, sizes, data, seed, job.keep_state)
-        extra["PuRL"] = {"search_episodes": search.episodes, "search_seconds": search.seconds,
-                         "reward_top1_search": search.reward_accuracy}  # fmt: skip
-        s = results["PuRL"].final["sparsity_prunable"]
-        layers = prunable_layers(dense, exclude=sizes.dense_layers)
-        for method in ("global", "uniform"):
-            results[f"{method} one-shot"] = cached_prune_finetune(
-                f"{method} one-shot", one_shot_masks(method, layers, s), dense, sizes, data, seed
-            )
-        results["gradual (cubic)"] = cached_prune_finetune("gradual (cubic)", float(s), dense, sizes, data, seed)
-        logs.append(search.log.assign(method="PuRL"))
-        policy = search.policy.assign(seed=seed, target=target)
-    else:
-        results[CONTROL] = cached_prune_finetune(CONTROL, {}, dense, sizes, data, seed)
-        key = RandomSearchKey(_cache_model(sizes), replace(env_cfg, target_sparsity=target, target_accuracy=a_star),
-                              sizes.search_episodes, seed, sizes.reward_subset, weights_fingerprint(dense))  # fmt: skip
-        rs = cached(key.path(), lambda: asdict(random_search(
-            on_device, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
-            desc=f"random search {sizes.model} S*={target} seed {seed}",
-        )), log=lambda _m: None)  # fmt: skip
-        results["random search"] = cached_prune_finetune("random search", rs["masks"], dense, sizes, data, seed)
-        extra["random search"] = {"search_episodes": rs["episodes"], "search_seconds": rs["seconds"],
-                                  "reward_top1_search": rs["reward_accuracy"]}  # fmt: skip
-        logs.append(rs["log"].assign(method="random search"))
-    rows, per_layer = [], []
-    for method, r in results.items():
-        f, o = r.final, r.one_shot
-        rows.append({
-            "method": method, "seed": seed, "target": target,
-            "sparsity_prunable": f["sparsity_prunable"], "sparsity_total": f["sparsity_total"],
-            "top1": f["top1"], "top5": f["top5"], "stop_top1": f["stop_top1"],
-            "one_shot_stop_top1": o["stop_top1"], "finetune_epochs": r.epochs, "finetune_seconds": r.seconds,
-            "params_total": f["params_total"], "params_nonzero": f["params_nonzero"],
-            "flops_dense": f["flops_dense"], "flops_nonzero": f["flops_nonzero"],
-            **extra.get(method, {}),
-        })  # fmt: skip
-        per_layer += [{"method": method, "seed": seed, "target": target, "position": i, "layer": k,
-                       "sparsity": v} for i, (k, v) in enumerate(r.layer_sparsity.items())]  # fmt: skip
-    log = pd.concat(logs, ignore_index=True).assign(seed=seed, target=target)
-    return to_cpu({"rows": rows, "per_layer": per_layer, "log": log, "policy": policy,
-                   "state": results["PuRL"].state if job.keep_state else None})  # fmt: skip
-
-
-def protocol_table(sizes: PurlStudySizes, data: Splits) -> pd.DataFrame:
-    """The protocol every method follows, one row per item (the notebook shows it)."""
-    ft, dn = sizes.finetune, sizes.dense
-    rows = [
-        ("data", data.meta["description"]),
-        ("network", f"torchvision {sizes.model}, unmodified, {data.num_classes} classes"
-                    + (" (ImageNet weights)" if sizes.pretrained else "")),
-        ("dense network", "pretrained" if sizes.pretrained else
-         f"one network (seed {sizes.dense_seed}) trained from scratch: {dn.optimizer}, lr {dn.lr}, "
-         f"batch {dn.batch_size}, at most {dn.epochs} epochs, early stopping on stop "
-         f"(patience {dn.patience}), best weights kept"),
-        ("layers kept dense", ", ".join(sizes.dense_layers) + " (every method)"),
-        ("control", f"'{CONTROL}': the dense network with the same fine-tuning and seeds, at "
-                    f"S* = {sizes.headline_target} (what the extra training alone adds)"),
-        ("methods", ", ".join(METHODS)),
-        ("PuRL", f"DQN, {sizes.search_episodes} episodes, reward on the reward split at every step, "
-                 f"A* = dense reward accuracy - {sizes.accuracy_slack:.0%}, S* in {list(sizes.targets)}"),
-        ("one-shot baselines", "global (min 1% kept per layer) or uniform magnitude masks at the "
-                               "sparsity PuRL reached (same seed, same target)"),
-        ("gradual baseline", f"global magnitude, cubic schedule over the first {sizes.gradual_ramp:.0%} "
-                             f"of the fine-tuning steps ({sizes.gradual_updates} updates), then as below"),
-        ("random search", f"{sizes.search_episodes} uniformly random episodes through PuRL's MDP "
-                          f"(same network evaluations), best PuRL return on the reward split chosen; "
-                          f"at S* = {sizes.headline_target} only"),
-        ("fine-tuning", f"same for every method: batch-norm recalibrated on train (one-shot masks), "
-                        f"masks held, {ft.optimizer} lr {ft.lr}, batch {ft.batch_size}, at most "
-                        f"{ft.epochs} epochs, early stopping on stop (patience {ft.patience}), "
-                        f"best weights kept"),
-        ("selection", "reward split: PuRL's reward and random search's choice; stop split: early "
-                      "stopping; test: reported numbers only"),
-        ("seeds", f"{list(sizes.seeds)}: search, masks, data order and fine-tuning; every method on "
-                  f"every seed (paired)"),
-        ("threads", "each (seed, target) job in its own process with 1 torch thread (PuRL with "
-                    "its magnitude baselines; random search and the control in a second job)"),
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["item", "protocol"])
-
-
-def work_units(sizes: PurlStudySizes, n_train: int, n_layers: int) -> dict[str, int]:
-    """The most work the study can do (no early stopping): dense-training and fine-tuning
-    optimiser steps, fine-tunings and environment steps (PuRL's and random search's, one per
-    prunable layer and episode), for ``n_train`` training images and ``n_layers`` prunable
-    layers. Its time budget is these counts times the measured cost of each."""
-    jobs, controls = len(sizes.seeds) * len(sizes.targets), len(sizes.seeds)
-    finetunes = 4 * jobs + 2 * controls  # PuRL, global, uniform, gradual; control, random search
-    per_pass = math.ceil(n_train / sizes.finetune.batch_size)
-    dense = 0 if sizes.pretrained else (sizes.dense.epochs or 0) * math.ceil(n_train / sizes.dense.batch_size)
-    return {
-        "dense_steps": dense,
-        "finetunes": finetunes,
-        "finetune_steps": finetunes * (sizes.finetune.epochs or 0) * per_pass,
-        "env_steps": (jobs + controls) * sizes.search_episodes * n_layers,
-    }
-
-
-def budget_hours(work: Mapping[str, int], step_seconds: float, env_step_seconds: float,
-                 parallel: float = 1.0) -> float:  # fmt: skip
-    """Hours of :func:`work_units` at the given cost of one optimiser step and one environment
-    step, ``parallel`` jobs' worth of throughput at once (1: one job at a time)."""
-    steps = work["dense_steps"] + work["finetune_steps"]
-    return (steps * step_seconds + work["env_steps"] * env_step_seconds) / parallel / 3600
-
-
-def run_study(sizes: PurlStudySizes, data: Splits, dense: nn.Module, run: Any) -> dict[str, Any]:
-    """Every job of the study (in parallel processes), then the checkpoint of the first PuRL run.
-
-    Returns the raw outputs as DataFrames (``rows``, ``per_layer``, ``log``, ``policy``) and the
-    paths of the exported checkpoint; :mod:`.purl_report` turns them into tables and a summary.
-    """
-    first = (sizes.seeds[0], sizes.headline_target)
-    jobs = [StudyJob(sizes, seed, t, keep_state=(seed, t) == first)
-            for seed in sizes.seeds for t in sizes.targets]  # fmt: skip
-    jobs += [StudyJob(sizes, seed, sizes.headline_target, part="controls") for seed in sizes.seeds]
-    workers = default_workers() if sizes.workers is None else sizes.workers
-    run.record(execution={
-        "jobs": len(jobs), "workers": workers, "torch_threads_per_job": WORKER_THREADS,
-        "device": sizes.device,
-        "how": "each (seed, target, part) job in a spawned process with one torch thread "
-               "(pruning_core.config.run_jobs); workers=0 runs them in this process, one thread",
-    })  # fmt: skip
-    # the larger PuRL parts go first (no worker idles while one finishes alone); the outputs are
-    # then read back in (seed, target) order, each PuRL part before its controls
-    outs = run_jobs(study_job, jobs, workers=workers, desc=f"{sizes.model} jobs")
-    order = sorted(range(len(jobs)), key=lambda i: (sizes.seeds.index(jobs[i].seed),
-                                                     sizes.targets.index(jobs[i].target), jobs[i].part != "purl"))  # fmt: skip
-    outs = [outs[i] for i in order]
-    frames = {k: pd.concat([pd.DataFrame(o[k]) if k in ("rows", "per_layer") else o[k] for o in outs
-                            if o[k] is not None], ignore_index=True)
-              for k in ("rows", "per_layer", "log", "policy")}  # fmt: skip
-    state = next(o["state"] for o in outs if o["state"] is not None)
-    stem = f"{sizes.model}_purl_seed{first[0]}_target{first[1]}"
-    save_checkpoint(run.file(f"checkpoints/{stem}.pt"), state)
-    compact = run.file(f"checkpoints/{stem}.compact.pt")
-    frames["checkpoint_bytes"] = save_compact(state, compact)
-    frames["checkpoint"] = compact
-    on_device = copy.deepcopy(dense).to(study_device(sizes))
-    frames["dense_metrics"] = test_metrics(on_device, data, exclude=sizes.dense_layers)
-    frames["dense_reward_top1"] = reward_accuracy(on_device, data)
-    frames["workers"] = workers
-    frames["description"] = data.meta["description"]
-    return frames

@@ -2,7 +2,9 @@
 
 Every comparison is paired by seed (the same dense network, seed, target and fine-tuning for
 both sides) and reported in percentage points with a 95% t interval, a paired t-test and an
-exact Wilcoxon signed-rank test (:func:`pruning_core.stats.paired_difference`).
+exact Wilcoxon signed-rank test (:func:`pruning_core.stats.paired_difference`), Holm-adjusted
+over the study's comparisons (``p_holm``), with the minimum detectable difference of each
+(paired t, 80% power, alpha 0.05, from the seeds' SD of the differences) beside it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from pruning_core.config import WORKER_THREADS
 from pruning_core.data.splits import Splits
 from pruning_core.models.cnn import build_model
 from pruning_core.pruning.report import sparsity_report
-from pruning_core.stats import paired_difference, t_interval
-from pruning_core.studies.purl import CONTROL, METHODS, PurlStudySizes
+from pruning_core.stats import (
+    finite_or_none,
+    holm,
+    min_detectable_difference,
+    paired_difference,
+    t_interval,
+)
+from pruning_core.studies.purl import CONTROL, METHODS, UNIFORM_ALPHA, PurlStudySizes
 
 CHECKPOINT_LOADER = "pruning_core.pruning.export.load_compact"
 """The function that reads the committed (compact) checkpoint back into a plain state_dict."""
@@ -64,7 +72,12 @@ def drop_table(rows: pd.DataFrame, dense_top1: float) -> pd.DataFrame:
 
 
 def paired_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """PuRL minus each baseline, paired by seed, per target: test top-1 difference in points."""
+    """PuRL minus each baseline, paired by seed, per target: test top-1 difference in points.
+
+    ``p_holm`` is Holm's adjustment of ``p`` over every row (the study's comparisons);
+    ``min_detectable_pp`` the difference a paired t-test would detect with 80% power at 0.05
+    given the SD of that row's differences and its number of seeds.
+    """
     out = []
     for target, g in rows.groupby("target"):
         purl = g[g["method"] == "PuRL"].set_index("seed")
@@ -74,6 +87,7 @@ def paired_table(rows: pd.DataFrame) -> pd.DataFrame:
             if not seeds:
                 continue
             d = paired_difference(100.0 * purl.loc[seeds, "top1"], 100.0 * b.loc[seeds, "top1"])
+            diff = 100.0 * (purl.loc[seeds, "top1"] - b.loc[seeds, "top1"])
             out.append({
                 "target": target, "baseline": method, "n": d["n"],
                 "purl_sparsity": float(purl.loc[seeds, "sparsity_prunable"].mean()),
@@ -82,8 +96,13 @@ def paired_table(rows: pd.DataFrame) -> pd.DataFrame:
                 "baseline_top1_pct": 100.0 * float(b.loc[seeds, "top1"].mean()),
                 "purl_minus_baseline_pp": d["mean"], "ci_low": d["ci95"][0], "ci_high": d["ci95"][1],
                 "p": d["p"], "p_wilcoxon": d["p_wilcoxon"],
+                "min_detectable_pp": min_detectable_difference(float(diff.std(ddof=1)), d["n"])
+                if d["n"] > 1 else math.nan,
             })  # fmt: skip
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if len(table):
+        table["p_holm"] = holm(table["p"].to_numpy())
+    return table
 
 
 def control_difference(rows: pd.DataFrame, target: float) -> dict[str, Any]:
@@ -104,12 +123,30 @@ def noise_floor(rows: pd.DataFrame, dense_top1: float, n_test: int) -> dict[str,
     """How small a difference the test set and the seeds can show, in points.
 
     ``test_se_pp``: the binomial standard error of one accuracy near the dense one on ``n_test``
-    images; ``seed_sd_pp``: the standard deviation over seeds of PuRL's top-1 (mean over targets).
+    images; ``seed_sd_pp``: the standard deviation over seeds of PuRL's top-1 (mean over targets);
+    ``control_seed_sd_pp``: that of the dense control (what fine-tuning alone varies by);
+    ``min_detectable_pp``: the paired difference 80% power at 0.05 detects between two methods
+    that each vary across seeds as PuRL does, independently (differences' SD ``sqrt(2)`` times
+    ``seed_sd_pp``; each paired row also has its own, from its differences). The control's SD
+    alone would understate it: a control that keeps its dense start on every seed has SD 0.
     """
     se = 100.0 * math.sqrt(dense_top1 * (1.0 - dense_top1) / n_test)
     purl = rows[rows["method"] == "PuRL"]
     sd = purl.groupby("target")["top1"].std().mean() * 100.0 if len(purl) > 1 else math.nan
-    return {"test_se_pp": se, "one_image_pp": 100.0 / n_test, "seed_sd_pp": float(sd)}
+    n_seeds = int(purl["seed"].nunique()) if "seed" in purl else len(purl)
+    ctrl = rows[rows["method"] == CONTROL]["top1"]
+    csd = float(ctrl.std() * 100.0) if len(ctrl) > 1 else math.nan
+    return {"test_se_pp": se, "one_image_pp": 100.0 / n_test, "seed_sd_pp": float(sd),
+            "control_seed_sd_pp": csd,
+            "min_detectable_pp": min_detectable_difference(math.sqrt(2.0) * float(sd), n_seeds)}  # fmt: skip
+
+
+def noise_line(floor: dict[str, float], n_seeds: int) -> str:
+    """The noise floor in one sentence, printed beside each table."""
+    return (f"Noise floor: one test standard error {floor['test_se_pp']:.2f} points; the dense "
+            f"control's seed SD {floor['control_seed_sd_pp']:.2f} points, PuRL's {floor['seed_sd_pp']:.2f}; "
+            f"with {n_seeds} seeds a paired difference below about {floor['min_detectable_pp']:.2f} points is not "
+            f"detectable (80% power, alpha 0.05).")  # fmt: skip
 
 
 def summary(sizes: PurlStudySizes, out: dict[str, Any], n_test: int, dataset: str,
@@ -122,7 +159,10 @@ def summary(sizes: PurlStudySizes, out: dict[str, Any], n_test: int, dataset: st
     paired = paired_table(rows)
     ph = paired[paired["target"] == sizes.headline_target]
     d = drops.loc[sizes.headline_target]
-    return {
+    ua = head[head["method"] == UNIFORM_ALPHA]
+    floor = noise_floor(rows, dense["top1"], n_test)
+    meets = (purl["reward_top1_search"] >= purl["a_star"] - 1e-12) if "a_star" in purl else pd.Series(dtype=bool)
+    return finite_or_none({
         "model": sizes.model,
         "dataset": dataset,
         "data": out.get("description", ""),
@@ -146,12 +186,22 @@ def summary(sizes: PurlStudySizes, out: dict[str, Any], n_test: int, dataset: st
         "purl_vs_dense_finetuned": control_difference(rows, sizes.headline_target),
         "dense_layers": list(sizes.dense_layers),
         "paired": {
-            r["baseline"]: {"sparsity": r["baseline_sparsity"], "top1": r["baseline_top1_pct"] / 100.0,
+            r["baseline"]: {"sparsity": r["baseline_sparsity"], "purl_sparsity": r["purl_sparsity"],
+                            "top1": r["baseline_top1_pct"] / 100.0,
                             "purl_minus_baseline_pp": r["purl_minus_baseline_pp"],
-                            "ci95": [r["ci_low"], r["ci_high"]], "p": r["p"], "p_wilcoxon": r["p_wilcoxon"]}
+                            "ci95": [r["ci_low"], r["ci_high"]], "p": r["p"], "p_wilcoxon": r["p_wilcoxon"],
+                            "p_holm": r["p_holm"], "min_detectable_pp": r["min_detectable_pp"]}
             for _, r in ph.iterrows()
         },
-        "noise_floor": noise_floor(rows, dense["top1"], n_test),
+        "noise_floor": floor,
+        "min_detectable_pp": floor["min_detectable_pp"],
+        "dqn_episodes": sizes.search_episodes,
+        "reward_rows": int(out.get("reward_rows", sizes.reward_subset)),
+        "accuracy_slack": sizes.accuracy_slack,
+        "meets_target_accuracy_share": float(meets.mean()) if len(meets) else math.nan,
+        "sparsity_sd_pp": 100.0 * float(purl["sparsity_prunable"].std()) if len(purl) > 1 else math.nan,
+        "best_uniform_alpha": {"alpha": float(ua["alpha"].iloc[0]), "sparsity": float(ua["sparsity_prunable"].mean()),
+                               "top1": float(ua["top1"].mean())} if len(ua) else {},
         "search_episodes": sizes.search_episodes,
         "search_seconds": float(purl["search_seconds"].mean()),
         "finetune_max_epochs": sizes.finetune.epochs,
@@ -165,7 +215,7 @@ def summary(sizes: PurlStudySizes, out: dict[str, Any], n_test: int, dataset: st
         "checkpoint_loader": CHECKPOINT_LOADER,
         "checkpoint_bytes_dense": out["checkpoint_bytes"]["dense"],
         "checkpoint_bytes_compact": out["checkpoint_bytes"]["compact"],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 GOAL_SPARSITY: dict[str, float] = {"resnet50": 0.8, "mobilenet_v2": 0.5}
@@ -188,6 +238,10 @@ def goals(s: dict[str, Any]) -> pd.DataFrame:
         rows.append({"check": "PuRL minus the dense network with the same fine-tuning (points, paired)",
                      "value": c["purl_minus_control_pp"],
                      "met": "PuRL better" if lo > 0 else "control better" if hi < 0 else "no clear difference"})  # fmt: skip
+    b = s.get("best_uniform_alpha") or {}
+    if b:
+        rows.append({"check": f"best uniform alpha ({b['alpha']:g}) test top-1 at {100 * b['sparsity']:.1f}% sparsity",
+                     "value": b["top1"], "met": "yardstick"})  # fmt: skip
     for name, p in s["paired"].items():
         lo, hi = p["ci95"]
         verdict = "PuRL better" if lo > 0 else "baseline better" if hi < 0 else "no clear difference"
@@ -203,7 +257,14 @@ def conclusions(s: dict[str, Any]) -> str:
         f"- **Dense network:** {100 * s['dense_top1']:.2f}% test top-1 on {s['n_test']} test "
         f"images; one test standard error is {nf['test_se_pp']:.2f} points, one image "
         f"{nf['one_image_pp']:.3f} points; PuRL's top-1 varies by {nf['seed_sd_pp']:.2f} points "
-        f"(standard deviation) across the {len(s['seeds'])} seeds.",
+        f"(standard deviation) across the {len(s['seeds'])} seeds, the dense control by "
+        f"{nf['control_seed_sd_pp']:.2f}; a paired difference below about "
+        f"{s['min_detectable_pp']:.2f} points is not detectable with these seeds (80% power).",
+        f"- **Search:** {s['dqn_episodes']} DQN episodes, reward on {s['reward_rows']} images "
+        f"(A*'s slack of {100 * s['accuracy_slack']:.0f}% is {s['accuracy_slack'] * s['reward_rows']:.1f} "
+        f"images); the greedy policy met A* on the reward split on "
+        f"{100 * s['meets_target_accuracy_share']:.0f}% of seeds; its sparsity varies by "
+        f"{s['sparsity_sd_pp']:.1f} points (SD) across seeds.",
         f"- **PuRL at S* = {s['headline_target']:g}:** {100 * s['purl_sparsity_prunable']:.1f}% of "
         f"the prunable weights removed, test top-1 {100 * s['purl_top1']:.2f}%, a drop of "
         f"{d['mean']:.2f} points (95% CI {d['ci95'][0]:.2f} to {d['ci95'][1]:.2f}).",
@@ -225,9 +286,11 @@ def conclusions(s: dict[str, Any]) -> str:
         else:
             word = "the interval includes zero: no difference is shown"
         lines.append(
-            f"- **PuRL vs {name}** (at {100 * p['sparsity']:.1f}% sparsity): "
-            f"{p['purl_minus_baseline_pp']:+.2f} points (95% CI {lo:+.2f} to {hi:+.2f}, paired t "
-            f"p = {p['p']:.3g}, Wilcoxon p = {p['p_wilcoxon']:.3g}): {word}."
+            f"- **PuRL vs {name}** ({100 * p['sparsity']:.1f}% sparsity against PuRL's "
+            f"{100 * p['purl_sparsity']:.1f}%): {p['purl_minus_baseline_pp']:+.2f} points (95% CI "
+            f"{lo:+.2f} to {hi:+.2f}, paired t p = {p['p']:.3g}, Holm-adjusted {p['p_holm']:.3g}, "
+            f"Wilcoxon p = {p['p_wilcoxon']:.3g}; detectable from about {p['min_detectable_pp']:.2f} "
+            f"points): {word}."
         )
     n = len(s["seeds"])
     if n <= 5:
