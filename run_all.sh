@@ -124,7 +124,7 @@ case "$MODE" in
   test)
     setup
     echo "[test] ruff (package, tests and the notebooks' cells)"
-    ruff check pruning_core tests notebooks
+    ruff check pruning_core tests notebooks solutions
     echo "[test] pytest (unit tests and notebook smoke runs)"
     python -m pytest -q -p no:cacheprovider
     ;;
