@@ -16,18 +16,9 @@ import torch
 
 from pruning_core.rl.agents.dqn import greedy_policy, train
 from pruning_core.rl.envs.purl import PuRLConfig, PuRLEnv
+from pruning_core.rl.rollout import replay, rollout
 from pruning_core.studies.mdp_design import dense_digits_cnn, mdp_design_sizes
 from pruning_core.train.loop import TrainConfig, evaluate, fit
-
-
-def per_step_return(env: PuRLEnv, actions: list[int]) -> float:
-    """Replay ``actions`` in a per-step-reward env: one yardstick for policies of both arms."""
-    env.reset()
-    total = 0.0
-    for action in actions:
-        _, reward, *_ = env.step(action)
-        total += float(reward)
-    return total
 
 
 def main(profile: str) -> pd.DataFrame:
@@ -44,15 +35,15 @@ def main(profile: str) -> pd.DataFrame:
             PuRLConfig(target_sparsity=sizes.target_sparsity, reward_mode=mode),
         )
         agent = agents[mode] = train(env, sizes.dqn_config(seed), desc=f"DQN, reward_mode={mode}")
-        rollout = greedy_policy(agent, env)
-        rows.append({"reward_mode": mode, "greedy_return": rollout.episode_return,
-                     "actions": rollout.actions, "sparsity": rollout.sparsity,
-                     "reward_accuracy": rollout.accuracy})
+        greedy = greedy_policy(agent, env)
+        rows.append({"reward_mode": mode, "greedy_return": greedy.episode_return,
+                     "actions": greedy.actions, "sparsity": greedy.sparsity,
+                     "reward_accuracy": greedy.accuracy})
     # The two arms' returns are on different scales (one reward at the end vs one per layer):
-    # re-score both deployed policies with the per-step reward, then leave env pruned by the last.
+    # re-score both deployed policies with the per-step reward.
     yardstick = PuRLEnv(dense.model, reward_split, PuRLConfig(target_sparsity=sizes.target_sparsity))
     for row in rows:
-        row["per_step_return"] = per_step_return(yardstick, row.pop("actions"))
+        row["per_step_return"] = rollout(yardstick, replay(row.pop("actions"))).episode_return
     yardstick.reset()
     env = envs["step"]
     greedy_policy(agents["step"], env)  # leaves env.model pruned, its masks in env.masker

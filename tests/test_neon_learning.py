@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from neon_toy import TOY_CFG, toy_task
 
-from pruning_core.data.splits import Splits
-from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.rl.agents.a2c import (
     A2C_PRESETS,
     A2CConfig,
@@ -25,38 +24,22 @@ from pruning_core.rl.agents.a2c import (
     PlateauRule,
     a2c_preset,
 )
-from pruning_core.rl.envs.neon import NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.stats import cluster_bootstrap
 from pruning_core.studies import neon_diagnostics as nd
 from pruning_core.studies.neon_report import method_intervals
 from pruning_core.studies.neon_sizes import neon_study_sizes
-from pruning_core.train.loop import TrainConfig, fit
 
 torch.set_num_threads(1)
 
 
-def _task(seed: int = 0, width: int = 12) -> NeonTask:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(160, 5, generator=g)
-    y = ((x[:, 0] + x[:, 1]) * 1.5).long().clamp(max=2)
-    train, val = (x[:110], y[:110]), (x[110:], y[110:])
-    model = build_mlp(MLPSpec(5, 3, (width,), ("relu",), (False,), (0.0,)), seed=seed)
-    fit(model, train, TrainConfig.mlp(lr=1e-2, epochs=6), val_data=val)
-    return NeonTask.from_model(model, Splits("toy", 3, train=train, reward=val, stop=val), "toy")
-
-
-CFG = NeonEnvConfig(
-    passes=1, C_values=(50.0,), stat_rows=40,
-    ft=TrainConfig.mlp(max_steps=2, steps_per_check=1, patience=1, monitor="val_top1"),
-)  # fmt: skip
 STD = A2CConfig(lr=0.02, warmup_episodes=3, standardize_obs=True, seed=0)
 
 
 def _trained(episodes: int = 8) -> ActorCriticAgent:
     agent = ActorCriticAgent(OBS_DIM, 5, STD)
-    agent.train(NeonBatch([_task(0), _task(1, 24)], CFG), episodes, lockstep=4)
+    agent.train(NeonBatch([toy_task(0), toy_task(1, 24)], TOY_CFG), episodes, lockstep=4)
     return agent
 
 
@@ -118,14 +101,14 @@ def test_training_stops_on_a_plateau_while_the_entropy_is_still_high() -> None:
     frozen = A2CConfig(lr=0.0, warmup_episodes=2, standardize_obs=True)
     rule = PlateauRule(check_every=4, patience=2, min_checks=3)
     agent = ActorCriticAgent(OBS_DIM, 5, frozen)
-    log = agent.train(NeonBatch([_task(0)], CFG), 200, lockstep=4, stop=rule,
-                      val_env=NeonBatch([_task(1)], CFG))  # fmt: skip
+    log = agent.train(NeonBatch([toy_task(0)], TOY_CFG), 200, lockstep=4, stop=rule,
+                      val_env=NeonBatch([toy_task(1)], TOY_CFG))  # fmt: skip
     assert agent.converged_at == 12 == len(log)  # checks at 4, 8, 12: a plateau at the third
     assert log["val_return"].notna().sum() == 3
     assert log["entropy"].dropna().min() > 0.99 * math.log(5)  # never collapsed
     # the entropy rule would not have stopped it: it needs the entropy to fall
     old = ActorCriticAgent(OBS_DIM, 5, replace_cfg(frozen, standardize_obs=False))
-    log2 = old.train(NeonBatch([_task(0)], CFG), 24, lockstep=4,
+    log2 = old.train(NeonBatch([toy_task(0)], TOY_CFG), 24, lockstep=4,
                      stop=ConvergenceRule(window=4, check_every=4, probe_tasks=1))  # fmt: skip
     assert old.converged_at is None and len(log2) == 24
 
@@ -136,7 +119,7 @@ def replace_cfg(cfg: A2CConfig, **kw: object) -> A2CConfig:
 
 def test_the_plateau_rule_needs_validation_networks() -> None:
     with pytest.raises(ValueError, match="val_env"):
-        ActorCriticAgent(OBS_DIM, 5, STD).train(NeonBatch([_task()], CFG), 4, stop=PlateauRule())
+        ActorCriticAgent(OBS_DIM, 5, STD).train(NeonBatch([toy_task()], TOY_CFG), 4, stop=PlateauRule())
 
 
 def test_the_cluster_bootstrap_resamples_clusters_not_rows() -> None:
@@ -160,10 +143,10 @@ def test_study_intervals_are_clustered_by_dataset() -> None:
 
 
 def test_per_network_policies_can_differ() -> None:
-    small, wide = _task(0, 8), _task(1, 64)
+    small, wide = toy_task(0, 8), toy_task(1, 64)
     agent = ActorCriticAgent(OBS_DIM, 5, STD)
     agent.obs_norm = ObsStandardizer.fit(np.stack([
-        NeonBatch([t], CFG)._observation(0, NeonBatch([t], CFG)._root(0), 50.0) for t in (small, wide)
+        NeonBatch([t], TOY_CFG)._observation(0, NeonBatch([t], TOY_CFG)._root(0), 50.0) for t in (small, wide)
     ]))  # fmt: skip
     k = nd.FEATURE_NAMES.index("log_params")
     with torch.no_grad():  # a policy that reads one feature: many parameters -> keep least
@@ -175,7 +158,7 @@ def test_per_network_policies_can_differ() -> None:
         agent.net.actor[2].weight[0, 0] = 3.0
         agent.net.actor[4].weight[0, 0] = 5.0
         agent.net.actor[4].weight[4, 0] = -5.0
-    env = NeonBatch([small, wide], CFG)
+    env = NeonBatch([small, wide], TOY_CFG)
     eps = agent.run_batch(env, 2, greedy=True, starts=[(0, 50.0), (1, 50.0)])
     strings = ["".join(map(str, e.actions)) for _t, e in eps]
     assert strings[0] != strings[1]
@@ -203,13 +186,13 @@ def test_presets_and_the_study_record_which_is_used() -> None:
 def test_diagnostics_read_the_training_log() -> None:
     agent = ActorCriticAgent(OBS_DIM, 5, STD)
     rule = PlateauRule(check_every=4, patience=2, min_checks=3)
-    log = agent.train(NeonBatch([_task(0)], CFG), 16, lockstep=4, stop=rule,
-                      val_env=NeonBatch([_task(1)], CFG)).assign(fold=0, C_agent=50.0)  # fmt: skip
+    log = agent.train(NeonBatch([toy_task(0)], TOY_CFG), 16, lockstep=4, stop=rule,
+                      val_env=NeonBatch([toy_task(1)], TOY_CFG)).assign(fold=0, C_agent=50.0)  # fmt: skip
     curves = nd.validation_curves(log)
     assert len(curves) == log["val_return"].notna().sum() and curves["entropy"].notna().all()
     freq = nd.action_frequencies(log, 5, bins=2)
     assert np.allclose(freq[[f"a{i}" for i in range(5)]].sum(axis=1), 1.0)
-    spread = nd.feature_spread([_task(0, 8), _task(1, 64)], CFG, {50.0: agent})
+    spread = nd.feature_spread([toy_task(0, 8), toy_task(1, 64)], TOY_CFG, {50.0: agent})
     assert len(spread) == OBS_DIM and "std_C50" in spread
     assert spread.set_index("feature").loc["log_params", "std_across_nets"] > 0
     sizes = neon_study_sizes("smoke")
@@ -221,8 +204,8 @@ def test_the_checkpoint_holds_the_best_checks_weights(tmp_path: Path) -> None:
     agent = ActorCriticAgent(OBS_DIM, 5, STD)
     rule = PlateauRule(check_every=4, patience=2, min_checks=3)
     ckpt = tmp_path / "a.pt"
-    agent.train(NeonBatch([_task(0)], CFG), 16, lockstep=4, stop=rule, checkpoint_path=ckpt,
-                val_env=NeonBatch([_task(1)], CFG))  # fmt: skip
+    agent.train(NeonBatch([toy_task(0)], TOY_CFG), 16, lockstep=4, stop=rule, checkpoint_path=ckpt,
+                val_env=NeonBatch([toy_task(1)], TOY_CFG))  # fmt: skip
     assert agent.best is not None
     back = ActorCriticAgent.load(ckpt)
     for k, v in agent.best["net"].items():

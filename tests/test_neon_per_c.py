@@ -11,36 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from neon_toy import TOY_CFG, toy_task
 
-from pruning_core.data.splits import Splits
 from pruning_core.methods.neon import prune_mlp
-from pruning_core.models.mlp import MLPSpec, build_mlp
 from pruning_core.rl.agents.a2c import A2CConfig, ActorCriticAgent, ConvergenceRule
 from pruning_core.rl.agents.a2c_set import AgentsByC, load_shipped_agents
-from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
+from pruning_core.rl.envs.neon import NeonEnv
 from pruning_core.rl.envs.neon_batched import NeonBatch
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.studies.neon import agent_key, neon_study_sizes, train_shipped_agents
-from pruning_core.train.loop import TrainConfig, fit
 
 torch.set_num_threads(1)
 
 
-def _task(seed: int = 0) -> NeonTask:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(160, 5, generator=g)
-    y = ((x[:, 0] + x[:, 1]) * 1.5).long().clamp(max=2)
-    train, val = (x[:110], y[:110]), (x[110:], y[110:])
-    spec = MLPSpec(5, 3, (12,), ("relu",), (False,), (0.0,))
-    model = build_mlp(spec, seed=seed)
-    fit(model, train, TrainConfig.mlp(lr=1e-2, epochs=6), val_data=val)
-    return NeonTask.from_model(model, Splits("toy", 3, train=train, reward=val, stop=val), "toy")
-
-
-CFG = NeonEnvConfig(
-    passes=1, C_values=(50.0,), stat_rows=40,
-    ft=TrainConfig.mlp(max_steps=2, steps_per_check=1, patience=1, monitor="val_top1"),
-)  # fmt: skip
 FAST = A2CConfig(lr=0.05, entropy_coef=0.0, warmup_episodes=2, normalize_advantages=True, seed=0)
 """A learner that commits quickly: its policy entropy falls within a few dozen episodes."""
 
@@ -59,7 +42,7 @@ def test_rule_reads_the_entropy_window_and_the_probes() -> None:
 def test_training_stops_when_the_entropy_has_fallen_and_not_before() -> None:
     rule = ConvergenceRule(window=4, check_every=4, max_entropy_share=0.3, probe_tasks=1)
     agent = ActorCriticAgent(OBS_DIM, 5, FAST)
-    log = agent.train(NeonBatch(_task(), CFG), 200, lockstep=4, stop=rule)
+    log = agent.train(NeonBatch(toy_task(), TOY_CFG), 200, lockstep=4, stop=rule)
     assert agent.converged_at is not None and agent.converged_at < 200
     assert len(log) == agent.converged_at  # stopped there
     assert log["entropy"].notna().all()  # logged for every episode
@@ -75,7 +58,7 @@ def test_training_stops_when_the_entropy_has_fallen_and_not_before() -> None:
     # an unreachable threshold: no probe, the cap stops training
     never = ActorCriticAgent(OBS_DIM, 5, FAST)
     log2 = never.train(
-        NeonBatch(_task(), CFG), 24, lockstep=4, stop=ConvergenceRule(4, 0.0, check_every=4)
+        NeonBatch(toy_task(), TOY_CFG), 24, lockstep=4, stop=ConvergenceRule(4, 0.0, check_every=4)
     )
     assert never.converged_at is None and len(log2) == 24
     assert "greedy_return" not in log2 or log2["greedy_return"].isna().all()
@@ -85,15 +68,15 @@ def test_a_converged_agent_resumes_without_training_further(tmp_path: Path) -> N
     rule = ConvergenceRule(window=4, check_every=4, max_entropy_share=0.3, probe_tasks=1)
     ckpt = tmp_path / "a.pt"
     first = ActorCriticAgent(OBS_DIM, 5, FAST)
-    first.train(NeonBatch(_task(), CFG), 200, lockstep=4, stop=rule, checkpoint_path=ckpt)
+    first.train(NeonBatch(toy_task(), TOY_CFG), 200, lockstep=4, stop=rule, checkpoint_path=ckpt)
     again = ActorCriticAgent(OBS_DIM, 5, FAST)
-    log = again.train(NeonBatch(_task(), CFG), 200, lockstep=4, stop=rule, checkpoint_path=ckpt)
+    log = again.train(NeonBatch(toy_task(), TOY_CFG), 200, lockstep=4, stop=rule, checkpoint_path=ckpt)
     assert again.converged_at == first.converged_at == len(log)
 
 
 def test_the_rule_needs_the_fast_path() -> None:
     with pytest.raises(ValueError, match="NeonBatch"):
-        ActorCriticAgent(OBS_DIM, 5).train(NeonEnv([_task()], CFG), 2, stop=ConvergenceRule())
+        ActorCriticAgent(OBS_DIM, 5).train(NeonEnv([toy_task()], TOY_CFG), 2, stop=ConvergenceRule())
 
 
 def _agent(seed: int) -> ActorCriticAgent:
@@ -119,11 +102,11 @@ def test_agents_by_C_pick_the_agent_for_C_and_round_trip(tmp_path: Path) -> None
 
 
 def test_prune_mlp_uses_the_agent_for_C() -> None:
-    task = _task()
+    task = toy_task()
     d = task.data
     mlp = task.model
     agents = {0.0: _agent(0), 5.0: _agent(5)}
-    kw = {"passes": 1, "ft": CFG.ft, "stat_rows": 40}
+    kw = {"passes": 1, "ft": TOY_CFG.ft, "stat_rows": 40}
     for C, expect in ((0.0, 0.0), (1.0, 0.0), (5.0, 5.0), (9.0, 5.0)):
         _, rep = prune_mlp(mlp, *d.tensors("train"), *d.tensors("reward"), C=C, agent=agents, **kw)
         assert rep["agent_C"] == expect
@@ -155,9 +138,9 @@ def test_shipped_agents_are_one_per_C_and_never_saw_their_held_out_group(tmp_pat
     assert json.loads(path.with_suffix(".json").read_text())["agent_keys"] == card["agent_keys"]
     assert card["held_out_datasets"] and not set(card["held_out_datasets"]) & set(card["datasets"])
     assert sorted(card["agent_keys"]) == sorted(f"{C:g}" for C in sizes.C_values)
-    task = _task()
+    task = toy_task()
     d = task.data
-    kw = {"passes": 1, "ft": CFG.ft, "stat_rows": 40}
+    kw = {"passes": 1, "ft": TOY_CFG.ft, "stat_rows": 40}
     for C in sizes.C_values:
         _, rep = prune_mlp(task.model, *d.tensors("train"), *d.tensors("reward"), C=C,
                            agent=agents, **kw)  # fmt: skip
