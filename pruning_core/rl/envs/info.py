@@ -51,6 +51,7 @@ __all__ = [
     "check_render_mode",
     "info_value",
     "make_info",
+    "parse_action",
     "render_bars",
 ]
 
@@ -61,6 +62,23 @@ INFO_KEYS: tuple[str, ...] = (
 
 RENDER_MODES: tuple[str, ...] = ("ansi", "rgb_array")
 """``ansi``: a text table of the layers; ``rgb_array``: the same as a bar chart image."""
+
+
+def parse_action(action: Any, n: int, choices: str) -> int:
+    """``action`` as an index in ``[0, n)``: an int, a whole float or a one-element array (what
+    agents and vector envs pass); anything else, a fraction or an index out of range raises a
+    ``ValueError`` that names the valid range and ``choices`` (what the indices select)."""
+    value = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, np.integer, float, np.floating)
+    ):
+        raise ValueError(f"invalid action {action!r}: an integer in [0, {n - 1}] ({choices})")
+    if not float(value).is_integer():
+        raise ValueError(f"invalid action {action!r}: a whole number in [0, {n - 1}] ({choices})")
+    a = int(value)
+    if not 0 <= a < n:
+        raise ValueError(f"invalid action {a}: out of range, an integer in [0, {n - 1}] ({choices})")
+    return a
 
 
 def info_value(value: Any) -> np.generic | np.ndarray:

@@ -55,7 +55,13 @@ from pruning_core.pruning.neurons import (
     select_neurons,
 )
 from pruning_core.rl.envs.grad import env_grad_mode
-from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
+from pruning_core.rl.envs.info import (
+    RENDER_MODES,
+    check_render_mode,
+    make_info,
+    parse_action,
+    render_bars,
+)
 from pruning_core.rl.envs.neon_features import (
     LAYER_FEATURES,
     MAX_LAYERS,
@@ -406,18 +412,6 @@ class NeonEnv(gym.Env):
         names = [f"hidden{i} ({w}/{w0})" for i, (w, w0) in enumerate(zip(widths, self.widths0, strict=True))]  # fmt: skip
         return render_bars(self.render_mode, title, names, kept, "share of neurons kept")
 
-    def _parse_action(self, action: Any) -> int:
-        value = action.item() if isinstance(action, np.ndarray) and action.size == 1 else action
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, np.integer, float, np.floating)
-        ):
-            raise ValueError(
-                f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
-            )
-        if not float(value).is_integer():
-            raise ValueError(f"action must be a whole number, got {action!r}")
-        return int(value)
-
     @env_grad_mode()
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Prune the current layer to ``keep_fractions[action]``, fine-tune, reward (in torch's
@@ -425,12 +419,7 @@ class NeonEnv(gym.Env):
         ``torch.inference_mode()`` too)."""
         if self._done or self.model is None:
             raise RuntimeError("the episode is over (or never started): call reset() first")
-        a = self._parse_action(action)
-        if not 0 <= a < self.action_space.n:
-            raise ValueError(
-                f"action {a} out of range: NEON has {self.action_space.n} actions "
-                f"(keep fractions {self.config.keep_fractions})"
-            )
+        a = parse_action(action, self.action_space.n, f"keep fractions {self.config.keep_fractions}")
         keep = self.config.keep_fractions[a]
         layer = self.order[self.t]
         n_before = len(live_neurons(self.model, layer))

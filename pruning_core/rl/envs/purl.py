@@ -51,7 +51,13 @@ from torch.utils.data import DataLoader
 from pruning_core.pruning.layers import PrunableLayer, prunable_layers
 from pruning_core.pruning.masks import Masker, RelativeTo
 from pruning_core.rl.envs.grad import env_grad_mode
-from pruning_core.rl.envs.info import RENDER_MODES, check_render_mode, make_info, render_bars
+from pruning_core.rl.envs.info import (
+    RENDER_MODES,
+    check_render_mode,
+    make_info,
+    parse_action,
+    render_bars,
+)
 from pruning_core.rl.envs.prefix_cache import PrefixCache
 from pruning_core.rl.envs.purl_features import (
     DEFAULT_ALPHAS,
@@ -416,7 +422,10 @@ class PuRLEnv(gym.Env):
         Runs in torch's default grad mode whatever the caller's (:func:`~.grad.env_grad_mode`),
         so the fine-tuning of ``finetune_steps > 0`` works under a collector's
         ``torch.no_grad()`` or ``torch.inference_mode()``."""
-        a = self._check_action(action)
+        a = parse_action(
+            action, len(self.action_values),
+            f"index into the {self.config.action_space} grid {tuple(self.action_values)}",
+        )  # fmt: skip
         if self._t >= self.episode_length:
             raise RuntimeError("the episode is over (every layer was visited): call reset().")
         t = self._t
@@ -462,20 +471,6 @@ class PuRLEnv(gym.Env):
         stage, saved = self.cache.state() if self.cache is not None else (0, [])
         self.memo.put(self._prefix, acc, stage, saved)
         return acc
-
-    def _check_action(self, action: Any) -> int:
-        n = len(self.action_values)
-        try:
-            a = int(action)
-            ok = a == action and 0 <= a < n
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"invalid action {action!r}: PuRLEnv takes an integer in [0, {n - 1}] (index into "
-                f"the {self.config.action_space} grid {tuple(self.action_values)})."
-            )
-        return a
 
     def _prune(self, li: int, visit: int, value: float) -> None:
         """Apply the action through the masker: the first visit is measured against the dense
