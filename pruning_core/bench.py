@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pruning_core.bench_neon import measure_neon_training_log, replay_single
 from pruning_core.config import results_root
 from pruning_core.data.images import load_digits_splits
 from pruning_core.data.splits import Splits
@@ -260,14 +261,6 @@ def _entropy(p: float, n_actions: int) -> float:
     return float(-p * math.log(p) - (n_actions - 1) * rest * math.log(rest)) if rest > 0 else 0.0
 
 
-def _replay_single(env: NeonEnv, seqs: list[list[int]], rewards: list[list[float]]) -> float:
-    """Seconds to replay ``seqs`` through ``env`` one episode at a time (rewards appended)."""
-    t0 = time.perf_counter()
-    for s in seqs:
-        rewards.append(rollout(env, replay(s), options={"task": 0, "C": 1.0}).rewards)
-    return time.perf_counter() - t0
-
-
 def measure_neon_experience(
     net: tuple[nn.Module, Splits],
     quick: bool = False,
@@ -296,7 +289,7 @@ def measure_neon_experience(
         env = NeonEnv([task], cfg)
         single_rewards: list[list[float]] = []
         half = n_single // 2
-        single_s = _replay_single(env, seqs[:half], single_rewards)
+        single_s = replay_single(env, seqs[:half], [(0, 1.0)] * half, single_rewards)
         batch = NeonBatch([task], cfg)
         fast_rewards = []
         t0 = time.perf_counter()
@@ -305,7 +298,8 @@ def measure_neon_experience(
             eps = batch.play(replay_batch(chunk), starts=[(0, 1.0)] * len(chunk))
             fast_rewards += [e.rewards for e in eps]
         fast_s = time.perf_counter() - t0
-        single_s += _replay_single(env, seqs[half:n_single], single_rewards)
+        single_s += replay_single(env, seqs[half:n_single], [(0, 1.0)] * (n_single - half),
+                                  single_rewards)  # fmt: skip
         single_eps, fast_eps = n_single / single_s, n_fast / fast_s
         rows[f"favourite_{p:g}" if p > 1 / n_actions else "uniform"] = {
             "p_favourite": p,
@@ -469,6 +463,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="also measure PuRL's cross-episode prefix memo (ResNet-20 and ResNet-50, minutes)",
     )
     parser.add_argument(
+        "--neon-training", action="store_true",
+        help="also replay a notebook-04 agent's training log through both NEON paths (needs 04's "
+        "cpu results; rebuilds the agent's networks through the cache: minutes cold)",
+    )  # fmt: skip
+    parser.add_argument(
         "--compare-full",
         action="store_true",
         help="also measure steps without the prefix cache (full forward per step)",
@@ -521,6 +520,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         net = _neon_bench_task(args.quick)
         values.update(measure_neon(episodes=3 if args.quick else 10, quick=args.quick, net=net))
         values.update(measure_neon_experience(net, quick=args.quick))
+        if args.neon_training:
+            values.update(measure_neon_training_log(
+                n_single=4 if args.quick else 16, max_episodes=32 if args.quick else None))  # fmt: skip
         if not args.neon_only:
             values.update(measure_pruned_cnns(quick=args.quick))
     ratios = {k: v for k, v in values.items() if isinstance(v, float)}

@@ -87,17 +87,19 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """A JSON-ready copy of ``obj``: dataclasses and mappings as dicts, tuples as lists, tensors
+    and NumPy scalars as numbers, paths as strings, classes by name."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
+        return jsonable(dataclasses.asdict(obj))
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return obj.item()
     if isinstance(obj, type):
@@ -125,7 +127,7 @@ def write_json(path: str | Path, obj: Any, allow_nan: bool = False) -> Path:
     NaN or infinite numbers are refused (``allow_nan=False``): a NaN accuracy means the run
     broke, and a summary must not record it as if it were a result.
     """
-    data = _jsonable(obj)
+    data = jsonable(obj)
     if not allow_nan and (where := _find_nan(data)) is not None:
         raise ValueError(
             f"refusing to write {Path(path).name}: {where} is NaN or infinite. A NaN accuracy or "
@@ -256,7 +258,7 @@ def config_hash(config: Any, length: int = 12) -> str:
     A value that has no JSON form is refused (TypeError) rather than hashed by its ``repr``,
     which may hold a memory address (a new hash every run) or an unordered set.
     """
-    blob = json.dumps(_jsonable(config), sort_keys=True)
+    blob = json.dumps(jsonable(config), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
@@ -492,7 +494,7 @@ class RunDir:
         self.config = {
             "stem": stem,
             "profile": profile,
-            "config": _jsonable(config),
+            "config": jsonable(config),
             "git": git_info(),
             "packages": package_versions(),
             "device": device_info(profile),
@@ -504,7 +506,7 @@ class RunDir:
 
     def record(self, **values: Any) -> None:
         """Add ``values`` to ``config.json`` (e.g. how the run's jobs were executed)."""
-        self.config.update({k: _jsonable(v) for k, v in values.items()})
+        self.config.update({k: jsonable(v) for k, v in values.items()})
         write_json(self.path / "config.json", self.config, allow_nan=True)
 
     def file(self, name: str) -> Path:
@@ -534,7 +536,7 @@ class RunDir:
         Calls of one run accumulate; the file holds this run's keys only, so a key that an earlier
         run (an older version of the notebook) wrote does not survive into the new summary.
         """
-        self._summary.update(_jsonable(values))
+        self._summary.update(jsonable(values))
         write_json(self.file("summary.json"), self._summary)
         return dict(self._summary)
 

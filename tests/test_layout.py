@@ -29,6 +29,7 @@ STAGES = (
     "pruning_core.figures",
     "pruning_core.summary",
     "pruning_core.verify",
+    "pruning_core.bench_neon",
     "pruning_core.bench",
     "pruning_core.cli",
     "pruning_core.__main__",

@@ -161,3 +161,24 @@ def test_shipped_agent_prunes_an_unseen_network_in_one_call() -> None:
     assert small(x_test[:3]).shape == (3, 2)
     for k, v in model.state_dict().items():  # the caller's model is not modified
         assert torch.equal(v, before[k])
+
+
+def test_shipped_agents_choose_per_network_on_tables_they_never_saw() -> None:
+    """The earlier shipped agents kept the same share at every step of every network (one
+    constant per C); the agents shipped now read the network: at C = 1 three networks of two
+    unseen tables do not all get the same keep fractions."""
+    card = json.loads(SHIPPED_AGENT.with_suffix(".json").read_text())
+    kept = set()
+    for name, hidden in [("breast_cancer", (64, 64)), ("wine", (128, 32, 16)),
+                         ("breast_cancer", (256, 128, 64))]:  # fmt: skip
+        assert name not in card["datasets"] and name not in CPU_DATASETS
+        d = load_tabular(name).splits()
+        n = len(hidden)
+        model = build_mlp(MLPSpec(d.n_features, d.num_classes, hidden, ("relu",) * n,
+                                  (False,) * n, (0.0,) * n), seed=0)  # fmt: skip
+        fit(model, d.tensors("train"), val_data=d.tensors("reward"), cfg=TrainConfig.mlp(epochs=40))
+        (xt, yt), (xv, yv) = d.tensors("train"), d.tensors("reward")
+        _, report = prune_mlp(model, xt.numpy(), yt.numpy(), xv.numpy(), yv.numpy(), C=1.0,
+                              ft=replace(NeonEnvConfig().ft, max_steps=30))  # fmt: skip
+        kept.add(tuple(sorted({s["keep"] for s in report["steps"]})))
+    assert len(kept) >= 2, f"one keep schedule on every network: {kept}"

@@ -180,7 +180,8 @@ def test_presets_and_the_study_record_which_is_used() -> None:
         a2c_preset("nope")
     cpu, gpu = neon_study_sizes("cpu"), neon_study_sizes("gpu")
     assert cpu.nets_per_dataset >= 5 and cpu.test_nets_per_dataset >= 2
-    assert (gpu.nets_per_dataset, gpu.val_nets_per_dataset) == (30, 6)
+    assert gpu.nets_per_dataset > cpu.nets_per_dataset  # the gpu profile's size: tests/test_gpu_budget.py
+    assert gpu.val_nets_per_dataset >= cpu.val_nets_per_dataset
 
 
 def test_diagnostics_read_the_training_log() -> None:

@@ -35,7 +35,8 @@ _LABELS = METHOD_LABELS
 def plot_training_curves(log: pd.DataFrame, window: int = 16) -> Any:
     """Training curves per C: the policy entropy and the episode return (divided by 40^3)
     against the episode, one colour per C and one line style per fold (rolling means of
-    ``window`` episodes); a dot marks the episode where an agent's policy converged."""
+    ``window`` episodes); a dot marks the episode where the stopping rule ended an agent's
+    training. Legends name the colours (C), the line styles (folds), the dot and the band."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
     Cs = sorted(log["C_agent"].unique())
     cmap = plt.get_cmap("viridis")
@@ -60,9 +61,18 @@ def plot_training_curves(log: pd.DataFrame, window: int = 16) -> Any:
         ax.set_xlabel("episode")
     axes[0].set_ylabel(f"policy entropy, nats (rolling mean {window})")
     axes[1].set_ylabel(f"return / 40^3 (rolling mean {window})")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("NEON agents per C: training curves (line style = fold, dot = converged, "
-                 "grey = warm-up)")  # fmt: skip
+    folds = sorted(int(k) for k in log["fold"].unique())
+    keys = [plt.Line2D([], [], color="0.3", ls=styles[k % len(styles)], lw=1.2) for k in folds]
+    names = [f"fold {k}" for k in folds]
+    if "converged" in log:
+        keys.append(plt.Line2D([], [], color="0.3", marker="o", ls=""))
+        names.append("stopped (validation plateau)")
+    if len(warm):
+        keys.append(plt.Rectangle((0, 0), 1, 1, color="0.92"))
+        names.append("warm-up (random actions)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[1].legend(keys, names, fontsize=8, loc="lower right")
+    fig.suptitle("NEON agents per C: training curves")
     fig.tight_layout()
     return fig
 
@@ -75,10 +85,16 @@ def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) ->
     yardsticks (black plus: the best constant keep; brown: it with the guard; cyan star: the best
     keep per pass; orange hexagon: the per-network oracle constant) sit beside the agent, so an
     agent that plays a constant reads as a tie. Methods without a C (none today) would appear in
-    every panel."""
+    every panel. The panels share one x axis, linear within 1 pp of zero and logarithmic beyond,
+    so the C = 0 and C = 50 panels read on the same scale."""
     Cs = sorted(c for c in intervals["C"].dropna().unique())
     fig, axes = plt.subplots(1, len(Cs), figsize=(3.3 * len(Cs) + 1.5, 4.0), sharey=True,
-                             squeeze=False)  # fmt: skip
+                             sharex=True, squeeze=False)  # fmt: skip
+    lows = [intervals["acc_low"].min(), -max(Cs) * 1.1]
+    highs = [intervals["acc_high"].max(), 1.0]
+    if results is not None:
+        lows.append(results["delta_test_pp"].min())
+        highs.append(results["delta_test_pp"].max())
     for ax, C in zip(axes[0], Cs, strict=True):
         at = intervals[(intervals["C"] == C) | intervals["C"].isna()]
         for m in [m for m in METHODS if m in set(at["method"])]:
@@ -97,8 +113,13 @@ def plot_pareto(intervals: pd.DataFrame, results: pd.DataFrame | None = None) ->
         ax.axvline(0, color="0.7", lw=0.6)
         ax.axhline(24.59, ls="--", color="k", lw=0.8)
         ax.set_yscale("log")
+        ax.set_xscale("symlog", linthresh=1.0)
+        lo, hi = 1.1 * float(np.nanmin(lows)), 1.5 * float(np.nanmax(highs))
+        ax.set_xlim(lo, hi)
+        ticks = [t for t in (-100, -50, -20, -10, -5, -2, -1, 0, 1, 2, 5, 10) if lo <= t <= hi]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=8)
         ax.set_title(f"C = {C:g} pp (dotted: -C)", fontsize=10)
-        ax.set_xlabel("test accuracy change (pp)")
+        ax.set_xlabel("test accuracy change (pp, log beyond ±1)")
     axes[0][0].set_ylabel("compression (original / remaining params)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], ls="--", color="k", lw=0.8))

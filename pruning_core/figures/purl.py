@@ -8,15 +8,28 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
 
 def plot_per_layer(per_layer: pd.DataFrame, title: str) -> Any:
-    """Per-layer sparsity of PuRL, global and uniform magnitude pruning, in forward order."""
-
-    fig, ax = plt.subplots(figsize=(11, 3.6))
-    sns.lineplot(
-        data=per_layer, x="position", y="sparsity", hue="method", marker="o", ax=ax, markersize=4
-    )
-    ax.set(xlabel="prunable layer (forward order)", ylabel="sparsity", title=title, ylim=(0, 1.02))
+    """Per-layer sparsity of every method that prunes, in forward order: one small panel per
+    method on shared axes (global one-shot and gradual pruning choose nearly the same layers, so
+    on one panel one hides the other), with each method's mean layer sparsity as a dashed line."""
+    pruned = per_layer[per_layer.groupby("method")["sparsity"].transform("max") > 1e-3]
+    methods = list(dict.fromkeys(pruned["method"]))
+    fig, axes = plt.subplots(len(methods), 1, figsize=(11, 0.95 * len(methods) + 1.3),
+                             sharex=True, sharey=True, squeeze=False)  # fmt: skip
+    colors = sns.color_palette(n_colors=len(methods))
+    for ax, m, color in zip(axes[:, 0], methods, colors, strict=True):
+        g = pruned[pruned["method"] == m].sort_values("position")
+        ax.plot(g["position"], g["sparsity"], marker="o", ms=3, lw=1, color=color)
+        ax.axhline(g["sparsity"].mean(), color=color, lw=0.8, ls="--")
+        ax.set_ylim(0, 1.05)
+        ax.set_yticks([0, 0.5, 1])
+        ax.text(1.01, 0.5, m, transform=ax.transAxes, va="center", fontsize=9)
+    axes[-1, 0].set_xlabel("prunable layer (forward order)")
+    fig.supylabel("layer sparsity (dashed: mean over layers)", fontsize=9)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -39,23 +52,52 @@ def plot_search(search_log: pd.DataFrame, title: str) -> Any:
 
 
 def plot_curve(curve: pd.DataFrame, dense_top1: float, title: str, test_se_pp: float | None = None) -> Any:
-    """Test top-1 against sparsity per method: means over seeds with 95% intervals on both axes.
+    """Test top-1 of every method, means over seeds with 95% intervals.
 
-    One point per method and PuRL target (the baselines are pruned to the sparsity PuRL reached
-    with the same seed). The dotted line is the dense network, its band one test standard error.
+    With one PuRL target (the cpu profile) every paired baseline sits at PuRL's sparsity, so an
+    accuracy-vs-sparsity plot piles them onto one point: the methods are then rows, sorted by
+    accuracy and labelled with their mean sparsity. With several targets (gpu) it is top-1
+    against sparsity, one marker per method. The dotted line is the dense network, its band one
+    test standard error either side.
     """
+    if curve["target"].nunique() == 1:
+        return _plot_methods(curve, dense_top1, title, test_se_pp)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for i, (method, g) in enumerate(curve.groupby("method", sort=False)):
         g = g.sort_values("sparsity")
         xerr = [g["sparsity"] - g["sparsity_lo"], g["sparsity_hi"] - g["sparsity"]]
         yerr = [g["top1_pct"] - g["top1_lo"], g["top1_hi"] - g["top1_pct"]]
-        ax.errorbar(g["sparsity"] + 0.002 * (i - 2), g["top1_pct"], xerr=xerr, yerr=yerr,
-                    fmt="o-" if len(g) > 1 else "o", capsize=3, label=method, lw=1.2, ms=5)  # fmt: skip
-    ax.axhline(100 * dense_top1, color="k", lw=0.8, ls=":", label="dense")
-    if test_se_pp:
-        ax.axhspan(100 * dense_top1 - test_se_pp, 100 * dense_top1 + test_se_pp, color="k", alpha=0.08)
-    ax.set(xlabel="sparsity of the prunable weights", ylabel="test top-1 (%)", title=title)
+        ax.errorbar(g["sparsity"] + 0.004 * (i - 2), g["top1_pct"], xerr=xerr, yerr=yerr,
+                    fmt=_MARKERS[i % len(_MARKERS)] + ("-" if len(g) > 1 else ""), capsize=3,
+                    label=method, lw=1.2, ms=6)  # fmt: skip
+    _dense_lines(ax, dense_top1, test_se_pp, horizontal=True)
+    ax.set(xlabel="sparsity of the prunable weights (mean over seeds, 95% CI)",
+           ylabel="test top-1 (%)", title=title)  # fmt: skip
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _dense_lines(ax: Any, dense_top1: float, test_se_pp: float | None, horizontal: bool) -> None:
+    line, span = (ax.axhline, ax.axhspan) if horizontal else (ax.axvline, ax.axvspan)
+    line(100 * dense_top1, color="k", lw=0.8, ls=":", label="dense, no pruning")
+    if test_se_pp:
+        span(100 * dense_top1 - test_se_pp, 100 * dense_top1 + test_se_pp, color="k", alpha=0.08,
+             label="dense ± 1 test standard error")  # fmt: skip
+
+
+def _plot_methods(curve: pd.DataFrame, dense_top1: float, title: str, test_se_pp: float | None) -> Any:
+    g = curve.sort_values("top1_pct").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(g) + 2.0))
+    colors = sns.color_palette(n_colors=len(g))
+    for i, r in g.iterrows():
+        ax.errorbar(r["top1_pct"], i, xerr=[[r["top1_pct"] - r["top1_lo"]], [r["top1_hi"] - r["top1_pct"]]],
+                    fmt=_MARKERS[int(i) % len(_MARKERS)], color=colors[int(i)], capsize=3, ms=6)  # fmt: skip
+    labels = [f"{r.method}  ({100 * r.sparsity:.1f}% sparse)" for r in g.itertuples()]
+    ax.set_yticks(range(len(g)), labels)
+    _dense_lines(ax, dense_top1, test_se_pp, horizontal=False)
+    ax.set(xlabel="test top-1 (%), mean over seeds and 95% CI", title=title)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -66,18 +108,20 @@ def plot_paired(paired: pd.DataFrame, title: str, test_se_pp: float | None = Non
     Right of zero: PuRL better. The grey band is one test-set standard error either side of zero.
     Each label names the baseline's sparsity against PuRL's (equal but for the uniform alpha).
     """
-    labels = [f"{r.baseline}  (S*={r.target:g}, {100 * r.baseline_sparsity:.1f}% vs {100 * r.purl_sparsity:.1f}%)"
+    labels = [f"{r.baseline}  (S*={r.target:g}: {100 * r.baseline_sparsity:.1f}% vs PuRL {100 * r.purl_sparsity:.1f}% sparse)"
               for r in paired.itertuples()]  # fmt: skip
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(paired) + 1.4))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(paired) + 1.9))
     y = list(range(len(paired)))[::-1]
     ax.errorbar(paired["purl_minus_baseline_pp"], y,
                 xerr=[paired["purl_minus_baseline_pp"] - paired["ci_low"],
                       paired["ci_high"] - paired["purl_minus_baseline_pp"]],
                 fmt="o", capsize=3, color="C0")  # fmt: skip
-    ax.axvline(0, color="k", lw=0.8)
+    ax.axvline(0, color="k", lw=0.8, label="no difference")
     if test_se_pp:
-        ax.axvspan(-test_se_pp, test_se_pp, color="k", alpha=0.08)
+        ax.axvspan(-test_se_pp, test_se_pp, color="k", alpha=0.08,
+                   label="± 1 test standard error")  # fmt: skip
     ax.set_yticks(y, labels)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
     ax.set(xlabel="PuRL minus baseline, test top-1 (points, 95% CI)", title=title)
     fig.tight_layout()
     return fig

@@ -58,6 +58,7 @@ from pruning_core.rl.envs.neon import NeonEnv, NeonEnvConfig, NeonTask
 from pruning_core.rl.envs.neon_batched import BatchPolicy, NeonBatch, NeonEpisode
 from pruning_core.rl.envs.neon_features import OBS_DIM
 from pruning_core.runs import ArtefactKey, cached
+from pruning_core.studies.ablations_sizes import CPU_NEON_EPISODE_SECONDS, GPU_CORES
 from pruning_core.studies.neon import (
     NeonStudySizes,
     admit_study_datasets,
@@ -65,6 +66,7 @@ from pruning_core.studies.neon import (
     load_study_data,
     neon_study_sizes,
 )
+from pruning_core.studies.neon_sizes import work_factors
 from pruning_core.studies.neon_suite import admitted
 from pruning_core.train.loop import evaluate
 
@@ -77,6 +79,7 @@ __all__ = [
     "NeonVariant",
     "neon_ablation",
     "neon_ablation_sizes",
+    "neon_ablation_time_estimate",
     "EnvLockstep",
     "neon_ablation_tasks",
     "run_neon_variant",
@@ -159,11 +162,15 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
     passes_1 18 s, no_warm-up 69 s, mask 273 s (NeonEnv, 2.1 s per episode), finetune_all 61 s.
     The whole cpu profile (every notebook) must fit 2 hours, so the cpu profile leaves ``mask``
     out (60% of the cost: NeonBatch has no masking mode) and runs the other four variants at 5
-    seeds, about 190 s of work per seed; the gpu profile runs all five at 10 seeds. smoke: 2 tiny
-    networks, 8 episodes, 2 seeds, about 13 s.
+    seeds, about 190 s of work per seed; the gpu profile runs all five at 10 seeds on 12 networks
+    with the cpu's 128 episodes (notebook 04's gpu networks and MDP are the cpu's, so the
+    measured cost per episode holds; its time is in the gpu ``note``, from
+    :func:`neon_ablation_time_estimate`, within the 6-hour gpu budget of
+    :mod:`pruning_core.studies.gpu_budget`). smoke: 2 tiny networks, 8 episodes, 2 seeds, about
+    13 s.
     """
     study = neon_study_sizes(profile, preset="entropy_stop")  # its variants compare the earlier setting
-    return NeonAblationSizes(
+    sizes = NeonAblationSizes(
         profile=profile,
         study=study,
         datasets=by_profile(
@@ -174,7 +181,7 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
         ),
         nets_per_dataset=by_profile(profile, smoke=1, cpu=1, gpu=2),
         seeds=tuple(range(by_profile(profile, smoke=2, cpu=5, gpu=10))),
-        episodes=by_profile(profile, smoke=8, cpu=128, gpu=600),
+        episodes=by_profile(profile, smoke=8, cpu=128, gpu=128),
         C=1.0,
         workers=by_profile(profile, smoke=0, cpu=None, gpu=None),
         variants=by_profile(
@@ -188,9 +195,37 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
             smoke="smoke: 2 tiny networks, 8 episodes, 2 seeds: checks the plumbing only",
             cpu="cpu: 4 networks of notebook 04, 128 episodes per agent, 5 paired seeds, C = 1; "
             "masking (NeonEnv, 60% of the cost) is left to the gpu profile",
-            gpu="gpu: 12 networks, 600 episodes, 10 paired seeds, C = 1",
+            gpu="gpu: 12 networks (2 of each of 6 datasets), 128 episodes per agent (the cpu's), "
+            "10 paired seeds, C = 1, all five variants (masking included)",
         ),
     )
+    if profile == "gpu":
+        sizes = replace(sizes, note=f"{sizes.note}. {neon_ablation_time_estimate(sizes, GPU_CORES)[1]}")
+    return sizes
+
+
+def neon_ablation_time_estimate(sizes: NeonAblationSizes, cores: int = 2) -> tuple[float, str]:
+    """Minutes of NEON's ablation on ``cores`` one-thread workers, and the sentence with its
+    arithmetic: seeds x episodes x the measured seconds per episode of each variant at cpu
+    sizes (:data:`~pruning_core.studies.ablations_sizes.CPU_NEON_EPISODE_SECONDS`), times the
+    study's work per episode against the cpu's (:func:`~.neon_sizes.work_factors`, an
+    assumption), spread over the workers longest first. The base networks are notebook 04's
+    (cached when it ran first, as ``run_all.sh`` runs them); the final greedy prunes are left out."""
+    names = sizes.variants or tuple(v.name for v in NEON_VARIANTS)
+    f = work_factors(sizes.study)["episode"]
+    per_run = {v: sizes.episodes * CPU_NEON_EPISODE_SECONDS[v] * f for v in names}
+    core_s = len(sizes.seeds) * sum(per_run.values())
+    longest = max(per_run.values())
+    total = (core_s / cores + longest) / 60
+    scale = "" if math.isclose(f, 1.0, rel_tol=1e-3) else f" x {f:.2f} (work per episode against the cpu's)"
+    text = (
+        f"Time on {cores} cores, from measured seconds per episode at cpu sizes "
+        f"({', '.join(f'{v} {CPU_NEON_EPISODE_SECONDS[v]}' for v in names)}){scale}: "
+        f"{len(sizes.seeds)} seeds x {sizes.episodes} episodes = {core_s:,.0f} core-s / {cores} "
+        f"workers + the longest run ({longest:.0f} s) = about {total:.0f} min (assumed: a core "
+        f"as fast as the measured machine's; the base networks from notebook 04's cache)"
+    )
+    return total, text
 
 
 def neon_ablation_tasks(

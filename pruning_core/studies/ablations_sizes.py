@@ -15,8 +15,12 @@ from pruning_core.rl.agents.dqn import DQNConfig
 from pruning_core.train.loop import TrainConfig
 
 __all__ = [
+    "CPU_NEON_EPISODE_SECONDS",
+    "CPU_NOTEBOOK_MINUTES",
+    "CPU_RUN_SECONDS",
     "EPISODIC_DQN",
     "EPISODIC_N_STEP",
+    "GPU_CORES",
     "NETWORKS",
     "RESNET20_CPU_HORIZON",
     "RESNET20_CPU_EPISODES",
@@ -24,6 +28,8 @@ __all__ = [
     "AblationSizes",
     "NetworkSizes",
     "ablation_sizes",
+    "purl_run_counts",
+    "purl_time_estimate",
 ]
 
 
@@ -116,6 +122,8 @@ class AblationSizes:
     """Images of the stop split (dense early stopping, re-scoring)."""
     resnet20_train: TrainConfig
     """Dense training of the ResNet-20."""
+    note: str = ""
+    """(gpu) The arithmetic of the PuRL part's time (:func:`purl_time_estimate`)."""
 
     def net(self, network: str) -> NetworkSizes:
         """The RL budget on ``network``."""
@@ -197,17 +205,16 @@ def ablation_sizes(profile: str) -> AblationSizes:
     cheaper (it stops at the level).
 
     **gpu profile** (one GPU machine with 16 cores; notebook 05 runs its RL on the CPU, 16
-    one-thread processes, so its budget is 16 x 1.5 h = 86,400 core-s): the piloted networks
-    and budgets of the cpu profile with twice the seeds (20 timing, 10 ablation). Estimate from
-    the cpu costs per process (quiet 16-core machine: at most these): ResNet-20 per seed 65 s
-    (step) + up to 310 s (end of episode) + 45 s (random search) = 420 s, x 20 = 8,400 core-s;
-    small CNN 20 x 35 s (timing, random search) + 10 x 15 x 13 s (other ablations, passes_3 at
-    3x) = 2,700 core-s; dense networks about 1 min (one thread): **about 12-15 min** for
-    the PuRL part on 16 cores, leaving the rest of the 1.5 h to NEON's ablation (its own sizes).
+    one-thread processes): the piloted networks and budgets of the cpu profile with twice the
+    seeds (20 timing, 10 ablation), so each run costs what it cost at cpu and only the number of
+    runs grows. Its time, from the committed cpu run's measured cost of each run
+    (:data:`CPU_RUN_SECONDS`, :func:`purl_time_estimate`), is in the gpu profile's ``note``;
+    NEON's ablation has its own (:func:`~pruning_core.studies.ablations_neon.neon_ablation_sizes`),
+    and the whole gpu profile must fit 6 hours (:mod:`pruning_core.studies.gpu_budget`).
     Not done, as no pilot covers it: the ResNet-20 on 28x28 images (forward 4.4x as costly,
     measured: 0.028 vs 0.0064 s per 128 images on one thread) would take about 40 min for 20
-    seeds plus about 11 min of dense training on 20,000 images, and needs its own pilot
-    (level, budget, horizon) first.
+    seeds plus about 11 min of dense training on 20,000 images (from the pilot's per-episode
+    costs), and needs its own pilot (level, budget, horizon) first.
     """
     small = NetworkSizes(
         "small_cnn",
@@ -233,7 +240,7 @@ def ablation_sizes(profile: str) -> AblationSizes:
         episodic_n_step=EPISODIC_N_STEP["resnet20"],
         episodic_dqn=dict(EPISODIC_DQN["resnet20"]),
     )
-    return AblationSizes(
+    sizes = AblationSizes(
         profile=profile,
         timing_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(10)), gpu=tuple(range(20))),
         ablation_seeds=by_profile(profile, smoke=(0,), cpu=tuple(range(5)), gpu=tuple(range(10))),
@@ -257,6 +264,13 @@ def ablation_sizes(profile: str) -> AblationSizes:
                             monitor="val_top1", restore_best=True),
         ),  # fmt: skip
     )
+    if profile == "gpu":
+        cpu = ablation_sizes("cpu")
+        note = (f"gpu: the cpu networks and RL budgets at {len(sizes.timing_seeds)} timing / "
+                f"{len(sizes.ablation_seeds)} ablation seeds (cpu: {len(cpu.timing_seeds)} / "
+                f"{len(cpu.ablation_seeds)}). {purl_time_estimate(sizes, GPU_CORES)[1]}")  # fmt: skip
+        sizes = replace(sizes, note=note)
+    return sizes
 
 
 RESNET20_CPU_EPISODES = 300
@@ -287,3 +301,99 @@ EPISODIC_DQN: dict[str, dict[str, Any]] = {
 
 RESNET20_LEVEL: float | None = None
 """The ResNet-20's level (None: the best uniform policy's yardstick; see :func:`network_level`)."""
+
+
+GPU_CORES = 16
+"""CPU cores of the gpu profile's machine (one H100-class GPU with 16 cores): notebook 05 runs its
+RL on them, one one-thread process per core."""
+
+
+CPU_RUN_SECONDS: dict[tuple[str, str], float] = {
+    ("small_cnn", "step"): 5.47, ("small_cnn", "episodic"): 1.40,
+    ("small_cnn", "random_search"): 4.87, ("small_cnn", "beta_1"): 7.37,
+    ("small_cnn", "A*_0.95"): 7.75, ("small_cnn", "S*_0.9"): 9.40, ("small_cnn", "neon_C1"): 8.71,
+    ("small_cnn", "qlp"): 8.58, ("small_cnn", "no_accuracy"): 10.27,
+    ("small_cnn", "alpha_12"): 8.23, ("small_cnn", "alpha_6"): 6.69,
+    ("small_cnn", "ratio_20"): 8.86, ("small_cnn", "passes_3"): 19.33, ("small_cnn", "dqn"): 5.63,
+    ("small_cnn", "replay_small"): 6.74, ("small_cnn", "eps_fast"): 8.65,
+    ("resnet20", "step"): 26.59, ("resnet20", "episodic"): 66.25,
+    ("resnet20", "random_search"): 25.39,
+}  # fmt: skip
+"""Measured mean seconds of one PuRL ablation run per (network, variant) in the committed cpu
+run (``results/cpu/05_ablations/*_runs*.csv``, column ``seconds``; one thread, two workers on
+the 2-core machine). ``step`` is every ablation's ``default``. The gpu profile runs the same
+networks and RL budgets, so a run costs the same there; only the number of seeds changes."""
+
+
+CPU_NEON_EPISODE_SECONDS: dict[str, float] = {"default": 0.268, "passes_1": 0.034,
+                                              "no_warmup": 0.261, "finetune_all": 0.570,
+                                              "mask": 2.13}  # fmt: skip
+"""Measured mean seconds per training episode of each NEON ablation variant at cpu sizes
+(``results/cpu/05_ablations/neon_runs.csv``, ``seconds_per_episode``; ``mask``, which the cpu
+profile does not run: 273 s for 128 episodes in the pilot of
+:func:`~pruning_core.studies.ablations_neon.neon_ablation_sizes`, on NeonEnv)."""
+
+
+CPU_NOTEBOOK_MINUTES = 23.3
+"""Measured cold wall time of notebook 05 at cpu on 2 cores (``docs/performance.md``); less its
+runs (:data:`CPU_RUN_SECONDS`, :data:`CPU_NEON_EPISODE_SECONDS` over 2 workers) it gives the
+minutes of the other cells (dense networks, levels, statistics, figures)."""
+
+
+def purl_run_counts(sizes: AblationSizes) -> dict[tuple[str, str], int]:
+    """Distinct PuRL runs notebook 05 computes at ``sizes`` per (network, variant): the runs of
+    :func:`~pruning_core.studies.ablations.study_plan`, each ablation's ``default`` counted as
+    the ``step`` run it is."""
+    from pruning_core.studies.ablations import PURL_VARIANTS, study_plan  # imports this module
+
+    runs: set[tuple[str, str, int]] = set()
+    for ablation, network, seeds, names in study_plan(sizes):
+        for v in PURL_VARIANTS[ablation]:
+            if names is None or v.name in names:
+                name = "step" if v.name == "default" else v.name
+                runs.update((network, name, s) for s in seeds)
+    counts: dict[tuple[str, str], int] = {}
+    for network, name, _ in runs:
+        counts[(network, name)] = counts.get((network, name), 0) + 1
+    return counts
+
+
+def _other_minutes() -> float:
+    """Minutes of notebook 05's cells other than its runs: the measured cpu wall time less the
+    runs' measured seconds over its 2 workers."""
+    from pruning_core.studies.ablations_neon import neon_ablation_sizes  # imports this module
+
+    purl = sum(n * CPU_RUN_SECONDS[k] for k, n in purl_run_counts(ablation_sizes("cpu")).items())
+    neon = neon_ablation_sizes("cpu")
+    variants = neon.variants or tuple(CPU_NEON_EPISODE_SECONDS)
+    neon_s = sum(len(neon.seeds) * neon.episodes * CPU_NEON_EPISODE_SECONDS[v] for v in variants)
+    return max(0.0, CPU_NOTEBOOK_MINUTES - (purl + neon_s) / 2 / 60)
+
+
+def purl_time_estimate(sizes: AblationSizes, cores: int = 2) -> tuple[float, str]:
+    """Minutes of notebook 05 without NEON's ablation on ``cores`` one-thread workers, and the
+    sentence with its arithmetic: the distinct runs (:func:`purl_run_counts`) at their measured
+    cpu cost (:data:`CPU_RUN_SECONDS`; the runs at the cpu profile's networks and budgets only),
+    spread over the workers longest first, plus the other cells (:data:`CPU_NOTEBOOK_MINUTES`)."""
+    counts = purl_run_counts(sizes)
+    for network in NETWORKS:
+        n = sizes.net(network)
+        ref = ablation_sizes("cpu").net(network)
+        if (n.episodes, n.horizon) != (ref.episodes, ref.horizon):
+            raise ValueError(f"{network}: the measured run costs hold at the cpu budgets only")
+    core_s = sum(n * CPU_RUN_SECONDS[k] for k, n in counts.items())
+    longest = max(CPU_RUN_SECONDS[k] for k in counts)
+    runs_min = (core_s / cores + longest) / 60  # longest first: at most the mean load + one run
+    other = _other_minutes()
+    total = runs_min + other
+    n_runs = sum(counts.values())
+    text = (
+        f"PuRL part on {cores} cores, from measured run costs (committed cpu run, the same "
+        f"networks and budgets): {n_runs} distinct runs ({len(sizes.timing_seeds)} timing seeds on "
+        f"both networks, {len(sizes.ablation_seeds)} seeds of the other ablations) = "
+        f"{core_s:,.0f} core-s / {cores} workers + the longest run ({longest:.0f} s) = "
+        f"{runs_min:.0f} min; other cells (dense networks, levels, statistics, figures: the "
+        f"measured cpu notebook less its runs) {other:.1f} min: about {total:.0f} min. Assumed: "
+        f"a core as fast as the measured machine's (2 busy cores)."
+    )
+    return total, text

@@ -1,0 +1,51 @@
+"""The PuRL figures of notebooks 02 and 03 show every method: no line hidden under another,
+rows labelled with their sparsity, every band in a legend."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pruning_core.figures.purl import plot_curve, plot_paired, plot_per_layer
+
+
+def _curve(targets: tuple[float, ...]) -> pd.DataFrame:
+    rows = []
+    for t in targets:
+        for m, top1, s in [("PuRL", 77.6, t), ("global one-shot", 77.1, t), ("random search", 76.7, t - 0.1),
+                           ("dense + fine-tuning", 78.6, 0.0)]:  # fmt: skip
+            rows.append({"method": m, "target": t, "n": 5, "sparsity": s, "sparsity_lo": s - 0.05,
+                         "sparsity_hi": s + 0.05, "top1_pct": top1, "top1_lo": top1 - 2,
+                         "top1_hi": top1 + 2})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_per_layer_gives_each_pruning_method_its_own_panel() -> None:
+    rows = [{"method": m, "seed": 0, "target": 0.8, "position": i, "layer": f"l{i}", "sparsity": s}
+            for m, s in [("PuRL", 0.8), ("global one-shot", 0.7), ("gradual (cubic)", 0.7),
+                         ("dense + fine-tuning", 0.0)] for i in range(4)]  # fmt: skip
+    fig = plot_per_layer(pd.DataFrame(rows), "t")
+    names = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert names == ["PuRL", "global one-shot", "gradual (cubic)"]  # the unpruned control has none
+
+
+def test_one_target_is_a_row_per_method_labelled_with_its_sparsity() -> None:
+    fig = plot_curve(_curve((0.8,)), 0.786, "t", test_se_pp=0.4)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "random search  (70.0% sparse)" in labels and len(labels) == 4
+    assert "dense ± 1 test standard error" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_several_targets_are_accuracy_against_sparsity_with_a_legend_entry_per_method() -> None:
+    fig = plot_curve(_curve((0.7, 0.8, 0.9)), 0.786, "t")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"PuRL", "global one-shot", "random search", "dense, no pruning"} <= set(legend)
+
+
+def test_paired_rows_name_both_sparsities_and_the_band() -> None:
+    paired = pd.DataFrame({"target": [0.8], "baseline": ["random search"], "purl_sparsity": [0.849],
+                           "baseline_sparsity": [0.701], "purl_minus_baseline_pp": [0.9],
+                           "ci_low": [-2.7], "ci_high": [4.6]})  # fmt: skip
+    ax = plot_paired(paired, "t", test_se_pp=0.4).axes[0]
+    assert "70.1% vs PuRL 84.9% sparse" in ax.get_yticklabels()[0].get_text()
+    assert "± 1 test standard error" in [t.get_text() for t in ax.get_legend().get_texts()]
