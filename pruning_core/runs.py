@@ -366,10 +366,27 @@ def _hint(path: Path) -> str:
 
 
 def save_checkpoint(path: str | Path, obj: Any) -> Path:
-    """``torch.save`` atomically, with a SHA-256 sidecar so corruption is detected on load."""
+    """``torch.save`` atomically, with a SHA-256 sidecar so corruption is detected on load.
+
+    The bytes are read back as :func:`load_checkpoint` will read them before they are written:
+    an object the weights-only loader refuses (a ``DataFrame``, a dataclass) raises
+    ``TypeError`` here, at the write, instead of being set aside as corrupt and silently rebuilt
+    on every later load.
+    """
     buf = io.BytesIO()
     torch.save(obj, buf)
-    return write_verified(path, buf.getvalue())
+    data = buf.getvalue()
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        blocked = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), str(exc))
+        raise TypeError(
+            f"{path}: the checkpoint would not load back with weights_only ({blocked}); store "
+            "plain data: tensors, numbers, strings, lists, dicts, numpy arrays (a DataFrame as "
+            "df.to_dict('list'))"
+        ) from exc
+    return write_verified(path, data)
 
 
 class UnsafeCheckpointError(CorruptCheckpointError):

@@ -49,3 +49,17 @@ def test_paired_rows_name_both_sparsities_and_the_band() -> None:
     ax = plot_paired(paired, "t", test_se_pp=0.4).axes[0]
     assert "70.1% vs PuRL 84.9% sparse" in ax.get_yticklabels()[0].get_text()
     assert "± 1 test standard error" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_search_curves_show_where_the_searches_ended_and_the_constant_policy() -> None:
+    from pruning_core.figures.purl import plot_search
+
+    log = pd.DataFrame([{"episode": e, "return": -e, "final_sparsity": 0.5, "final_accuracy": 0.4,
+                         "method": m, "seed": s} for e in (1, 2, 3) for m in ("PuRL", "random search")
+                        for s in (0, 1)])  # fmt: skip
+    rows = pd.DataFrame([{"method": m, "seed": s, "reward_sparsity_search": 0.8, "reward_top1_search": 0.6}
+                         for m in ("PuRL", "random search", "best uniform alpha") for s in (0, 1)])  # fmt: skip
+    fig = plot_search(log, "t", rows)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["best uniform alpha (constant policy)", "PuRL greedy after the search",
+                      "random search's choice"]  # fmt: skip

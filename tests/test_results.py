@@ -336,3 +336,24 @@ def test_loading_a_hostile_checkpoint_runs_nothing(tmp_path: Path) -> None:
         with pytest.raises(UnsafeCheckpointError, match="not a checkpoint of plain data"):
             load(tmp_path / "evil.pt")
         assert not marker.exists()
+
+
+def test_a_checkpoint_that_would_not_load_back_is_refused_at_the_write(tmp_path: Path) -> None:
+    """A DataFrame in a cached result used to be written, refused by the weights-only loader,
+    set aside as corrupt and rebuilt on every run; now the write says what to store instead."""
+    builds = []
+
+    def frame() -> dict:
+        builds.append(1)
+        return {"log": pd.DataFrame({"a": [1, 2]})}
+
+    with pytest.raises(TypeError, match=r"DataFrame.*to_dict"):
+        cached(tmp_path / "x.pt", frame)
+    assert not (tmp_path / "x.pt").exists()
+
+    def plain() -> dict:
+        builds.append(1)
+        return {"log": pd.DataFrame({"a": [1, 2]}).to_dict("list")}
+
+    assert cached(tmp_path / "y.pt", plain) == cached(tmp_path / "y.pt", plain) == {"log": {"a": [1, 2]}}
+    assert len(builds) == 2  # the plain result was built once, then loaded

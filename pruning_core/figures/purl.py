@@ -34,21 +34,51 @@ def plot_per_layer(per_layer: pd.DataFrame, title: str) -> Any:
     return fig
 
 
-def plot_search(search_log: pd.DataFrame, title: str) -> Any:
+def plot_search(search_log: pd.DataFrame, title: str, rows: pd.DataFrame | None = None) -> Any:
     """Return, final sparsity and final reward accuracy per episode, mean and 95% band over seeds,
-    for PuRL's DQN and for random search (the same MDP and number of episodes)."""
+    for PuRL's DQN (exploring: its episodes are not its greedy policy) and for random search
+    (the same MDP and number of episodes).
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    With ``rows`` (the study's result rows at this target) the sparsity and reward-accuracy
+    panels also show, on the same reward split, where the searches ended (PuRL's greedy policy
+    after its last episode, random search's best episode: mean and 95% interval over seeds, at
+    the right edge) and the constant policy of PuRL's action space (the best uniform alpha: a
+    dashed line), so a search that learned nothing a constant does not reads as such.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6 if rows is None else 4.0))
     hue = "method" if "method" in search_log else None
     for ax, col, label in zip(
         axes, ("return", "final_sparsity", "final_accuracy"),
         ("episode return", "sparsity at episode end", "reward accuracy at episode end"), strict=True,
     ):  # fmt: skip
-        sns.lineplot(data=search_log, x="episode", y=col, hue=hue, errorbar=("ci", 95), ax=ax)
+        sns.lineplot(data=search_log, x="episode", y=col, hue=hue, errorbar=("ci", 95), ax=ax,
+                     legend=ax is axes[0])  # fmt: skip
         ax.set(xlabel="episode", ylabel=label)
     fig.suptitle(title)
-    fig.tight_layout()
+    if rows is None:
+        fig.tight_layout()
+        return fig
+    _search_references(axes[1:], rows, float(search_log["episode"].max()))
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def _search_references(axes: Any, rows: pd.DataFrame, last: float) -> None:
+    palette = dict(zip(("PuRL", "random search"), sns.color_palette(n_colors=2), strict=True))
+    for ax, col in zip(axes, ("reward_sparsity_search", "reward_top1_search"), strict=True):
+        for k, (method, label) in enumerate([("PuRL", "PuRL greedy after the search"),
+                                             ("random search", "random search's choice")]):  # fmt: skip
+            v = rows.loc[rows["method"] == method, col].dropna()
+            if len(v):
+                half = 1.96 * v.std(ddof=1) / len(v) ** 0.5 if len(v) > 1 else 0.0
+                ax.errorbar(last + 0.3 + 0.25 * k, v.mean(), yerr=half, fmt="D", ms=5, capsize=3,
+                            color=palette[method], label=label)  # fmt: skip
+        const = rows.loc[rows["method"] == "best uniform alpha", col].dropna()
+        if len(const):
+            ax.axhline(const.mean(), color="k", ls="--", lw=0.9,
+                       label="best uniform alpha (constant policy)")  # fmt: skip
 
 
 def plot_curve(curve: pd.DataFrame, dense_top1: float, title: str, test_se_pp: float | None = None) -> Any:

@@ -149,10 +149,15 @@ def _random_search(sizes: PurlStudySizes, on_device: nn.Module, dense: nn.Module
     env_cfg = PuRLConfig(exclude=sizes.dense_layers)
     key = RandomSearchKey(_cache_model(sizes), replace(env_cfg, target_sparsity=target, target_accuracy=a_star),
                           sizes.search_episodes, seed, sizes.reward_subset, weights_fingerprint(dense))  # fmt: skip
-    return cached(key.path(), lambda: asdict(random_search(
-        on_device, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
-        desc=f"random search {sizes.model} S*={target} seed {seed}",
-    )), log=lambda _m: None)  # fmt: skip
+    def build() -> dict[str, Any]:
+        out = asdict(random_search(
+            on_device, data.tensors("reward"), target, a_star, sizes.search_episodes, seed, env_cfg,
+            desc=f"random search {sizes.model} S*={target} seed {seed}",
+        ))  # fmt: skip
+        return {**out, "log": out["log"].to_dict("list")}  # plain data: loads with weights_only
+
+    blob = cached(key.path(), build)
+    return {**blob, "log": pd.DataFrame(blob["log"])}
 
 
 def study_job(job: StudyJob) -> dict[str, Any]:
