@@ -82,54 +82,43 @@ def _search_references(axes: Any, rows: pd.DataFrame, last: float) -> None:
 
 
 def plot_curve(curve: pd.DataFrame, dense_top1: float, title: str, test_se_pp: float | None = None) -> Any:
-    """Test top-1 of every method, means over seeds with 95% intervals.
+    """Test top-1 of every method, means over seeds with 95% intervals, one panel per PuRL
+    target on a shared x axis.
 
-    With one PuRL target (the cpu profile) every paired baseline sits at PuRL's sparsity, so an
-    accuracy-vs-sparsity plot piles them onto one point: the methods are then rows, sorted by
-    accuracy and labelled with their mean sparsity. With several targets (gpu) it is top-1
-    against sparsity, one marker per method. The dotted line is the dense network, its band one
-    test standard error either side.
+    Every paired baseline sits at PuRL's sparsity, so an accuracy-vs-sparsity plot would pile
+    them onto one point: the methods are rows instead, sorted by accuracy and labelled with their
+    mean sparsity, each method in one colour and marker across panels. The dotted line is the
+    dense network, its band one test standard error either side.
     """
-    if curve["target"].nunique() == 1:
-        return _plot_methods(curve, dense_top1, title, test_se_pp)
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for i, (method, g) in enumerate(curve.groupby("method", sort=False)):
-        g = g.sort_values("sparsity")
-        xerr = [g["sparsity"] - g["sparsity_lo"], g["sparsity_hi"] - g["sparsity"]]
-        yerr = [g["top1_pct"] - g["top1_lo"], g["top1_hi"] - g["top1_pct"]]
-        ax.errorbar(g["sparsity"] + 0.004 * (i - 2), g["top1_pct"], xerr=xerr, yerr=yerr,
-                    fmt=_MARKERS[i % len(_MARKERS)] + ("-" if len(g) > 1 else ""), capsize=3,
-                    label=method, lw=1.2, ms=6)  # fmt: skip
-    _dense_lines(ax, dense_top1, test_se_pp, horizontal=True)
-    ax.set(xlabel="sparsity of the prunable weights (mean over seeds, 95% CI)",
-           ylabel="test top-1 (%)", title=title)  # fmt: skip
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    targets = sorted(curve["target"].unique())
+    methods = list(dict.fromkeys(curve["method"]))
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods)), strict=True))
+    n_rows = max(int((curve["target"] == t).sum()) for t in targets)
+    fig, axes = plt.subplots(1, len(targets), figsize=(7.5 * len(targets) ** 0.5 + 2.5 * (len(targets) - 1),
+                                                       0.42 * n_rows + 2.0), sharex=True, squeeze=False)  # fmt: skip
+    for ax, t in zip(axes[0], targets, strict=True):
+        g = curve[curve["target"] == t].sort_values("top1_pct").reset_index(drop=True)
+        for i, r in g.iterrows():
+            k = methods.index(r["method"])
+            ax.errorbar(r["top1_pct"], i, xerr=[[r["top1_pct"] - r["top1_lo"]], [r["top1_hi"] - r["top1_pct"]]],
+                        fmt=_MARKERS[k % len(_MARKERS)], color=colors[r["method"]], capsize=3, ms=6)  # fmt: skip
+        ax.set_yticks(range(len(g)), [f"{r.method}  ({100 * r.sparsity:.1f}% sparse)" for r in g.itertuples()])
+        _dense_lines(ax, dense_top1, test_se_pp)
+        ax.set(xlabel="test top-1 (%), mean over seeds and 95% CI",
+               title=title if len(targets) == 1 else f"S* = {t:g}")  # fmt: skip
+    if len(targets) > 1:
+        fig.suptitle(title)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
-def _dense_lines(ax: Any, dense_top1: float, test_se_pp: float | None, horizontal: bool) -> None:
-    line, span = (ax.axhline, ax.axhspan) if horizontal else (ax.axvline, ax.axvspan)
-    line(100 * dense_top1, color="k", lw=0.8, ls=":", label="dense, no pruning")
+def _dense_lines(ax: Any, dense_top1: float, test_se_pp: float | None) -> None:
+    ax.axvline(100 * dense_top1, color="k", lw=0.8, ls=":", label="dense, no pruning")
     if test_se_pp:
-        span(100 * dense_top1 - test_se_pp, 100 * dense_top1 + test_se_pp, color="k", alpha=0.08,
-             label="dense ± 1 test standard error")  # fmt: skip
-
-
-def _plot_methods(curve: pd.DataFrame, dense_top1: float, title: str, test_se_pp: float | None) -> Any:
-    g = curve.sort_values("top1_pct").reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(g) + 2.0))
-    colors = sns.color_palette(n_colors=len(g))
-    for i, r in g.iterrows():
-        ax.errorbar(r["top1_pct"], i, xerr=[[r["top1_pct"] - r["top1_lo"]], [r["top1_hi"] - r["top1_pct"]]],
-                    fmt=_MARKERS[int(i) % len(_MARKERS)], color=colors[int(i)], capsize=3, ms=6)  # fmt: skip
-    labels = [f"{r.method}  ({100 * r.sparsity:.1f}% sparse)" for r in g.itertuples()]
-    ax.set_yticks(range(len(g)), labels)
-    _dense_lines(ax, dense_top1, test_se_pp, horizontal=False)
-    ax.set(xlabel="test top-1 (%), mean over seeds and 95% CI", title=title)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    fig.tight_layout()
-    return fig
+        ax.axvspan(100 * dense_top1 - test_se_pp, 100 * dense_top1 + test_se_pp, color="k", alpha=0.08,
+                   label="dense ± 1 test standard error")  # fmt: skip
 
 
 def plot_paired(paired: pd.DataFrame, title: str, test_se_pp: float | None = None) -> Any:
