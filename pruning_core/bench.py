@@ -336,15 +336,20 @@ def measure_neon_experience(
 
 
 def measure_pruned_cnns(quick: bool = False) -> dict[str, Any]:
-    """The committed PuRL checkpoints: nonzero FLOPs, stored size and sparse-kernel latency vs dense."""
+    """The committed PuRL checkpoints (the one each study's ``summary.json`` names): nonzero
+    FLOPs, stored size and sparse-kernel latency vs dense."""
     import torchvision
 
 
     out: dict[str, Any] = {}
     for stem, name in (("02_resnet50_purl", "resnet50"), ("03_mobilenetv2_purl", "mobilenet_v2")):
-        path = results_root() / "cpu" / stem / "checkpoints" / f"{name}_purl_seed0.compact.pt"
+        summary = results_root() / "cpu" / stem / "summary.json"
+        if not summary.is_file():
+            print(f"skip {name}: no {summary} (run the cpu profile of {stem} first)")
+            continue
+        path = summary.parent / "checkpoints" / Path(json.loads(summary.read_text())["checkpoint"]).name
         if not path.is_file():
-            print(f"skip {name}: no {path} (run the cpu profile of {stem} first)")
+            print(f"skip {name}: {summary} names {path.name}, which is missing (rerun {stem})")
             continue
         model = getattr(torchvision.models, name)(num_classes=10).eval()
         model.load_state_dict(load_compact(path))
@@ -357,6 +362,7 @@ def measure_pruned_cnns(quick: bool = False) -> dict[str, Any]:
         out[f"{name}_compact_bytes_over_dense"] = path.stat().st_size / dense_bytes
         out[f"{name}_sparse_latency_over_dense"] = lat_sparse / lat_dense
         out[f"{name}_sparsity_prunable"] = rep.sparsity_prunable
+        out[f"{name}_checkpoint"] = path.name
     return out
 
 
