@@ -13,14 +13,14 @@ import pytest
 from pruning_core.models.mlp import ArchitectureSpace
 from pruning_core.studies import gpu_budget as gb
 from pruning_core.studies import purl as ps
-from pruning_core.studies.ablations_neon import neon_ablation_sizes, neon_ablation_time_estimate
-from pruning_core.studies.ablations_sizes import (
+from pruning_core.studies.ablations_budget import (
     CPU_NOTEBOOK_MINUTES,
     CPU_RUN_SECONDS,
-    ablation_sizes,
     purl_run_counts,
     purl_time_estimate,
 )
+from pruning_core.studies.ablations_neon import neon_ablation_sizes, neon_ablation_time_estimate
+from pruning_core.studies.ablations_sizes import ablation_sizes
 from pruning_core.studies.mdp_design import mdp_design_sizes
 from pruning_core.studies.neon_sizes import (
     cpu_time_estimate,
@@ -109,7 +109,8 @@ def test_05_estimate_reads_every_run_and_bounds_the_measured_cpu_time() -> None:
 
 def test_notes_carry_the_gpu_estimates() -> None:
     assert "Time cold on 16 cores" in neon_study_sizes("gpu").note
-    assert "PuRL part on 16 cores" in ablation_sizes("gpu").note
+    assert "ablations_budget.purl_time_estimate" in ablation_sizes("gpu").note
+    assert "PuRL part on 16 cores" in purl_time_estimate(ablation_sizes("gpu"), 16)[1]
     assert "Time on 16 cores" in neon_ablation_sizes("gpu").note
 
 

@@ -148,5 +148,15 @@ def test_cached_outcomes_load_back_with_weights_only(tmp_path: Path) -> None:
     assert _load(path) is None
     save_checkpoint(path, df.to_dict(orient="list"))
     pd.testing.assert_frame_equal(_load(path), df)
-    save_checkpoint(path, df)  # a DataFrame itself is refused by weights_only: rebuilt, not used
+    with pytest.raises(TypeError, match="DataFrame"):
+        save_checkpoint(path, df)  # refused at the write: it would not load back
+    import io
+
+    import torch
+
+    from pruning_core.runs import write_verified
+
+    buf = io.BytesIO()
+    torch.save(df, buf)  # a file written before that check: refused on load, rebuilt, not used
+    write_verified(path, buf.getvalue())
     assert _load(path) is None

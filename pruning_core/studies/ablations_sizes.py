@@ -16,8 +16,6 @@ from pruning_core.train.loop import TrainConfig
 
 __all__ = [
     "CPU_NEON_EPISODE_SECONDS",
-    "CPU_NOTEBOOK_MINUTES",
-    "CPU_RUN_SECONDS",
     "EPISODIC_DQN",
     "EPISODIC_N_STEP",
     "GPU_CORES",
@@ -28,8 +26,6 @@ __all__ = [
     "AblationSizes",
     "NetworkSizes",
     "ablation_sizes",
-    "purl_run_counts",
-    "purl_time_estimate",
 ]
 
 
@@ -123,7 +119,8 @@ class AblationSizes:
     resnet20_train: TrainConfig
     """Dense training of the ResNet-20."""
     note: str = ""
-    """(gpu) The arithmetic of the PuRL part's time (:func:`purl_time_estimate`)."""
+    """(gpu) How the profile departs from cpu and where its time is estimated
+    (:func:`~pruning_core.studies.ablations_budget.purl_time_estimate`)."""
 
     def net(self, network: str) -> NetworkSizes:
         """The RL budget on ``network``."""
@@ -208,7 +205,8 @@ def ablation_sizes(profile: str) -> AblationSizes:
     one-thread processes): the piloted networks and budgets of the cpu profile with twice the
     seeds (20 timing, 10 ablation), so each run costs what it cost at cpu and only the number of
     runs grows. Its time, from the committed cpu run's measured cost of each run
-    (:data:`CPU_RUN_SECONDS`, :func:`purl_time_estimate`), is in the gpu profile's ``note``;
+    (:data:`~pruning_core.studies.ablations_budget.CPU_RUN_SECONDS`,
+    :func:`~pruning_core.studies.ablations_budget.purl_time_estimate`), is in the gpu profile's ``note``;
     NEON's ablation has its own (:func:`~pruning_core.studies.ablations_neon.neon_ablation_sizes`),
     and the whole gpu profile must fit 6 hours (:mod:`pruning_core.studies.gpu_budget`).
     Not done, as no pilot covers it: the ResNet-20 on 28x28 images (forward 4.4x as costly,
@@ -268,7 +266,9 @@ def ablation_sizes(profile: str) -> AblationSizes:
         cpu = ablation_sizes("cpu")
         note = (f"gpu: the cpu networks and RL budgets at {len(sizes.timing_seeds)} timing / "
                 f"{len(sizes.ablation_seeds)} ablation seeds (cpu: {len(cpu.timing_seeds)} / "
-                f"{len(cpu.ablation_seeds)}). {purl_time_estimate(sizes, GPU_CORES)[1]}")  # fmt: skip
+                f"{len(cpu.ablation_seeds)}); its time on {GPU_CORES} cores: "
+                "pruning_core.studies.ablations_budget.purl_time_estimate, summed by "
+                "python -m pruning_core.studies.gpu_budget")  # fmt: skip
         sizes = replace(sizes, note=note)
     return sizes
 
@@ -308,23 +308,6 @@ GPU_CORES = 16
 RL on them, one one-thread process per core."""
 
 
-CPU_RUN_SECONDS: dict[tuple[str, str], float] = {
-    ("small_cnn", "step"): 5.47, ("small_cnn", "episodic"): 1.40,
-    ("small_cnn", "random_search"): 4.87, ("small_cnn", "beta_1"): 7.37,
-    ("small_cnn", "A*_0.95"): 7.75, ("small_cnn", "S*_0.9"): 9.40, ("small_cnn", "neon_C1"): 8.71,
-    ("small_cnn", "qlp"): 8.58, ("small_cnn", "no_accuracy"): 10.27,
-    ("small_cnn", "alpha_12"): 8.23, ("small_cnn", "alpha_6"): 6.69,
-    ("small_cnn", "ratio_20"): 8.86, ("small_cnn", "passes_3"): 19.33, ("small_cnn", "dqn"): 5.63,
-    ("small_cnn", "replay_small"): 6.74, ("small_cnn", "eps_fast"): 8.65,
-    ("resnet20", "step"): 26.59, ("resnet20", "episodic"): 66.25,
-    ("resnet20", "random_search"): 25.39,
-}  # fmt: skip
-"""Measured mean seconds of one PuRL ablation run per (network, variant) in the committed cpu
-run (``results/cpu/05_ablations/*_runs*.csv``, column ``seconds``; one thread, two workers on
-the 2-core machine). ``step`` is every ablation's ``default``. The gpu profile runs the same
-networks and RL budgets, so a run costs the same there; only the number of seeds changes."""
-
-
 CPU_NEON_EPISODE_SECONDS: dict[str, float] = {"default": 0.268, "passes_1": 0.034,
                                               "no_warmup": 0.261, "finetune_all": 0.570,
                                               "mask": 2.13}  # fmt: skip
@@ -332,68 +315,3 @@ CPU_NEON_EPISODE_SECONDS: dict[str, float] = {"default": 0.268, "passes_1": 0.03
 (``results/cpu/05_ablations/neon_runs.csv``, ``seconds_per_episode``; ``mask``, which the cpu
 profile does not run: 273 s for 128 episodes in the pilot of
 :func:`~pruning_core.studies.ablations_neon.neon_ablation_sizes`, on NeonEnv)."""
-
-
-CPU_NOTEBOOK_MINUTES = 23.3
-"""Measured cold wall time of notebook 05 at cpu on 2 cores (``docs/performance.md``); less its
-runs (:data:`CPU_RUN_SECONDS`, :data:`CPU_NEON_EPISODE_SECONDS` over 2 workers) it gives the
-minutes of the other cells (dense networks, levels, statistics, figures)."""
-
-
-def purl_run_counts(sizes: AblationSizes) -> dict[tuple[str, str], int]:
-    """Distinct PuRL runs notebook 05 computes at ``sizes`` per (network, variant): the runs of
-    :func:`~pruning_core.studies.ablations.study_plan`, each ablation's ``default`` counted as
-    the ``step`` run it is."""
-    from pruning_core.studies.ablations import PURL_VARIANTS, study_plan  # imports this module
-
-    runs: set[tuple[str, str, int]] = set()
-    for ablation, network, seeds, names in study_plan(sizes):
-        for v in PURL_VARIANTS[ablation]:
-            if names is None or v.name in names:
-                name = "step" if v.name == "default" else v.name
-                runs.update((network, name, s) for s in seeds)
-    counts: dict[tuple[str, str], int] = {}
-    for network, name, _ in runs:
-        counts[(network, name)] = counts.get((network, name), 0) + 1
-    return counts
-
-
-def _other_minutes() -> float:
-    """Minutes of notebook 05's cells other than its runs: the measured cpu wall time less the
-    runs' measured seconds over its 2 workers."""
-    from pruning_core.studies.ablations_neon import neon_ablation_sizes  # imports this module
-
-    purl = sum(n * CPU_RUN_SECONDS[k] for k, n in purl_run_counts(ablation_sizes("cpu")).items())
-    neon = neon_ablation_sizes("cpu")
-    variants = neon.variants or tuple(CPU_NEON_EPISODE_SECONDS)
-    neon_s = sum(len(neon.seeds) * neon.episodes * CPU_NEON_EPISODE_SECONDS[v] for v in variants)
-    return max(0.0, CPU_NOTEBOOK_MINUTES - (purl + neon_s) / 2 / 60)
-
-
-def purl_time_estimate(sizes: AblationSizes, cores: int = 2) -> tuple[float, str]:
-    """Minutes of notebook 05 without NEON's ablation on ``cores`` one-thread workers, and the
-    sentence with its arithmetic: the distinct runs (:func:`purl_run_counts`) at their measured
-    cpu cost (:data:`CPU_RUN_SECONDS`; the runs at the cpu profile's networks and budgets only),
-    spread over the workers longest first, plus the other cells (:data:`CPU_NOTEBOOK_MINUTES`)."""
-    counts = purl_run_counts(sizes)
-    for network in NETWORKS:
-        n = sizes.net(network)
-        ref = ablation_sizes("cpu").net(network)
-        if (n.episodes, n.horizon) != (ref.episodes, ref.horizon):
-            raise ValueError(f"{network}: the measured run costs hold at the cpu budgets only")
-    core_s = sum(n * CPU_RUN_SECONDS[k] for k, n in counts.items())
-    longest = max(CPU_RUN_SECONDS[k] for k in counts)
-    runs_min = (core_s / cores + longest) / 60  # longest first: at most the mean load + one run
-    other = _other_minutes()
-    total = runs_min + other
-    n_runs = sum(counts.values())
-    text = (
-        f"PuRL part on {cores} cores, from measured run costs (committed cpu run, the same "
-        f"networks and budgets): {n_runs} distinct runs ({len(sizes.timing_seeds)} timing seeds on "
-        f"both networks, {len(sizes.ablation_seeds)} seeds of the other ablations) = "
-        f"{core_s:,.0f} core-s / {cores} workers + the longest run ({longest:.0f} s) = "
-        f"{runs_min:.0f} min; other cells (dense networks, levels, statistics, figures: the "
-        f"measured cpu notebook less its runs) {other:.1f} min: about {total:.0f} min. Assumed: "
-        f"a core as fast as the measured machine's (2 busy cores)."
-    )
-    return total, text

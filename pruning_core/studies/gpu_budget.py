@@ -9,7 +9,7 @@ kernels (:data:`H100_STEP_SECONDS`; ``pytest -m gpu -s`` measures them), one job
 GPU, which can only be faster, so this is the worst case. Notebooks 01, 04 and 05 run on the
 CPU cores at every profile: 01 scaled from its measured cpu time, 04 and 05 from the measured
 costs of their pieces (:func:`~.neon_sizes.time_estimate`,
-:func:`~.ablations_sizes.purl_time_estimate`, :func:`~.ablations_neon.neon_ablation_time_estimate`).
+:func:`~.ablations_budget.purl_time_estimate`, :func:`~.ablations_neon.neon_ablation_time_estimate`).
 Nothing here was measured on a GPU machine.
 
 ``python -m pruning_core.studies.gpu_budget`` prints the table.
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from pruning_core.studies import purl as ps
 from pruning_core.studies import purl_jobs as pj
+from pruning_core.studies.ablations_budget import purl_time_estimate
 from pruning_core.studies.ablations_neon import neon_ablation_sizes, neon_ablation_time_estimate
-from pruning_core.studies.ablations_sizes import GPU_CORES, ablation_sizes, purl_time_estimate
+from pruning_core.studies.ablations_sizes import GPU_CORES, ablation_sizes
 from pruning_core.studies.mdp_design import mdp_design_sizes
 from pruning_core.studies.neon_sizes import neon_study_sizes, time_estimate
 
