@@ -377,20 +377,23 @@ def save_checkpoint(path: str | Path, obj: Any) -> Path:
     torch.save(obj, buf)
     data = buf.getvalue()
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        blocked = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), str(exc))
+        _load_bytes(data, Path(path), "cpu")
+    except UnsafeCheckpointError as exc:
         raise TypeError(
-            f"{path}: the checkpoint would not load back with weights_only ({blocked}); store "
-            "plain data: tensors, numbers, strings, lists, dicts, numpy arrays (a DataFrame as "
-            "df.to_dict('list'))"
+            f"{path}: the checkpoint would not load back with weights_only ({exc.blocked}); "
+            "store plain data: tensors, numbers, strings, lists, dicts, numpy arrays (a "
+            "DataFrame as df.to_dict('list'))"
         ) from exc
     return write_verified(path, data)
 
 
 class UnsafeCheckpointError(CorruptCheckpointError):
     """A file that would run code (or build objects other than data) when unpickled."""
+
+    def __init__(self, message: str, blocked: str = "") -> None:
+        super().__init__(message)
+        self.blocked = blocked
+        """The refused global, as the weights-only unpickler names it."""
 
 
 def _safe_globals() -> list[Any]:
@@ -418,7 +421,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         CorruptCheckpointError: the bytes do not match the recorded hash or do not unpickle;
             the message says to delete the file so that it is rebuilt.
     """
-    data = read_verified(path)
+    return _load_bytes(read_verified(path), Path(path), map_location)
+
+
+def _load_bytes(data: bytes, path: Path, map_location: str | torch.device) -> Any:
+    """Unpickle checkpoint bytes with ``weights_only`` (the errors of :func:`load_checkpoint`)."""
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
@@ -428,15 +435,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise UnsafeCheckpointError(
                 f"{path} is not a checkpoint of plain data: unpickling it would call code outside "
                 f"the weights-only allow-list ({blocked[0]}), so it was not loaded and nothing in "
-                "it ran. Only load a file you trust, with torch.load(..., weights_only=False)."
+                "it ran. Only load a file you trust, with torch.load(..., weights_only=False).",
+                blocked[0],
             ) from exc
-        raise CorruptCheckpointError(
-            f"checkpoint {path} cannot be read ({exc}). {_hint(Path(path))}"
-        ) from exc
+        raise CorruptCheckpointError(f"checkpoint {path} cannot be read ({exc}). {_hint(path)}") from exc
     except Exception as exc:  # torch raises several types for damaged files
-        raise CorruptCheckpointError(
-            f"checkpoint {path} cannot be read ({exc}). {_hint(Path(path))}"
-        ) from exc
+        raise CorruptCheckpointError(f"checkpoint {path} cannot be read ({exc}). {_hint(path)}") from exc
 
 
 def _set_aside(path: Path, exc: CorruptCheckpointError, log: Callable[[str], None]) -> None:

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from pruning_core.stats import t_interval
+
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -41,7 +43,7 @@ def plot_search(search_log: pd.DataFrame, title: str, rows: pd.DataFrame | None 
 
     With ``rows`` (the study's result rows at this target) the sparsity and reward-accuracy
     panels also show, on the same reward split, where the searches ended (PuRL's greedy policy
-    after its last episode, random search's best episode: mean and 95% interval over seeds, at
+    after its last episode, random search's best episode: mean and 95% t interval over seeds, at
     the right edge) and the constant policy of PuRL's action space (the best uniform alpha: a
     dashed line), so a search that learned nothing a constant does not reads as such.
     """
@@ -72,8 +74,9 @@ def _search_references(axes: Any, rows: pd.DataFrame, last: float) -> None:
                                              ("random search", "random search's choice")]):  # fmt: skip
             v = rows.loc[rows["method"] == method, col].dropna()
             if len(v):
-                half = 1.96 * v.std(ddof=1) / len(v) ** 0.5 if len(v) > 1 else 0.0
-                ax.errorbar(last + 0.3 + 0.25 * k, v.mean(), yerr=half, fmt="D", ms=5, capsize=3,
+                mean, lo, hi = t_interval(v)
+                yerr = [[mean - lo], [hi - mean]] if len(v) > 1 else None
+                ax.errorbar(last + 0.3 + 0.25 * k, mean, yerr=yerr, fmt="D", ms=5, capsize=3,
                             color=palette[method], label=label)  # fmt: skip
         const = rows.loc[rows["method"] == "best uniform alpha", col].dropna()
         if len(const):
