@@ -197,17 +197,17 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
         # later episodes add nothing (mean -133.9 at 40, -132.5 at 80) and the sparsity keeps
         # moving (SD 8-12 pt, A* met in 13% of the evaluations from episode 40 on): at S* = 0.5
         # the reward is flat in the sparsity once S* is met. Each search costs ~75 s (one thread).
-        # So the pilot's choice for MobileNet-V2 is 40; the committed 03 results ran 20, and the
-        # budget moves to 40 with 03's cold rerun (not yet run: 02's took this session's CPU)
+        # So the pilot's choice for MobileNet-V2 is 40; it stays 20 (what the committed 03
+        # results ran) until 03 is rerun cold with it
         search_episodes=by_profile(profile, smoke=2, cpu=40 if is_resnet else 20, gpu=150),
         targets=by_profile(profile, smoke=targets[:1], cpu=cpu_targets,
                            gpu=(0.7, 0.8, 0.9) if is_resnet else (0.5, 0.6, 0.7)),  # fmt: skip
         headline_target=targets[0],
         accuracy_slack=by_profile(profile, smoke=0.05, cpu=0.02, gpu=0.01),
         # cpu, ResNet-50: 6 seeds. With 40 search episodes a seed costs ~36 min of one core on
-        # this 2-core machine class (two 40-episode searches at 15 and 19 s per episode, seven
-        # fine-tunings of ~80 s), so 8 seeds took ~150 min, past the 90-min notebook and 4-hour
-        # profile caps; 6 are the most that keep the profile within 4 hours
+        # this 2-core machine class (two 40-episode searches at 13-15 s per episode, seven
+        # fine-tunings of 75-100 s), so 8 seeds would take ~150 min, past the 90-min notebook and
+        # 4-hour profile caps; 6 are the most that keep the profile within 4 hours
         seeds=by_profile(profile, smoke=(0, 1), cpu=tuple(range(6 if is_resnet else 8)),
                          gpu=tuple(range(10))),  # fmt: skip
         dense_layers=DENSE_LAYERS[model],
