@@ -196,10 +196,8 @@ def purl_study_sizes(model: str, profile: str, device: str | None = None) -> Pur
         # range -151.8 to -129.3, sparsity SD 23 pt; at 40 all 6 (-142.4 to -129.4), SD 8 pt;
         # later episodes add nothing (mean -133.9 at 40, -132.5 at 80) and the sparsity keeps
         # moving (SD 8-12 pt, A* met in 13% of the evaluations from episode 40 on): at S* = 0.5
-        # the reward is flat in the sparsity once S* is met. Each search costs ~75 s (one thread).
-        # So the pilot's choice for MobileNet-V2 is 40; it stays 20 (what the committed 03
-        # results ran) until 03 is rerun cold with it
-        search_episodes=by_profile(profile, smoke=2, cpu=40 if is_resnet else 20, gpu=150),
+        # the reward is flat in the sparsity once S* is met. Each search costs ~75 s (one thread)
+        search_episodes=by_profile(profile, smoke=2, cpu=40, gpu=150),
         targets=by_profile(profile, smoke=targets[:1], cpu=cpu_targets,
                            gpu=(0.7, 0.8, 0.9) if is_resnet else (0.5, 0.6, 0.7)),  # fmt: skip
         headline_target=targets[0],
