@@ -189,6 +189,14 @@ def test_reward_noise_margin_and_removed_share_of_the_original_width() -> None:
     assert neon_reward(0.6, 0.85, 0.90, 1.0, noise_margin_pp=2.0) == pytest.approx(-(40.0**3))
     with pytest.raises(ValueError, match="noise_margin_pp"):
         neon_reward(0.6, 0.9, 0.9, 1.0, noise_margin_pp=-1.0)
+    # the linear improvement switch: a rise earns L, a loss beyond C still -L^3
+    assert neon_reward(0.6, 0.92, 0.90, 1.0, improvement="linear") == pytest.approx(40.0)
+    assert neon_reward(0.6, 0.85, 0.90, 1.0, improvement="linear") == pytest.approx(-(40.0**3))
+    assert neon_reward(0.6, 0.895, 0.90, 1.0, improvement="linear") == pytest.approx(40.0)
+    with pytest.raises(ValueError, match="improvement must be one of"):
+        neon_reward(0.6, 0.9, 0.9, 1.0, improvement="quadratic")
+    with pytest.raises(ValueError, match="improvement_reward must be one of"):
+        NeonEnvConfig(improvement_reward="square")
     # two 40% cuts of a 16-neuron layer: 16 -> 10 -> 6; L of the second is 4/16 of the original
     rewards = {}
     for of in ("current", "original"):

@@ -29,6 +29,7 @@ import pandas as pd
 from pruning_core.pruning.neurons import n_keep_for
 
 __all__ = [
+    "IMPROVEMENT_REWARDS",
     "REWARD_MODES",
     "neon_max_removed",
     "neon_reward",
@@ -45,6 +46,13 @@ RewardMode = Literal["step", "episodic"]
 
 REWARD_MODES: tuple[str, ...] = ("step", "episodic")
 """``step``: PuRL's reward after every pruning step; ``episodic``: 0 until the last step."""
+
+
+IMPROVEMENT_REWARDS: tuple[str, ...] = ("cubic", "linear")
+"""What :func:`neon_reward` pays for a step after which accuracy is *above* the original (beyond
+the noise margin): ``cubic``, ``+L**3`` (the paper's), or ``linear``, ``L`` as for a loss within
+``C``. On a small reward split a rise is mostly noise, and the cubic bonus pays a gamble on it as
+much as the penalty charges for losing (the switch tests that)."""
 
 
 def _check_target(name: str, value: float) -> float:
@@ -125,6 +133,7 @@ def neon_reward(
     base_accuracy: float,
     max_drop_pp: float,
     noise_margin_pp: float = 0.0,
+    improvement: str = "cubic",
 ) -> float:
     """NEON's reward for removing ``1 - keep_fraction`` of a layer's neurons.
 
@@ -133,7 +142,8 @@ def neon_reward(
     as fractions in [0, 1]):
 
     * ``delta < -max_drop_pp`` (lost more than allowed): ``-L**3``;
-    * ``delta > 0`` (the smaller network is better): ``+L**3``;
+    * ``delta > 0`` (the smaller network is better): ``+L**3`` (``improvement="cubic"``, the
+      paper's) or ``L`` (``"linear"``, :data:`IMPROVEMENT_REWARDS`);
     * otherwise (within the allowed loss): ``L``.
 
     ``max_drop_pp`` is NEON's ``C``: the accuracy, in percentage points, the user accepts to lose
@@ -151,13 +161,15 @@ def neon_reward(
         )
     if not noise_margin_pp >= 0.0:
         raise ValueError(f"noise_margin_pp must be >= 0: got {noise_margin_pp}.")
+    if improvement not in IMPROVEMENT_REWARDS:
+        raise ValueError(f"improvement must be one of {IMPROVEMENT_REWARDS}: got {improvement!r}.")
     removed = (1.0 - keep) * 100.0
     delta = (float(accuracy) - float(base_accuracy)) * 100.0
     if abs(delta) <= noise_margin_pp:
         return removed
     if not within_allowed_loss(delta, max_drop_pp, noise_margin_pp):
         return -(removed**3)
-    if delta > 0.0:
+    if delta > 0.0 and improvement == "cubic":
         return removed**3
     return removed
 

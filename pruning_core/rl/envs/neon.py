@@ -69,7 +69,12 @@ from pruning_core.rl.envs.neon_features import (
     OBS_DIM,
     layer_features,
 )
-from pruning_core.rl.rewards import neon_reward, neon_unit_scale, within_allowed_loss
+from pruning_core.rl.rewards import (
+    IMPROVEMENT_REWARDS,
+    neon_reward,
+    neon_unit_scale,
+    within_allowed_loss,
+)
 from pruning_core.train.loop import TrainConfig, evaluate, fit
 
 __all__ = [
@@ -187,6 +192,10 @@ class NeonEnvConfig:
     noise_margin_pp: float = 0.0
     """Accuracy changes within this many points earn ``L``, neither ``+L**3`` nor ``-L**3`` (see
     :func:`~pruning_core.rl.rewards.neon_reward`; 0 is the paper's rule)."""
+    improvement_reward: str = "cubic"
+    """What a step after which accuracy rose beyond the noise margin earns: ``cubic``
+    (``+L**3``, the paper's) or ``linear`` (``L``); see
+    :data:`~pruning_core.rl.rewards.IMPROVEMENT_REWARDS`."""
     reward_scale: float = 1.0
     """Multiplies the reward. 1 is the paper's (``L**3`` up to 125,000 for the default actions:
     rounding half up, keeping 0.6 or 0.7 of a 2-neuron layer removes ``L = 50`` percent);
@@ -205,6 +214,11 @@ class NeonEnvConfig:
             raise ValueError(f"removed_of must be 'current' or 'original', got {self.removed_of!r}")
         if not self.noise_margin_pp >= 0:
             raise ValueError(f"noise_margin_pp must be >= 0, got {self.noise_margin_pp}")
+        if self.improvement_reward not in IMPROVEMENT_REWARDS:
+            raise ValueError(
+                f"improvement_reward must be one of {IMPROVEMENT_REWARDS}, "
+                f"got {self.improvement_reward!r}"
+            )
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale must be > 0, got {self.reward_scale}")
         if not self.C_values or min(self.C_values) < 0:
@@ -451,7 +465,8 @@ class NeonEnv(gym.Env):
             removed_share = (n_before - n_after) / self.widths0[layer]
         reward = self.config.reward_scale * float(
             neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C,
-                        noise_margin_pp=self.config.noise_margin_pp)
+                        noise_margin_pp=self.config.noise_margin_pp,
+                        improvement=self.config.improvement_reward)
         )  # fmt: skip
         delta = (self.val_acc - self.task.base_val_acc) * 100
         if prev is not None and not within_allowed_loss(delta, self.C, self.config.noise_margin_pp):

@@ -375,7 +375,8 @@ class NeonBatch:
             removed_share = (n_before - n_after) / width0
         return cfg.reward_scale * float(
             neon_reward(1.0 - removed_share, step["attempted_acc"],
-                        self.tasks[task_id].base_val_acc, C, noise_margin_pp=cfg.noise_margin_pp)
+                        self.tasks[task_id].base_val_acc, C, noise_margin_pp=cfg.noise_margin_pp,
+                        improvement=cfg.improvement_reward)
         )  # fmt: skip
 
     # --- episodes -------------------------------------------------------------------------------
