@@ -197,6 +197,18 @@ def test_reward_noise_margin_and_removed_share_of_the_original_width() -> None:
         neon_reward(0.6, 0.9, 0.9, 1.0, improvement="quadratic")
     with pytest.raises(ValueError, match="improvement_reward must be one of"):
         NeonEnvConfig(improvement_reward="square")
+    # within_weight w: within C (and a rise, under "linear") earns w * L^3, so removing L is
+    # worth it exactly while P(over C) < w / (1 + w): at w = 1/9 and P = 0.1 the gamble is even
+    w, L3 = 1 / 9, 40.0**3
+    assert neon_reward(0.6, 0.895, 0.90, 1.0, within_weight=w) == pytest.approx(w * L3)
+    assert neon_reward(0.6, 0.92, 0.90, 1.0, improvement="linear", within_weight=w) == pytest.approx(w * L3)
+    assert neon_reward(0.6, 0.92, 0.90, 1.0, within_weight=w) == pytest.approx(L3)  # cubic rise
+    assert neon_reward(0.6, 0.85, 0.90, 1.0, within_weight=w) == pytest.approx(-L3)
+    assert 0.9 * (w * L3) + 0.1 * (-L3) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="within_weight"):
+        neon_reward(0.6, 0.9, 0.9, 1.0, within_weight=-1.0)
+    with pytest.raises(ValueError, match="within_weight"):
+        NeonEnvConfig(within_weight=float("nan"))
     # two 40% cuts of a 16-neuron layer: 16 -> 10 -> 6; L of the second is 4/16 of the original
     rewards = {}
     for of in ("current", "original"):

@@ -25,7 +25,7 @@ def test_pilot_variants_differ_only_in_their_env_override() -> None:
 def test_pilot_writes_paired_rows_and_a_summary_per_variant() -> None:
     results, summary = run_pilot("smoke", C_values=(1.0,))
     by = results.groupby("method")
-    assert set(by.groups) == {"paper", "linear_improvement"}
+    assert set(by.groups) == {"paper", "linear_improvement", "risk_10pct"}
     # the same held-out networks in both arms, so the comparison pairs by network
     keys = {m: set(zip(g["dataset"], g["net"], strict=True)) for m, g in by}
     assert keys["paper"] == keys["linear_improvement"] and keys["paper"]

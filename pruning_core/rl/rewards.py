@@ -133,7 +133,9 @@ def neon_reward(
     base_accuracy: float,
     max_drop_pp: float,
     noise_margin_pp: float = 0.0,
+    *,
     improvement: str = "cubic",
+    within_weight: float = 0.0,
 ) -> float:
     """NEON's reward for removing ``1 - keep_fraction`` of a layer's neurons.
 
@@ -144,13 +146,18 @@ def neon_reward(
     * ``delta < -max_drop_pp`` (lost more than allowed): ``-L**3``;
     * ``delta > 0`` (the smaller network is better): ``+L**3`` (``improvement="cubic"``, the
       paper's) or ``L`` (``"linear"``, :data:`IMPROVEMENT_REWARDS`);
-    * otherwise (within the allowed loss): ``L``.
+    * otherwise (within the allowed loss): ``L``, or ``within_weight * L**3`` when
+      ``within_weight > 0`` (the "within" value; a rise under ``"linear"`` earns it too).
 
     ``max_drop_pp`` is NEON's ``C``: the accuracy, in percentage points, the user accepts to lose
     (the paper uses 0, 1, 5 and 50). Keeping every neuron (``L = 0``) earns 0 in every case.
     ``noise_margin_pp`` (default 0: the paper's rule) is a band of accuracy changes treated as
     noise: ``|delta| <= noise_margin_pp`` earns ``L``, neither ``+L**3`` nor ``-L**3`` (a change
     of a row or two on a small validation split says nothing about the network).
+
+    ``within_weight = w > 0`` calibrates the risk a step may take: ``w * L**3`` against
+    ``-L**3`` makes removing ``L`` worth it while the chance of ending over ``C`` is below
+    ``w / (1 + w)`` (``w = 1/9``: 10%); with the paper's ``L`` it must be below ``1 / L**2``.
     """
     keep = float(keep_fraction)
     if not 0.0 <= keep <= 1.0:
@@ -163,15 +170,18 @@ def neon_reward(
         raise ValueError(f"noise_margin_pp must be >= 0: got {noise_margin_pp}.")
     if improvement not in IMPROVEMENT_REWARDS:
         raise ValueError(f"improvement must be one of {IMPROVEMENT_REWARDS}: got {improvement!r}.")
+    if not (within_weight >= 0.0 and math.isfinite(within_weight)):
+        raise ValueError(f"within_weight must be a finite number >= 0: got {within_weight}.")
     removed = (1.0 - keep) * 100.0
+    within = within_weight * removed**3 if within_weight > 0 else removed
     delta = (float(accuracy) - float(base_accuracy)) * 100.0
     if abs(delta) <= noise_margin_pp:
-        return removed
+        return within
     if not within_allowed_loss(delta, max_drop_pp, noise_margin_pp):
         return -(removed**3)
     if delta > 0.0 and improvement == "cubic":
         return removed**3
-    return removed
+    return within
 
 
 _MAX_WIDTH = 100_000

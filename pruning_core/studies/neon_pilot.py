@@ -45,6 +45,9 @@ PILOT_SEED = 100
 VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {},  # the study's MDP: +L**3 for a rise beyond the noise margin
     "linear_improvement": {"improvement_reward": "linear"},  # a rise earns L
+    # within C (or a rise) earns L**3 / 9 against -L**3 over C: removing L is worth its risk
+    # while the chance of ending over C is below 10%, the issue's share
+    "risk_10pct": {"improvement_reward": "linear", "within_weight": 1 / 9},
 }
 """Variant name -> overrides of the study's NeonEnvConfig."""
 

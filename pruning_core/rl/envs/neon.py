@@ -196,6 +196,10 @@ class NeonEnvConfig:
     """What a step after which accuracy rose beyond the noise margin earns: ``cubic``
     (``+L**3``, the paper's) or ``linear`` (``L``); see
     :data:`~pruning_core.rl.rewards.IMPROVEMENT_REWARDS`."""
+    within_weight: float = 0.0
+    """0: a step within C earns ``L`` (the paper's); ``w > 0``: ``w * L**3``, so a step is worth
+    its risk while the chance of ending over C is below ``w / (1 + w)`` (see
+    :func:`~pruning_core.rl.rewards.neon_reward`)."""
     reward_scale: float = 1.0
     """Multiplies the reward. 1 is the paper's (``L**3`` up to 125,000 for the default actions:
     rounding half up, keeping 0.6 or 0.7 of a 2-neuron layer removes ``L = 50`` percent);
@@ -219,6 +223,8 @@ class NeonEnvConfig:
                 f"improvement_reward must be one of {IMPROVEMENT_REWARDS}, "
                 f"got {self.improvement_reward!r}"
             )
+        if not (self.within_weight >= 0 and math.isfinite(self.within_weight)):
+            raise ValueError(f"within_weight must be finite and >= 0, got {self.within_weight}")
         if not self.reward_scale > 0:
             raise ValueError(f"reward_scale must be > 0, got {self.reward_scale}")
         if not self.C_values or min(self.C_values) < 0:
@@ -466,7 +472,8 @@ class NeonEnv(gym.Env):
         reward = self.config.reward_scale * float(
             neon_reward(1.0 - removed_share, self.val_acc, self.task.base_val_acc, self.C,
                         noise_margin_pp=self.config.noise_margin_pp,
-                        improvement=self.config.improvement_reward)
+                        improvement=self.config.improvement_reward,
+                        within_weight=self.config.within_weight)
         )  # fmt: skip
         delta = (self.val_acc - self.task.base_val_acc) * 100
         if prev is not None and not within_allowed_loss(delta, self.C, self.config.noise_margin_pp):

@@ -376,7 +376,7 @@ class NeonBatch:
         return cfg.reward_scale * float(
             neon_reward(1.0 - removed_share, step["attempted_acc"],
                         self.tasks[task_id].base_val_acc, C, noise_margin_pp=cfg.noise_margin_pp,
-                        improvement=cfg.improvement_reward)
+                        improvement=cfg.improvement_reward, within_weight=cfg.within_weight)
         )  # fmt: skip
 
     # --- episodes -------------------------------------------------------------------------------
