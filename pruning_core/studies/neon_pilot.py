@@ -16,6 +16,12 @@ network of its fold. ``python -m pruning_core.studies.neon_pilot`` writes
 ``neon_reward.json`` (per variant and C: compression, test change, the shares over C on the
 reward and test splits, distinct greedy strings, and the variant against the paper's reward
 paired by network and clustered by dataset).
+
+**The decision rule, fixed before the pilot ran:** a variant replaces the paper's reward in the
+study when, at C = 1 on the pilot's held-out networks, its share of networks over C on test is at
+least 10 points below the paper's, its mean compression is at least the committed study's best
+constant keep's (x1.83 at C = 1), and at C = 5 its share over C is no higher than the paper's;
+of several such variants, the one with the lowest share over C at C = 1.
 """
 
 from __future__ import annotations
