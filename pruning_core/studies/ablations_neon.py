@@ -170,6 +170,8 @@ def neon_ablation_sizes(profile: str) -> NeonAblationSizes:
     13 s.
     """
     study = neon_study_sizes(profile, preset="entropy_stop")  # its variants compare the earlier setting
+    # and the paper's reward (+L**3 for a rise), which 05's committed NEON ablation ran
+    study = replace(study, env=replace(study.env, improvement_reward="cubic"))
     sizes = NeonAblationSizes(
         profile=profile,
         study=study,
