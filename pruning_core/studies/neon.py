@@ -77,6 +77,7 @@ __all__ = [
     "SHIP_HOLDOUT_FOLD",
     "SMOKE_DATASETS",
     "admit_study_datasets",
+    "admitted_study",
     "NOISE_MARGIN_PP",
     "agent_convergence",
     "split_tasks",
@@ -213,6 +214,19 @@ def study_folds(sizes: NeonStudySizes, datasets: Sequence[str]) -> list[list[str
             "cross-dataset protocol needs at least 2; add candidates to the profile"
         )
     return make_folds(datasets, min(sizes.n_folds, len(datasets)), sizes.seed)
+
+
+def admitted_study(
+    sizes: NeonStudySizes,
+) -> tuple[dict[str, Splits], dict[tuple[str, int], BaseNet], list[list[str]]]:
+    """Notebook 04's sections 1-3 without their tables: the admitted datasets' splits, their base
+    networks (trained or from the cache) and the folds."""
+    data = load_study_data(sizes)
+    nets, base_table = build_base_networks(sizes, data)
+    ok = set(admitted(admit_study_datasets(sizes, data, base_table)))
+    names = [n for n in sizes.datasets if n in ok]
+    nets = {k: b for k, b in nets.items() if k[0] in ok}
+    return {n: data[n] for n in names}, nets, study_folds(sizes, names)
 
 
 def make_folds(datasets: Sequence[str], n_folds: int, seed: int = 0) -> list[list[str]]:
@@ -391,10 +405,7 @@ def train_shipped_agents(profile: str = "cpu", path: str | Path = SHIPPED_AGENT)
     datasets they never saw."""
     t0 = time.perf_counter()
     sizes = neon_study_sizes(profile)
-    data = load_study_data(sizes)
-    nets, base_table = build_base_networks(sizes, data)
-    names = [n for n in sizes.datasets if n in set(admitted(admit_study_datasets(sizes, data, base_table)))]
-    folds = study_folds(sizes, names)
+    data, nets, folds = admitted_study(sizes)
     k = SHIP_HOLDOUT_FOLD
     train_names = _train_names(folds, k)
     [agents], log = train_agents(sizes, data, nets, [(f"fold{k}", train_names)])

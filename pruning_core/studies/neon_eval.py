@@ -52,10 +52,12 @@ __all__ = [
     "EvalKey",
     "choose_best_C",
     "evaluate_study",
+    "greedy_episode",
     "layer_reduction",
     "method_means",
     "paired_tests",
     "per_dataset_table",
+    "row_from_report",
     "shipped_agent_unseen",
     "study_summary",
     "timing_study",
@@ -85,7 +87,8 @@ class EvalKey(ArtefactKey):
         return f"{self.dataset}__{self.index}"
 
 
-def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) -> dict[str, Any]:
+def greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) -> dict[str, Any]:
+    """One greedy episode of ``agent`` on ``env``'s task 0 at ``C``: its report and actions."""
     greedy = functools.partial(agent.act, greedy=True)
     ep = rollout(env, greedy, seed=seed, options={"task": 0, "C": C})
     rep = env.episode_report()
@@ -93,7 +96,9 @@ def _greedy_episode(env: NeonEnv, agent: ActorCriticAgent, C: float, seed: int) 
     return rep
 
 
-def _row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, t0: float) -> dict:
+def row_from_report(rep: dict[str, Any], model: torch.nn.Module, data: Splits, t0: float) -> dict:
+    """A ``results.csv`` row of an episode report and its final ``model`` (test accuracy added;
+    ``_test`` is dropped by the caller's table)."""
     test = evaluate(model, data.tensors("test"), batch_size=None)["top1"]
     return {
         "params_pruned": rep["params_pruned"],
@@ -128,15 +133,15 @@ def evaluate_network(
     for method, e in (("neon", env), ("neon_guard", guarded)):
         for C in sizes.C_values:
             t0 = time.perf_counter()
-            rep = _greedy_episode(e, agents.for_C(C), C, sizes.seed)
+            rep = greedy_episode(e, agents.for_C(C), C, sizes.seed)
             rows.append({**common, "method": method, "C": C,
-                         **_row_from_report(rep, e.final_model(), data, t0)})  # fmt: skip
+                         **row_from_report(rep, e.final_model(), data, t0)})  # fmt: skip
     for C in sizes.C_values:  # the same random actions at every C (one seed), guarded at C
         t0 = time.perf_counter()
         rep = random_agent_episode(guarded, seed=sizes.seed + 17, task=0, C=C)
         rep["actions"] = "".join(str(s["action"]) for s in rep["steps"])
         rows.append({**common, "method": "random", "C": C,
-                     **_row_from_report(rep, guarded.final_model(), data, t0)})  # fmt: skip
+                     **row_from_report(rep, guarded.final_model(), data, t0)})  # fmt: skip
     rounds = sizes.env.passes * base.spec.n_hidden
     kw = {"stop_below_pp": max(sizes.C_values), "noise_margin_pp": sizes.env.noise_margin_pp}
     floor = min(sizes.env.keep_fractions) ** sizes.env.passes

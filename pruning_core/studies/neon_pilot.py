@@ -41,7 +41,7 @@ from pruning_core.rl.envs.neon import NeonEnv, NeonTask
 from pruning_core.runs import write_csv, write_json
 from pruning_core.studies import neon as ns
 from pruning_core.studies.neon_constant import cluster_compare, network_columns
-from pruning_core.studies.neon_eval import _greedy_episode, _row_from_report
+from pruning_core.studies.neon_eval import greedy_episode, row_from_report
 
 __all__ = ["PILOT_SEED", "VARIANTS", "heldout_greedy", "pilot_sizes", "pilot_summary", "run_pilot"]
 
@@ -87,8 +87,8 @@ def heldout_greedy(
         common = network_columns(base, data[d], k)
         for C in sizes.C_values:
             t0 = time.perf_counter()
-            rep = _greedy_episode(env, agents[k].for_C(C), C, sizes.seed)
-            row = _row_from_report(rep, env.final_model(), data[d], t0)
+            rep = greedy_episode(env, agents[k].for_C(C), C, sizes.seed)
+            row = row_from_report(rep, env.final_model(), data[d], t0)
             row.pop("_test")
             rows.append({**common, "method": label, "C": C, **row,
                          "agent_episodes": agents[k][C].episodes_done})  # fmt: skip
@@ -128,17 +128,12 @@ def run_pilot(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train and evaluate every variant; write the pilot's csv and json; return both."""
     t0 = time.perf_counter()
+    # the data, base networks and folds do not depend on the reward: set up once
+    data, nets, folds = ns.admitted_study(pilot_sizes(profile, variants[0], seed, C_values))
     frames, seconds = [], {}
     for v in variants:
         tv = time.perf_counter()
         sizes = pilot_sizes(profile, v, seed, C_values)
-        data = ns.load_study_data(sizes)
-        nets, base_table = ns.build_base_networks(sizes, data)
-        admission = ns.admit_study_datasets(sizes, data, base_table)
-        names = [n for n in sizes.datasets if n in set(ns.admitted(admission))]
-        folds = ns.study_folds(sizes, names)
-        data = {n: d for n, d in data.items() if n in names}
-        nets = {k: b for k, b in nets.items() if k[0] in names}
         agents, _ = ns.train_fold_agents(sizes, data, nets, folds)
         frames.append(heldout_greedy(sizes, data, nets, folds, agents, v))
         seconds[v] = time.perf_counter() - tv
